@@ -1,0 +1,46 @@
+#!/usr/bin/env node
+// molt's single entry point. Each command's module is imported only when that
+// command runs, so PID 1 (`molt init`) never loads the updater's dependencies.
+
+interface Command {
+  summary: string;
+  load: () => Promise<{ main: (argv: string[]) => Promise<number> }>;
+}
+
+const commands: Record<string, Command> = {
+  init: { summary: 'init [--] [CMD ARGS...]   run as PID 1: reap, relay signals, supervise services', load: () => import('../init/main.js') },
+  sv: { summary: 'sv [-v] [-w SEC] COMMAND SERVICE...   control services (runit sv compatible)', load: () => import('../sv/main.js') },
+  publish: { summary: 'publish REF FILE...   push files to an OCI registry as a release artifact', load: () => import('../update/publish.js') },
+  version: { summary: 'version   print molt\'s version', load: () => import('./version.js') },
+};
+
+export function usage(): string {
+  const lines = Object.values(commands).map((c) => `  molt ${c.summary}`);
+  return `usage: molt COMMAND [ARGS...]\n\ncommands:\n${lines.join('\n')}\n  molt help   this list\n`;
+}
+
+async function run(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === 'help' || name === '--help' || name === '-h') {
+    process.stdout.write(usage());
+    return name ? 0 : 2;
+  }
+  if (name === '--version' || name === '-V') return (await commands.version!.load()).main([]);
+  const cmd = Object.hasOwn(commands, name) ? commands[name] : undefined;
+  if (!cmd) {
+    process.stderr.write(`molt: unknown command '${name}' (try 'molt help')\n`);
+    return 2;
+  }
+  const mod = await cmd.load();
+  return mod.main(rest);
+}
+
+run(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`molt: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);
