@@ -1,0 +1,35 @@
+// molt init's settings, read once from the environment and validated at the
+// edge: a bad value is a one-line error naming the variable.
+import { parseDuration } from '../common/duration.js';
+
+export interface InitConfig {
+  servicesDir: string;
+  stopTimeoutMs: number;
+  maxBackoffMs: number;
+  finishTimeoutMs: number;
+  logPrefix: boolean;
+}
+
+export class ConfigError extends Error {}
+
+function duration(env: NodeJS.ProcessEnv, name: string, fallback: number, bareUnit: 'ms' | 's' = 'ms'): number | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const v = parseDuration(raw, bareUnit);
+  if (v === undefined) throw new ConfigError(`${name}=${JSON.stringify(raw)} is not a duration (examples: 7s, 500ms, 1m)`);
+  return v;
+}
+
+export function readInitConfig(env: NodeJS.ProcessEnv): InitConfig {
+  const servicesDir = env.MOLT_SERVICES || env.SVDIR || '/etc/service';
+  // MOLT_STOP_TIMEOUT wins; the seed's SVWAIT is whole seconds.
+  const stopTimeoutMs = env.MOLT_STOP_TIMEOUT ? duration(env, 'MOLT_STOP_TIMEOUT', 7000)! : duration(env, 'SVWAIT', 7000, 's')!;
+  const maxBackoffMs = duration(env, 'MOLT_MAX_BACKOFF', 30_000)!;
+  const finishTimeoutMs = duration(env, 'MOLT_FINISH_TIMEOUT', 5000)!;
+  const rawPrefix = (env.MOLT_LOG_PREFIX ?? '1').trim().toLowerCase();
+  if (!['0', '1', 'false', 'true', 'no', 'yes', 'off', 'on', ''].includes(rawPrefix)) {
+    throw new ConfigError(`MOLT_LOG_PREFIX=${JSON.stringify(env.MOLT_LOG_PREFIX)} must be 0 or 1`);
+  }
+  const logPrefix = !['0', 'false', 'no', 'off'].includes(rawPrefix);
+  return { servicesDir, stopTimeoutMs, maxBackoffMs, finishTimeoutMs, logPrefix };
+}

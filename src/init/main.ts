@@ -1,0 +1,226 @@
+// molt init: PID 1. Reads top to bottom like tini's main: parse arguments and
+// environment, take the signals, become a subreaper when not PID 1, start the
+// supervisor and CMD, then react to events until an orderly shutdown ends it.
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { logger } from '../common/log.js';
+import { Supervisor } from '../supervise/supervisor.js';
+import { exitStatus, type Service, type Slot } from '../supervise/service.js';
+import { childrenOfSelf, descendantsOfSelf } from './proc.js';
+import { native } from './native.js';
+import { Reaper } from './reaper.js';
+import { ConfigError, readInitConfig, type InitConfig } from './config.js';
+
+const log = logger('init');
+
+const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGQUIT'] as const;
+const RELAYED_SIGNALS = ['SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGALRM'] as const;
+
+interface Cmd {
+  child: ChildProcess;
+  exit?: number;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const args = argv[0] === '--' ? argv.slice(1) : argv;
+  if (args[0]?.startsWith('-') && args[0] !== '--') {
+    process.stderr.write(`molt init: unknown option '${args[0]}' (usage: molt init [--] [CMD ARGS...])\n`);
+    return 2;
+  }
+  let config: InitConfig;
+  try {
+    config = readInitConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`molt init: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  return new Init(config, args).run();
+}
+
+class Init {
+  private readonly reaper = new Reaper((pid, code, signal) =>
+    log.debug('reaped orphan', { pid, code: code ?? undefined, signal: signal ?? undefined }),
+  );
+  private readonly supervisor: Supervisor;
+  private cmd: Cmd | undefined;
+  private shuttingDown = false;
+  private exitCode = 0;
+  private deadline: NodeJS.Timeout | undefined;
+  private finish: ((code: number) => void) | undefined;
+
+  constructor(
+    private readonly config: InitConfig,
+    private readonly argv: string[],
+  ) {
+    this.supervisor = new Supervisor(config.servicesDir, {
+      spawn: (cmd, args, opts) => this.spawnTracked(cmd, args, opts),
+      maxBackoffMs: config.maxBackoffMs,
+      finishTimeoutMs: config.finishTimeoutMs,
+      logPrefix: config.logPrefix,
+      write: (buf) => writeOut(buf),
+      onRunExit: (svc, slot, code, signal, wanted) => this.onRunExit(svc, slot, code, signal, wanted),
+      onChange: () => this.maybeDone(),
+    });
+  }
+
+  run(): Promise<number> {
+    // PID 1 must never die of a bug: report it and keep supervising.
+    process.on('uncaughtException', (err) => log.error('internal error', { error: err.stack ?? err }));
+    process.on('unhandledRejection', (err) => log.error('internal error', { error: err }));
+    process.stdout.on('error', () => {});
+    process.stderr.on('error', () => {});
+
+    if (process.pid !== 1) {
+      if (!native().setChildSubreaper()) log.warn('not PID 1 and cannot become a child subreaper: orphans will not be reaped');
+    }
+    process.on('SIGCHLD', () => this.reaper.schedule());
+    for (const sig of SHUTDOWN_SIGNALS) process.on(sig, () => this.onShutdownSignal(sig));
+    for (const sig of RELAYED_SIGNALS) process.on(sig, () => this.relay(sig));
+    // Nothing should stop PID 1 from a terminal's background write.
+    process.on('SIGTTOU', () => {});
+    process.on('SIGTTIN', () => {});
+    process.on('SIGPIPE', () => {});
+
+    const done = new Promise<number>((resolve) => (this.finish = resolve));
+    log.info('starting', { pid: process.pid, services: this.config.servicesDir, cmd: this.argv.length ? this.argv.join(' ') : undefined });
+    this.supervisor.start();
+    if (this.argv.length) this.startCmd();
+    this.reaper.onReap = () => this.maybeDone();
+    // Orphans reparented before our SIGCHLD handler existed.
+    this.reaper.scan();
+    return done.then((code) => {
+      // Exit now: timers and FIFOs would otherwise keep the loop alive.
+      process.exit(code);
+    });
+  }
+
+  private spawnTracked(cmd: string, args: string[], opts: SpawnOptions): ChildProcess {
+    const child = spawn(cmd, args, opts);
+    const pid = child.pid;
+    if (pid !== undefined) {
+      this.reaper.track(pid);
+      child.once('exit', () => {
+        this.reaper.untrack(pid);
+        // The exit may leave orphans of its own, or be the last one we wait for.
+        this.reaper.schedule();
+        setImmediate(() => this.maybeDone());
+      });
+    }
+    return child;
+  }
+
+  private startCmd(): void {
+    const [file, ...args] = this.argv as [string, ...string[]];
+    const child = this.spawnTracked(file, args, { stdio: 'inherit' });
+    this.cmd = { child };
+    child.on('error', (err: NodeJS.ErrnoException) => {
+      if (child.pid !== undefined) return;
+      const code = err.code === 'ENOENT' ? 127 : err.code === 'EACCES' ? 126 : 1;
+      const why = err.code === 'ENOENT' ? 'not found' : err.code === 'EACCES' ? 'permission denied (not executable?)' : err.message;
+      process.stderr.write(`molt init: cannot run ${file}: ${why}\n`);
+      this.cmd!.exit = code;
+      this.shutdown('cmd failed to start', code);
+    });
+    child.on('exit', (code, signal) => {
+      const status = exitStatus(code, signal);
+      this.cmd!.exit = status;
+      log.info('main program exited', { code: code ?? undefined, signal: signal ?? undefined });
+      this.shutdown('main program exited', status);
+    });
+  }
+
+  private onRunExit(svc: Service, slot: Slot, code: number | null, signal: NodeJS.Signals | null, wanted: boolean): void {
+    if (this.shuttingDown || slot !== svc.main || !wanted || !svc.essential) return;
+    const status = exitStatus(code, signal);
+    log.info('essential service exited, stopping the container', { service: svc.name, status });
+    this.shutdown(`essential service ${svc.name} exited`, status);
+  }
+
+  private onShutdownSignal(sig: (typeof SHUTDOWN_SIGNALS)[number]): void {
+    if (this.shuttingDown) {
+      // A second ^C means "now".
+      if (sig === 'SIGINT') this.killEverything();
+      return;
+    }
+    log.info('signal received, stopping', { signal: sig });
+    this.shutdown(`${sig}`, 0, sig);
+  }
+
+  private relay(sig: NodeJS.Signals): void {
+    log.debug('relaying signal', { signal: sig });
+    if (this.cmd) {
+      if (this.cmd.child.pid && this.cmd.exit === undefined) signalPid(this.cmd.child.pid, sig);
+    } else {
+      this.supervisor.signalAll(sig);
+    }
+  }
+
+  private shutdown(reason: string, code: number, cmdSignal: NodeJS.Signals = 'SIGTERM'): void {
+    if (this.shuttingDown) return;
+    this.shuttingDown = true;
+    this.exitCode = code;
+    log.info('shutting down', { reason, grace_ms: this.config.stopTimeoutMs });
+    this.supervisor.stopAll();
+    if (this.cmd?.child.pid && this.cmd.exit === undefined) signalPid(this.cmd.child.pid, cmdSignal);
+    // Adopted orphans get TERM now and KILL when the grace time is up.
+    for (const pid of childrenOfSelf()) if (!this.reaper.isTracked(pid)) signalPid(pid, 'SIGTERM');
+    this.deadline = setTimeout(() => this.killEverything(), this.config.stopTimeoutMs);
+    this.maybeDone();
+  }
+
+  /** The grace time is over: SIGKILL every process left below us, then exit. */
+  private killEverything(): void {
+    const left = descendantsOfSelf();
+    if (left.length) log.warn('grace time over, killing what is left', { processes: left.length });
+    for (let round = 0; round < 5; round++) {
+      const pids = descendantsOfSelf();
+      if (!pids.length) break;
+      for (const pid of pids) signalPid(pid, 'SIGKILL');
+    }
+    this.reaper.scan();
+    // Give libuv a moment to collect the exit status of CMD (its code decides ours).
+    setTimeout(() => this.exit(), 100).unref();
+    setTimeout(() => this.exit(), 300);
+  }
+
+  private maybeDone(): void {
+    if (!this.shuttingDown) return;
+    if (!this.supervisor.allDone()) return;
+    if (this.cmd && this.cmd.exit === undefined && this.cmd.child.pid !== undefined) return;
+    if (this.reaper.trackedCount() > 0) return;
+    // Orphans still running keep us in the grace period.
+    if (childrenOfSelf().some((pid) => !this.reaper.isTracked(pid))) {
+      this.reaper.schedule();
+      return;
+    }
+    this.exit();
+  }
+
+  private exit(): void {
+    if (!this.finish) return;
+    if (this.deadline) clearTimeout(this.deadline);
+    const code = this.cmd ? this.cmd.exit ?? 137 : this.exitCode;
+    log.info('exit', { code });
+    const finish = this.finish;
+    this.finish = undefined;
+    finish(code);
+  }
+}
+
+function signalPid(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // gone already
+  }
+}
+
+function writeOut(buf: Buffer): void {
+  try {
+    process.stdout.write(buf);
+  } catch {
+    // stdout closed: drop the line, never the process
+  }
+}

@@ -1,0 +1,43 @@
+// Reading the process tree from /proc: our direct children (every thread's
+// `children` file) and all descendants, for reaping and for the final kill.
+import fs from 'node:fs';
+
+function readChildrenOf(pid: number | 'self'): number[] {
+  const out: number[] = [];
+  let tids: string[];
+  try {
+    tids = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    let text: string;
+    try {
+      text = fs.readFileSync(`/proc/${pid}/task/${tid}/children`, 'latin1');
+    } catch {
+      continue;
+    }
+    for (const part of text.split(' ')) {
+      const n = Number(part);
+      if (n > 0) out.push(n);
+    }
+  }
+  return out;
+}
+
+export function childrenOfSelf(): number[] {
+  return readChildrenOf('self');
+}
+
+/** Every descendant of this process (breadth first). */
+export function descendantsOfSelf(): number[] {
+  const seen = new Set<number>();
+  const queue = readChildrenOf('self');
+  while (queue.length) {
+    const pid = queue.shift()!;
+    if (seen.has(pid)) continue;
+    seen.add(pid);
+    for (const c of readChildrenOf(pid)) queue.push(c);
+  }
+  return [...seen];
+}

@@ -1,0 +1,63 @@
+// Reap orphans without stealing the exit status of children that Node spawned.
+// libuv waits only for its own pids; a waitpid(-1) here would make their `exit`
+// event vanish. So: on SIGCHLD (coalesced to one scan per tick) list our
+// children and waitpid(pid, WNOHANG) only those we did not spawn.
+import { childrenOfSelf } from './proc.js';
+import { decodeWaitStatus, native } from './native.js';
+
+export class Reaper {
+  private readonly spawned = new Set<number>();
+  private scheduled = false;
+  reapedCount = 0;
+  /** Called after each scan that reaped something (the shutdown waits on it). */
+  onReap: (() => void) | undefined;
+
+  constructor(private readonly onOrphanExit?: (pid: number, code: number | null, signal: number | null) => void) {}
+
+  /** Must be called synchronously right after spawn() returns, before any await. */
+  track(pid: number): void {
+    this.spawned.add(pid);
+  }
+  untrack(pid: number): void {
+    this.spawned.delete(pid);
+  }
+  isTracked(pid: number): boolean {
+    return this.spawned.has(pid);
+  }
+  trackedCount(): number {
+    return this.spawned.size;
+  }
+
+  /** Coalesce a burst of SIGCHLDs into one scan. */
+  schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.scan();
+    });
+  }
+
+  scan(): number {
+    let reaped = 0;
+    let pids: number[];
+    try {
+      pids = childrenOfSelf();
+    } catch {
+      return 0;
+    }
+    const nat = native();
+    for (const pid of pids) {
+      if (this.spawned.has(pid)) continue;
+      const r = nat.waitpidNoHang(pid);
+      if (r.pid === pid) {
+        reaped++;
+        const { code, signal } = decodeWaitStatus(r.status);
+        this.onOrphanExit?.(pid, code, signal);
+      }
+    }
+    this.reapedCount += reaped;
+    if (reaped) this.onReap?.();
+    return reaped;
+  }
+}

@@ -1,0 +1,378 @@
+// One service directory, as runsv runs it: the `run` slot, and a `log/` slot
+// fed through a pipe that molt holds open across restarts of either side.
+// Each slot is driven by the pure table in machine.ts; this file performs the
+// actions (spawn, signal, timers) and writes supervise/ after every step.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { ChildProcess, SpawnOptions, StdioOptions } from 'node:child_process';
+import { logger } from '../common/log.js';
+import { nextRestart, type Throttle } from './backoff.js';
+import { initialState, step, type SlotEvent, type SlotState } from './machine.js';
+import { LineSplitter, prefixed } from './lines.js';
+import { parseSignal, signalNumber } from './signals.js';
+import { SuperviseDir } from './superviseDir.js';
+import { native } from '../init/native.js';
+
+const log = logger('supervise');
+
+export interface ServiceEnv {
+  /** child_process.spawn that registers the pid with the reaper before returning. */
+  spawn(cmd: string, args: string[], opts: SpawnOptions): ChildProcess;
+  maxBackoffMs: number;
+  finishTimeoutMs: number;
+  /** Prefix service output with `[name] ` on molt's stdout (else the service inherits it). */
+  logPrefix: boolean;
+  write(buf: Buffer): void;
+  /** A slot's `run` exited; `wanted` is false when it was asked to stop. */
+  onRunExit?(svc: Service, slot: Slot, code: number | null, signal: NodeJS.Signals | null, wanted: boolean): void;
+  onChange?(): void;
+}
+
+function exists(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.F_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function exitStatus(code: number | null, signal: NodeJS.Signals | null): number {
+  return signal ? 128 + signalNumber(signal) : code ?? 0;
+}
+
+export class Slot {
+  state: SlotState;
+  child: ChildProcess | undefined;
+  private stampMs = Date.now();
+  private startedAt = 0;
+  private throttle: Throttle = { delayMs: 0 };
+  private throttleTimer: NodeJS.Timeout | undefined;
+  private finishTimer: NodeJS.Timeout | undefined;
+  private runningFinish = false;
+  readonly sup: SuperviseDir;
+  lastExit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  starts = 0;
+
+  constructor(
+    readonly svc: Service,
+    readonly label: string,
+    readonly cwd: string,
+    readonly isLog: boolean,
+    private readonly stdio: () => StdioOptions,
+  ) {
+    this.sup = new SuperviseDir(path.join(cwd, 'supervise'));
+    this.state = initialState(exists(path.join(cwd, 'down')));
+  }
+
+  open(): void {
+    this.sup.open((bytes) => {
+      for (const b of bytes) this.dispatch({ type: 'control', letter: String.fromCharCode(b) });
+    });
+    this.writeStatus();
+  }
+
+  get pid(): number {
+    return this.child?.pid ?? 0;
+  }
+
+  dispatch(event: SlotEvent): void {
+    const before = this.state;
+    const t = step(before, event);
+    this.state = t.state;
+    if (t.state.phase === 'down' && before.phase !== 'down') this.stampMs = Date.now();
+    for (const a of t.actions) {
+      switch (a.type) {
+        case 'spawn-run':
+          this.spawnRun();
+          break;
+        case 'spawn-finish':
+          this.spawnFinish(a.code, a.signal);
+          break;
+        case 'stop': {
+          const sig = this.svc.downSignal();
+          this.kill(sig);
+          if (sig !== 'SIGCONT') this.kill('SIGCONT');
+          break;
+        }
+        case 'signal':
+          this.kill(a.signal);
+          break;
+        case 'arm-throttle':
+          this.armThrottle();
+          break;
+        case 'cancel-throttle':
+          if (this.throttleTimer) clearTimeout(this.throttleTimer);
+          this.throttleTimer = undefined;
+          break;
+        case 'exited':
+          this.svc.slotExited(this);
+          break;
+      }
+    }
+    this.writeStatus();
+    this.svc.env.onChange?.();
+  }
+
+  kill(sig: NodeJS.Signals): void {
+    const pid = this.pid;
+    if (!pid || this.runningFinish) return;
+    try {
+      process.kill(pid, sig);
+    } catch {
+      // Already gone: its exit event is on the way.
+    }
+  }
+
+  private writeStatus(): void {
+    try {
+      this.sup.write({
+        stampMs: this.stampMs,
+        pid: this.pid,
+        paused: this.state.paused,
+        want: this.state.want,
+        gotTerm: this.state.gotTerm,
+        state: this.state.phase,
+      });
+    } catch (err) {
+      log.warn('cannot write status', { service: this.label, error: err });
+    }
+  }
+
+  private armThrottle(): void {
+    const ranMs = performance.now() - this.startedAt;
+    const { throttle, waitMs } = nextRestart(this.throttle, ranMs, this.svc.env.maxBackoffMs);
+    this.throttle = throttle;
+    if (waitMs > 0) log.debug('restart throttled', { service: this.label, wait_ms: Math.round(waitMs) });
+    this.throttleTimer = setTimeout(() => {
+      this.throttleTimer = undefined;
+      this.dispatch({ type: 'throttle-elapsed' });
+    }, waitMs);
+  }
+
+  private spawnRun(): void {
+    this.startedAt = performance.now();
+    this.stampMs = Date.now();
+    this.starts++;
+    const child = this.spawnChild('./run', []);
+    if (!child) {
+      // As runsv: a run that cannot be started counts as an exit with code 111.
+      setImmediate(() => this.onRunExit(111, null));
+      return;
+    }
+    child.once('exit', (code, signal) => this.onRunExit(code, signal));
+  }
+
+  private onRunExit(code: number | null, signal: NodeJS.Signals | null): void {
+    this.child = undefined;
+    this.lastExit = { code, signal };
+    const wanted = this.state.want === 'up';
+    log.info(signal ? 'service killed' : 'service exited', {
+      service: this.label,
+      code: code ?? undefined,
+      signal: signal ?? undefined,
+    });
+    const hasFinish = !this.isLog && exists(path.join(this.cwd, 'finish'));
+    this.svc.env.onRunExit?.(this.svc, this, code, signal, wanted);
+    this.dispatch({ type: 'run-exited', code, signal: signal ? signalNumber(signal) : null, hasFinish });
+  }
+
+  private spawnFinish(code: number | null, signal: number | null): void {
+    // runit's arguments: exit code (or -1 when killed) and the signal number (or 0).
+    const args = [code === null ? '-1' : String(code), String(signal ?? 0)];
+    const child = this.spawnChild('./finish', args);
+    if (!child) {
+      setImmediate(() => this.dispatch({ type: 'finish-exited' }));
+      return;
+    }
+    this.runningFinish = true;
+    this.finishTimer = setTimeout(() => {
+      log.warn('finish timed out, killing it', { service: this.label, timeout_ms: this.svc.env.finishTimeoutMs });
+      try {
+        process.kill(child.pid!, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }, this.svc.env.finishTimeoutMs);
+    child.once('exit', () => {
+      clearTimeout(this.finishTimer);
+      this.runningFinish = false;
+      this.child = undefined;
+      this.dispatch({ type: 'finish-exited' });
+    });
+  }
+
+  private spawnChild(file: string, args: string[]): ChildProcess | undefined {
+    let child: ChildProcess;
+    try {
+      child = this.svc.env.spawn(file, args, {
+        cwd: this.cwd,
+        stdio: this.stdio(),
+        // Its own session, as s6 does: a terminal's ^C reaches molt, which stops services in order.
+        detached: true,
+        env: { ...process.env, MOLT_SERVICE: this.svc.name },
+      });
+    } catch (err) {
+      log.error('cannot start', { service: this.label, file, error: err });
+      return undefined;
+    }
+    child.on('error', (err) => {
+      if (child.pid === undefined) return; // reported below
+      log.warn('child error', { service: this.label, error: err });
+    });
+    if (child.pid === undefined) {
+      log.error('cannot start', { service: this.label, file, error: this.describeSpawnFailure(file) });
+      return undefined;
+    }
+    this.child = child;
+    this.svc.attachOutput(this, child);
+    return child;
+  }
+
+  private describeSpawnFailure(file: string): string {
+    const full = path.join(this.cwd, file);
+    try {
+      const st = fs.statSync(full);
+      if (!st.isFile()) return 'not a regular file';
+      if (!(st.mode & 0o111)) return 'not executable';
+      return 'exec failed';
+    } catch {
+      return 'file does not exist';
+    }
+  }
+
+  close(): void {
+    if (this.throttleTimer) clearTimeout(this.throttleTimer);
+    if (this.finishTimer) clearTimeout(this.finishTimer);
+    this.sup.close();
+  }
+
+  statusSummary(): { phase: string; pid: number; want: string; since: number; starts: number } {
+    return { phase: this.state.phase, pid: this.pid, want: this.state.want, since: this.stampMs, starts: this.starts };
+  }
+}
+
+export class Service {
+  readonly main: Slot;
+  readonly log: Slot | undefined;
+  private pipe: [number, number] | undefined;
+  /** All slots let go (after `x`, removal or shutdown). */
+  done = false;
+  onDone: (() => void) | undefined;
+  private readonly prefix: Buffer;
+
+  constructor(
+    readonly name: string,
+    readonly dir: string,
+    readonly env: ServiceEnv,
+  ) {
+    this.prefix = Buffer.from(`[${name}] `);
+    const logDir = path.join(dir, 'log');
+    let hasLog = false;
+    try {
+      hasLog = fs.statSync(logDir).isDirectory();
+    } catch {
+      // no logger
+    }
+    const out = env.logPrefix ? 'pipe' : 'inherit';
+    if (hasLog) {
+      this.pipe = native().pipe();
+      const [r, w] = this.pipe;
+      this.main = new Slot(this, name, dir, false, () => ['ignore', w, out]);
+      this.log = new Slot(this, `${name}/log`, logDir, true, () => [r, 'inherit', 'inherit']);
+    } else {
+      this.main = new Slot(this, name, dir, false, () => ['ignore', out, out]);
+    }
+  }
+
+  get essential(): boolean {
+    return exists(path.join(this.dir, 'essential'));
+  }
+
+  downSignal(): NodeJS.Signals {
+    let raw: string;
+    try {
+      raw = fs.readFileSync(path.join(this.dir, 'down-signal'), 'utf8');
+    } catch {
+      return 'SIGTERM';
+    }
+    const sig = parseSignal(raw);
+    if (!sig) log.warn('bad down-signal, using TERM', { service: this.name, value: raw.trim() });
+    return sig ?? 'SIGTERM';
+  }
+
+  /** Open supervise/ for both slots and start what is wanted up (the logger first, as runsv does). */
+  open(): void {
+    try {
+      this.log?.open();
+      this.main.open();
+    } catch (err) {
+      this.log?.close();
+      this.main.close();
+      this.closePipe();
+      throw err;
+    }
+    this.log?.dispatch({ type: 'boot' });
+    this.main.dispatch({ type: 'boot' });
+  }
+
+  attachOutput(slot: Slot, child: ChildProcess): void {
+    if (!this.env.logPrefix) return;
+    for (const stream of [child.stdout, child.stderr]) {
+      if (!stream) continue;
+      const splitter = new LineSplitter((line) => this.env.write(prefixed(this.prefix, line)));
+      stream.on('data', (chunk: Buffer) => splitter.push(chunk));
+      stream.on('end', () => splitter.end());
+      stream.on('error', () => splitter.end());
+    }
+    void slot;
+  }
+
+  /** Stop everything in order: `run` gets its stop signal; the logger drains to EOF after it. */
+  stop(): void {
+    this.main.dispatch({ type: 'control', letter: 'x' });
+  }
+
+  slotExited(slot: Slot): void {
+    if (slot === this.main) {
+      if (this.log) {
+        // The producer is down: close our ends so the logger reads to EOF, then let it go.
+        this.closePipe();
+        this.log.dispatch({ type: 'drain' });
+        return;
+      }
+    }
+    if (slot === this.main || slot === this.log) this.finish();
+  }
+
+  private finish(): void {
+    if (this.done) return;
+    this.done = true;
+    this.main.close();
+    this.log?.close();
+    this.closePipe();
+    this.onDone?.();
+  }
+
+  private closePipe(): void {
+    if (!this.pipe) return;
+    for (const fd of this.pipe) {
+      try {
+        fs.closeSync(fd);
+      } catch {
+        // closed
+      }
+    }
+    this.pipe = undefined;
+  }
+
+  slots(): Slot[] {
+    return this.log ? [this.main, this.log] : [this.main];
+  }
+
+  running(): boolean {
+    return this.slots().some((s) => s.pid !== 0);
+  }
+}
+
+export { exitStatus };
