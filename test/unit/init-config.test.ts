@@ -1,0 +1,31 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readInitConfig } from '../../src/init/config.js';
+import { parseSignal } from '../../src/supervise/signals.js';
+
+test('defaults follow the design: /etc/service, 7 s grace, 30 s backoff, prefix on', () => {
+  const c = readInitConfig({});
+  assert.deepEqual(c, { servicesDir: '/etc/service', stopTimeoutMs: 7000, maxBackoffMs: 30_000, finishTimeoutMs: 5000, logPrefix: true });
+});
+
+test('SVDIR and SVWAIT (seconds) are read; MOLT_ names win', () => {
+  assert.equal(readInitConfig({ SVDIR: '/sv' }).servicesDir, '/sv');
+  assert.equal(readInitConfig({ SVDIR: '/sv', MOLT_SERVICES: '/m' }).servicesDir, '/m');
+  assert.equal(readInitConfig({ SVWAIT: '3' }).stopTimeoutMs, 3000);
+  assert.equal(readInitConfig({ SVWAIT: '3', MOLT_STOP_TIMEOUT: '500ms' }).stopTimeoutMs, 500);
+  assert.equal(readInitConfig({ MOLT_LOG_PREFIX: '0' }).logPrefix, false);
+});
+
+test('a bad value is refused with one line naming the variable', () => {
+  assert.throws(() => readInitConfig({ MOLT_STOP_TIMEOUT: 'soon' }), /^Error: MOLT_STOP_TIMEOUT="soon" is not a duration/);
+  assert.throws(() => readInitConfig({ MOLT_MAX_BACKOFF: '-5s' }), /MOLT_MAX_BACKOFF/);
+  assert.throws(() => readInitConfig({ MOLT_LOG_PREFIX: 'maybe' }), /MOLT_LOG_PREFIX="maybe" must be 0 or 1/);
+});
+
+test('down-signal names parse in every spelling runit and s6 users write', () => {
+  assert.equal(parseSignal('TERM'), 'SIGTERM');
+  assert.equal(parseSignal('sigquit\n'), 'SIGQUIT');
+  assert.equal(parseSignal('1'), 'SIGHUP');
+  assert.equal(parseSignal('NOPE'), undefined);
+  assert.equal(parseSignal(''), undefined);
+});

@@ -1,0 +1,108 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { initialState, step, transitions, type SlotState, type SlotEvent } from '../../src/supervise/machine.js';
+
+const types = (t: ReturnType<typeof step>) => t.actions.map((a) => a.type);
+const running = (over: Partial<SlotState> = {}): SlotState => ({ ...initialState(false), phase: 'run', ...over });
+
+test('boot starts a normally-up slot and leaves a normally-down one', () => {
+  assert.deepEqual(types(step(initialState(false), { type: 'boot' })), ['spawn-run']);
+  assert.equal(step(initialState(false), { type: 'boot' }).state.phase, 'run');
+  const down = step(initialState(true), { type: 'boot' });
+  assert.deepEqual(down.actions, []);
+  assert.equal(down.state.phase, 'down');
+});
+
+test('every phase handles every event (the table is total)', () => {
+  const events: SlotEvent[] = [
+    { type: 'boot' },
+    { type: 'control', letter: 'u' },
+    { type: 'run-exited', code: 0, signal: null, hasFinish: false },
+    { type: 'finish-exited' },
+    { type: 'throttle-elapsed' },
+    { type: 'drain' },
+  ];
+  for (const phase of Object.keys(transitions) as SlotState['phase'][]) {
+    for (const e of events) assert.doesNotThrow(() => step({ ...initialState(false), phase }, e), `${phase}/${e.type}`);
+  }
+});
+
+test('d while running stops with the stop signal, sets want down and got TERM', () => {
+  const t = step(running(), { type: 'control', letter: 'd' });
+  assert.deepEqual(types(t), ['stop']);
+  assert.equal(t.state.want, 'down');
+  assert.equal(t.state.gotTerm, true);
+  const after = step(t.state, { type: 'run-exited', code: null, signal: 15, hasFinish: false });
+  assert.equal(after.state.phase, 'down');
+  assert.equal(after.state.gotTerm, false);
+  assert.deepEqual(after.actions, [], 'wanted down: no restart');
+});
+
+test('a crash of a wanted-up slot arms the throttle, and the timer restarts it', () => {
+  const t = step(running(), { type: 'run-exited', code: 1, signal: null, hasFinish: false });
+  assert.deepEqual(types(t), ['arm-throttle']);
+  assert.equal(t.state.throttled, true);
+  const r = step(t.state, { type: 'throttle-elapsed' });
+  assert.deepEqual(types(r), ['spawn-run']);
+});
+
+test('control letters stay effective during the throttle: d cancels the restart', () => {
+  const waiting = step(running(), { type: 'run-exited', code: 1, signal: null, hasFinish: false }).state;
+  const d = step(waiting, { type: 'control', letter: 'd' });
+  assert.deepEqual(types(d), ['cancel-throttle']);
+  assert.equal(d.state.want, 'down');
+  assert.deepEqual(step(d.state, { type: 'throttle-elapsed' }).actions, []);
+  // u during the throttle waits for it instead of bypassing it
+  assert.deepEqual(step(waiting, { type: 'control', letter: 'u' }).actions, []);
+  // o starts once at once
+  assert.deepEqual(types(step(waiting, { type: 'control', letter: 'o' })), ['cancel-throttle', 'spawn-run']);
+});
+
+test('finish runs with exit code and signal, then the slot settles', () => {
+  const f = step(running(), { type: 'run-exited', code: null, signal: 9, hasFinish: true });
+  assert.deepEqual(f.actions, [{ type: 'spawn-finish', code: null, signal: 9 }]);
+  assert.equal(f.state.phase, 'finish');
+  // control during finish changes only the wish
+  const d = step(f.state, { type: 'control', letter: 'd' });
+  assert.deepEqual(d.actions, []);
+  const done = step(d.state, { type: 'finish-exited' });
+  assert.equal(done.state.phase, 'down');
+  assert.deepEqual(done.actions, []);
+});
+
+test('signal letters map to runsv signals and only while running', () => {
+  const map: Record<string, string> = { t: 'SIGTERM', k: 'SIGKILL', p: 'SIGSTOP', c: 'SIGCONT', h: 'SIGHUP', a: 'SIGALRM', i: 'SIGINT', q: 'SIGQUIT', '1': 'SIGUSR1', '2': 'SIGUSR2' };
+  for (const [letter, sig] of Object.entries(map)) {
+    assert.deepEqual(step(running(), { type: 'control', letter }).actions, [{ type: 'signal', signal: sig }], letter);
+    assert.deepEqual(step(initialState(true), { type: 'control', letter }).actions, [], `${letter} when down`);
+  }
+  assert.equal(step(running(), { type: 'control', letter: 'p' }).state.paused, true);
+  assert.equal(step(running({ paused: true }), { type: 'control', letter: 'c' }).state.paused, false);
+});
+
+test('unknown control bytes are ignored', () => {
+  for (const letter of ['z', '\n', '\0', 'e', 'U']) {
+    const t = step(running(), { type: 'control', letter });
+    assert.deepEqual(t.actions, []);
+    assert.deepEqual(t.state, running());
+  }
+});
+
+test('x stops the slot and lets go once it is down; o does not restart after exit', () => {
+  const x = step(running(), { type: 'control', letter: 'x' });
+  assert.deepEqual(types(x), ['stop']);
+  const gone = step(x.state, { type: 'run-exited', code: 0, signal: null, hasFinish: false });
+  assert.deepEqual(types(gone), ['exited']);
+  assert.equal(gone.state.exited, true);
+  const once = step(initialState(true), { type: 'control', letter: 'o' });
+  assert.deepEqual(types(once), ['spawn-run']);
+  assert.deepEqual(step(once.state, { type: 'run-exited', code: 0, signal: null, hasFinish: false }).actions, []);
+});
+
+test('drain lets a running logger read to EOF without a signal, then lets go', () => {
+  const d = step(running(), { type: 'drain' });
+  assert.deepEqual(d.actions, []);
+  assert.equal(d.state.want, 'exit');
+  assert.deepEqual(types(step(d.state, { type: 'run-exited', code: 0, signal: null, hasFinish: false })), ['exited']);
+  assert.deepEqual(types(step(initialState(true), { type: 'drain' })), ['exited']);
+});
