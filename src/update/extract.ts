@@ -27,6 +27,8 @@ export interface ExtractLimits {
   /** Number of entries (default 100_000). */
   maxEntries?: number;
   signal?: AbortSignal;
+  /** Name of the archive in messages (default: the file's base name). */
+  label?: string;
 }
 
 export const DEFAULT_MAX_BYTES = 2 * 1024 * 1024 * 1024;
@@ -84,7 +86,7 @@ export async function extractArchive(file: string, destDir: string, limits: Extr
   const maxBytes = limits.maxBytes ?? DEFAULT_MAX_BYTES;
   const maxEntries = limits.maxEntries ?? DEFAULT_MAX_ENTRIES;
   const signal = limits.signal;
-  const label = path.basename(file);
+  const label = limits.label ?? path.basename(file);
   let gz: boolean;
   try {
     gz = await isGzip(file);
