@@ -41,6 +41,10 @@ function exitStatus(code: number | null, signal: NodeJS.Signals | null): number 
   return signal ? 128 + signalNumber(signal) : code ?? 0;
 }
 
+function sameState(a: SlotState, b: SlotState): boolean {
+  return a.phase === b.phase && a.want === b.want && a.paused === b.paused && a.gotTerm === b.gotTerm && a.throttled === b.throttled && a.exited === b.exited;
+}
+
 export class Slot {
   state: SlotState;
   child: ChildProcess | undefined;
@@ -110,6 +114,8 @@ export class Slot {
           break;
       }
     }
+    // A flood of ignored bytes must not turn into a flood of file writes.
+    if (t.actions.length === 0 && sameState(before, t.state)) return;
     this.writeStatus();
     this.svc.env.onChange?.();
   }
