@@ -175,8 +175,14 @@ export class OciSource implements ReleaseSource {
     await fs.promises.mkdir(stagingRoot, { recursive: true });
     const total = manifest.layers.reduce((n, d) => n + d.size, 0);
     const cache = this.opts.cache;
+    // The store re-hashes a cached blob before trusting it; do that once per layer.
+    const hits = new Map<string, string>();
     const uncached: Descriptor[] = [];
-    for (const d of manifest.layers) if (!cache || !(await cache.cached(d.digest))) uncached.push(d);
+    for (const d of manifest.layers) {
+      const hit = cache && !hits.has(d.digest) ? await cache.cached(d.digest) : hits.get(d.digest);
+      if (hit) hits.set(d.digest, hit);
+      else uncached.push(d);
+    }
     const need = uncached.reduce((n, d) => n + d.size, 0);
     if (cache) {
       const cacheDir = path.dirname(cache.cachePath(manifest.layers[0]!.digest));
@@ -192,7 +198,9 @@ export class OciSource implements ReleaseSource {
     let doneBytes = 0;
     try {
       for (const [i, { d, plan }] of plans.entries()) {
-        const got = await this.blob(d, work, signal, (b) => opts.onProgress?.({ bytes: doneBytes + b, total }));
+        const hit = hits.get(d.digest);
+        const got = hit ? { file: hit, downloaded: 0 } : await this.blob(d, work, signal, (b) => opts.onProgress?.({ bytes: doneBytes + b, total }));
+        if (!hit) hits.set(d.digest, got.file);
         downloaded += got.downloaded;
         doneBytes += d.size;
         opts.onProgress?.({ bytes: doneBytes, total });
@@ -224,10 +232,6 @@ export class OciSource implements ReleaseSource {
   /** One verified blob on disk: from the cache, or streamed from the registry through its digest and size. */
   private async blob(d: Descriptor, work: string, signal: AbortSignal | undefined, onBytes: (n: number) => void): Promise<{ file: string; downloaded: number }> {
     const cache = this.opts.cache;
-    if (cache) {
-      const hit = await cache.cached(d.digest);
-      if (hit) return { file: hit, downloaded: 0 };
-    }
     const dest = cache ? cache.cachePath(d.digest) : path.join(work, d.digest.replace(/^sha256:/, ''));
     await fs.promises.mkdir(path.dirname(dest), { recursive: true });
     const retries = this.opts.blobRetries ?? 2;
