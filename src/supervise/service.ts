@@ -178,6 +178,11 @@ export class Slot {
       code: code ?? undefined,
       signal: signal ?? undefined,
     });
+    try {
+      this.sup.writeExit(code, signal ? signalNumber(signal) : null);
+    } catch {
+      // informational only
+    }
     const hasFinish = !this.isLog && exists(path.join(this.cwd, 'finish'));
     this.svc.env.onRunExit?.(this.svc, this, code, signal, wanted);
     this.dispatch({ type: 'run-exited', code, signal: signal ? signalNumber(signal) : null, hasFinish });

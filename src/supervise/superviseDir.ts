@@ -87,6 +87,12 @@ export class SuperviseDir {
     writeReplace(path.join(this.dir, 'status'), encodeStatus(status));
   }
 
+  /** molt's addition beside runit's files: the last exit of `run` ("CODE SIGNAL", CODE -1 when killed),
+   *  so that the updater can tell a crash from an exit 42 ("restart me into the update"). */
+  writeExit(code: number | null, signal: number | null): void {
+    writeReplace(path.join(this.dir, 'exit'), `${code ?? -1} ${signal ?? 0}\n`);
+  }
+
   close(): void {
     // Closing ok first makes `sv` report "runsv not running" at once.
     for (const fd of [this.okFd, this.controlWriteFd]) {

@@ -1,0 +1,95 @@
+// What the running updater exposes, over its socket (and, later, TCP): the
+// shapes the API server, the CLI, `molt/client` and the status page share.
+
+export type UpdatePhase =
+  | 'idle'
+  | 'checking'
+  | 'downloading'
+  | 'staged'
+  | 'stopping'
+  | 'swapping'
+  | 'starting'
+  | 'trial'
+  | 'committed'
+  | 'rolling-back';
+
+export interface BlockedEntry {
+  version: string;
+  reason: string;
+  /** ISO time */
+  at: string;
+}
+
+export interface HistoryEntry {
+  /** ISO time */
+  at: string;
+  event: 'check' | 'check-failed' | 'download' | 'update' | 'commit' | 'rollback' | 'block' | 'unblock' | 'crash-loop' | 'recover';
+  version?: string;
+  from?: string;
+  detail?: string;
+}
+
+export interface ActionInfo {
+  id: string;
+  kind: 'check' | 'update' | 'rollback';
+  state: 'running' | 'done' | 'failed';
+  /** ISO times */
+  startedAt: string;
+  finishedAt?: string;
+  /** One line: what happened, or why it failed. */
+  message?: string;
+  version?: string;
+}
+
+export interface TrialInfo {
+  version: string;
+  from?: string;
+  startedAt: string;
+  deadlineAt: string;
+  crashes: number;
+  crashLimit: number;
+  ready: boolean;
+  readyMode: 'auto' | 'explicit';
+}
+
+export interface ReleaseInfo {
+  version: string;
+  prerelease: boolean;
+  blocked: boolean;
+}
+
+export interface UpdaterStatus {
+  phase: UpdatePhase;
+  source: string;
+  policy: string;
+  current?: string;
+  previous?: string;
+  /** The release the policy would take now, when newer than current and not blocked. */
+  available?: string;
+  /** Known releases, newest first (at most 20). */
+  releases: ReleaseInfo[];
+  lastCheck?: { at: string; ok: boolean; error?: string; notModified?: boolean };
+  nextCheckAt?: string;
+  /** Why an available release is not being applied yet (schedule window, delay, rollout, manual policy). */
+  waiting?: string;
+  download?: { version: string; bytes: number; total?: number };
+  trial?: TrialInfo;
+  blocked: BlockedEntry[];
+  history: HistoryEntry[];
+  actions: ActionInfo[];
+}
+
+/** What the API and the CLI can ask of the running updater. */
+export interface UpdaterControl {
+  status(): UpdaterStatus;
+  /** Starts a check; resolves with the action at once (202), progress in status().actions. */
+  check(): ActionInfo;
+  /** Starts an update to `version` (by name: may be older, never blocked unless named) or to the newest acceptable. */
+  update(version?: string): ActionInfo;
+  rollback(): ActionInfo;
+  /** The app reports it is ready: commits a trial at once. false when no trial runs. */
+  ready(): boolean;
+  blocked(): BlockedEntry[];
+  /** false when the version was not blocked. */
+  unblock(version: string): Promise<boolean>;
+}
