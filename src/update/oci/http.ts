@@ -49,8 +49,11 @@ export function send(req: HttpRequest): Promise<HttpResponse> {
     const headers: Record<string, string> = { 'user-agent': 'molt', ...req.headers };
     if (Buffer.isBuffer(req.body)) headers['content-length'] = String(req.body.length);
     const r = mod.request(req.url, { method: req.method, headers, agent: req.url.protocol === 'https:' ? httpsAgent : httpAgent });
+    let response: http.IncomingMessage | undefined;
     const fail = (e: UpdateError) => {
       fault ??= e;
+      // A body being read must end with this reason, not a bare "aborted".
+      response?.destroy(fault);
       r.destroy(fault);
       if (!settled) {
         settled = true;
@@ -74,6 +77,7 @@ export function send(req: HttpRequest): Promise<HttpResponse> {
       }
     });
     r.on('response', (res) => {
+      response = res;
       cleanup();
       res.on('close', () => req.signal?.removeEventListener('abort', onAbort));
       // A body that stops early or a socket reset surfaces as a stream error naming the request.
