@@ -164,8 +164,8 @@ function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
 /** Send the request on to `upstream` (e.g. the registry) and buffer its answer (test blobs are small). */
 export async function forward(upstream: string, req: http.IncomingMessage, opts: { path?: string; dropAuth?: boolean } = {}): Promise<Upstream> {
   const body = await readAll(req);
+  // Host is kept, as real proxies do: the registry builds its Location URLs from it.
   const headers = { ...req.headers };
-  delete headers.host;
   if (opts.dropAuth) delete headers.authorization;
   return new Promise((resolve, reject) => {
     const r = http.request(new URL(opts.path ?? req.url ?? '/', upstream), { method: req.method, headers }, (res) => {
