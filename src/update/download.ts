@@ -95,7 +95,14 @@ export async function downloadVerified(opts: DownloadOptions): Promise<{ digest:
 
   const part = dest + '.part';
   // 'w' truncates a stale .part from an interrupted run: restart cleanly.
-  const fh = await fs.promises.open(part, 'w', 0o644);
+  let fh: fs.promises.FileHandle;
+  try {
+    fh = await fs.promises.open(part, 'w', 0o644);
+  } catch (err) {
+    releaseBody(body, undefined);
+    if (isNoSpace(err)) throw new UpdateError(`disk full creating ${part}`, 'disk-full');
+    throw new UpdateError(`cannot create ${part}: ${(err as Error).message}`, 'bad-input');
+  }
   const hash = createHash('sha256');
   let bytes = 0;
   let it: AsyncIterator<Uint8Array> | undefined;

@@ -110,8 +110,9 @@ export async function extractArchive(file: string, destDir: string, limits: Extr
     for (const a of parentsOf(p)) {
       const node = tree.get(a);
       if (node === undefined) {
-        await fs.promises.mkdir(abs(a), { mode: 0o755 });
+        await fs.promises.mkdir(abs(a), { mode: 0o700 });
         tree.set(a, { kind: 'dir' });
+        dirModes.set(a, 0o755); // implied by a deeper entry: the usual mode, whatever the umask
       } else if (node.kind === 'symlink') {
         throw refuse(name, `path goes through the symlink ${JSON.stringify(a)}`);
       } else if (node.kind !== 'dir') {
@@ -220,12 +221,15 @@ export async function extractArchive(file: string, destDir: string, limits: Extr
     // Deepest first, so that a read-only parent never blocks its children's chmod.
     const dirs = [...dirModes.entries()].sort((a, b) => b[0].split('/').length - a[0].split('/').length);
     for (const [p, mode] of dirs) await fs.promises.chmod(abs(p), mode);
+    await fs.promises.chmod(destDir, 0o755);
     return { entries, bytes };
   } catch (err) {
-    (stream as unknown as { destroy?: () => void }).destroy?.();
-    input.destroy();
     await fs.promises.rm(destDir, { recursive: true, force: true }).catch(() => undefined);
     throw toUpdateError(err, label, destDir, current);
+  } finally {
+    // Also after success: bytes past the end marker may still be unread.
+    (stream as unknown as { destroy?: () => void }).destroy?.();
+    input.destroy();
   }
 }
 

@@ -9,7 +9,7 @@ import { Readable } from 'node:stream';
 import semver from 'semver';
 import { logger } from '../../common/log.js';
 import { UpdateError, type FetchOptions, type FetchedRelease, type ListResult, type Release, type ReleaseSource } from '../types.js';
-import { downloadVerified } from '../download.js';
+import { downloadVerified, ensureFreeSpace } from '../download.js';
 import { extractArchive, type ExtractLimits } from '../extract.js';
 import { copyReleaseTree } from '../copytree.js';
 import { parseSha256Sums } from '../sha256sums.js';
@@ -156,6 +156,7 @@ export class LocalDirSource implements ReleaseSource {
       if (hex === undefined && this.opts.requireChecksum) {
         throw new UpdateError(`${name} is not listed in ${path.join(this.dir, 'SHA256SUMS')} and checksums are required`, 'integrity');
       }
+      await ensureFreeSpace(stagingRoot, st.size);
       // No expectedDigest here: the comparison below names the release, not the staging copy.
       const { digest, size } = await downloadVerified({
         body: fs.createReadStream(full, { highWaterMark: 1024 * 1024 }) as Readable,
