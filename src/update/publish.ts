@@ -10,7 +10,7 @@ import { UpdateError } from './types.js';
 import { RegistryClient, isTransient, type ClientOptions } from './oci/client.js';
 import { retryDelayMs, sleep } from './oci/http.js';
 import { ANN, EMPTY_CONFIG, MT, validTitle, versionFromLabel, type Descriptor } from './oci/manifest.js';
-import { formatReference, parseReference, type OciReference } from './oci/reference.js';
+import { formatReference, isValidTag, parseReference, type OciReference } from './oci/reference.js';
 import { semverTagVersion } from './sources/oci.js';
 
 const log = logger('publish');
@@ -179,6 +179,7 @@ export async function main(argv: string[]): Promise<number> {
     ref = parseReference(args.ref, { insecure: args.insecure || process.env.MOLT_OCI_INSECURE === '1' });
     if (!ref.tag && !args.version) throw new UsageError(`REF '${args.ref}' has no tag (write host/repo:tag, or give --version to use as the tag)`);
     if (ref.digest) throw new UsageError(`REF '${args.ref}' names a digest; publish to a tag`);
+    if (!ref.tag && !isValidTag(args.version!)) throw new UsageError(`--version '${args.version}' cannot be used as a tag; give REF a tag`);
     if (!ref.tag) ref = { ...ref, tag: args.version };
   } catch (err) {
     if (err instanceof UsageError || (err instanceof UpdateError && err.code === 'config')) {

@@ -191,6 +191,29 @@ describe('authentication', () => {
   });
 });
 
+describe('registry quirks', () => {
+  test('a registry that refuses HEAD (405) or omits the digest on it is polled with a verified GET', async () => {
+    handler = async (req, res) => {
+      if (isManifest(req, 'HEAD')) {
+        res.writeHead(405);
+        res.end();
+        return;
+      }
+      return passThrough(reg.url, req, res);
+    };
+    const { releases } = await source('f/app:stable').list();
+    assert.equal(releases[0]!.version, '2.0.0');
+    handler = async (req, res) => {
+      const up = await forward(reg.url, req);
+      if (isManifest(req, 'HEAD')) delete up.headers['docker-content-digest'];
+      reply(res, up);
+    };
+    const again = await source('f/app:stable').list();
+    assert.equal(again.releases[0]!.digest, releases[0]!.digest);
+    assert.ok(proxy.log.some((e) => e.method === 'GET' && /\/manifests\/stable$/.test(e.url)));
+  });
+});
+
 describe('network faults', () => {
   test('a server that never answers times out', async () => {
     const hang = await startServer(() => {
@@ -293,6 +316,17 @@ describe('bad manifests', () => {
     const [rel] = (await src.list()).releases;
     const root = staging();
     await assert.rejects(src.fetch(rel!, root), isErr('bad-input', /zstd/));
+    assert.equal(count((e) => /\/blobs\//.test(e.url)), 0);
+    assert.deepEqual(fs.readdirSync(root), []);
+  });
+
+  test('a release larger than the free space is refused before a byte is downloaded', async () => {
+    const body = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, config: { mediaType: MT.empty, digest: 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a', size: 2 }, layers: [{ mediaType: MT.layerTarGzip, digest: blobDigest, size: 2 ** 50 }] }));
+    handler = serveManifest(body, MT.ociManifest);
+    const src = source('f/app:stable');
+    const [rel] = (await src.list()).releases;
+    const root = staging();
+    await assert.rejects(src.fetch(rel!, root), isErr('disk-full', /not enough free space/));
     assert.equal(count((e) => /\/blobs\//.test(e.url)), 0);
     assert.deepEqual(fs.readdirSync(root), []);
   });

@@ -7,7 +7,7 @@ import { parseChallenges, credentialsFromDockerConfig, parseTokenResponse } from
 import { parseManifest, choosePlatform, planLayer, ociArch, looksLikeTar, versionFromLabel, digestLabel, MT, type ImageIndex, type Descriptor } from '../../src/update/oci/manifest.js';
 import { parseRetryAfter, retryDelayMs, parseLinkNext } from '../../src/update/oci/http.js';
 import { registryErrorText } from '../../src/update/oci/client.js';
-import { releasesFromTags, semverTagVersion } from '../../src/update/sources/oci.js';
+import { releasesFromTags, semverTagVersion, ociSourceFromEnv } from '../../src/update/sources/oci.js';
 import { parsePublishArgs, layerMediaType, buildManifest } from '../../src/update/publish.js';
 import { UpdateError } from '../../src/update/types.js';
 
@@ -255,5 +255,19 @@ describe('publish arguments and manifest', () => {
     assert.equal(m.artifactType, 'application/vnd.molt.release.v1');
     assert.deepEqual(m.config, { mediaType: MT.empty, digest: 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a', size: 2, annotations: {} });
     assert.equal(m.layers[0]!.annotations!['org.opencontainers.image.title'], 'app');
+  });
+});
+
+describe('MOLT_OCI configuration', () => {
+  test('unset means no OCI source; MOLT_OCI_INSECURE=1 gives plain http to a LAN registry', () => {
+    assert.equal(ociSourceFromEnv({}), undefined);
+    const s = ociSourceFromEnv({ MOLT_OCI: 'registry.lan:5000/team/app:stable', MOLT_OCI_INSECURE: '1' });
+    assert.equal(s?.ref.baseUrl, 'http://registry.lan:5000');
+    assert.equal(s?.description, 'oci registry.lan:5000/team/app:stable');
+    assert.equal(ociSourceFromEnv({ MOLT_OCI: 'registry.lan:5000/team/app' })?.ref.baseUrl, 'https://registry.lan:5000');
+  });
+  test('a bad MOLT_OCI or a pinned digest is a config error', () => {
+    assert.throws(() => ociSourceFromEnv({ MOLT_OCI: 'app:1' }), isUpdateError('config', /bad OCI reference 'app:1'/));
+    assert.throws(() => ociSourceFromEnv({ MOLT_OCI: `r.io/app@${D1}` }), isUpdateError('config', /pins a digest/));
   });
 });

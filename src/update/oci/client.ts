@@ -279,12 +279,18 @@ export class RegistryClient {
     const res = await this.call('HEAD', this.url(`manifests/${reference}`), { headers: { accept: MANIFEST_ACCEPT }, signal, idempotent: true });
     discard(res);
     if (res.status === 404) throw new UpdateError(`${this.where()}: manifest '${reference}' not found (404)`, 'not-found');
-    if (res.status !== 200) throw new UpdateError(`${this.where()}: HEAD manifest '${reference}': HTTP ${res.status}`, 'http');
+    // Some registries and caches refuse HEAD on manifests; a GET answers the same question.
+    if (res.status === 405 || res.status === 501) return this.headByGet(reference, signal);
+    if (res.status !== 200) throw httpError(`${this.where()}: HEAD manifest '${reference}': HTTP ${res.status}`, res.status);
     const digest = header(res, 'docker-content-digest');
     const size = Number(header(res, 'content-length'));
     const mediaType = baseMediaType(header(res, 'content-type'));
     if (digest && DIGEST_RE.test(digest)) return { digest, mediaType, ...(Number.isFinite(size) ? { size } : {}) };
     // Older registries omit the digest on HEAD: a GET tells (and verifies) it.
+    return this.headByGet(reference, signal);
+  }
+
+  private async headByGet(reference: string, signal?: AbortSignal): Promise<ManifestHead> {
     const m = await this.getManifest(reference, signal);
     return { digest: m.digest, mediaType: m.mediaType, size: m.bytes.length };
   }
