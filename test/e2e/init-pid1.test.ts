@@ -144,9 +144,13 @@ describe('molt init: shutdown', () => {
       }
     }, 10_000);
     assert.ok(alive(orphan));
-    const r = await stopAndWait(m);
+    // Not stopAndWait: it would clean up after molt, and this test must see molt do it.
+    await m.kill('SIGTERM');
+    const r = await m.exited;
     assert.equal(r.code, 0);
-    await waitFor('orphan gone', () => !alive(orphan), 3000);
+    await waitFor('orphan gone', () => !alive(orphan), 3000).finally(() => {
+      if (alive(orphan)) process.kill(orphan, 'SIGKILL');
+    });
   });
 
   test('an essential service that exits ends the container with its status', async () => {

@@ -139,6 +139,8 @@ export function svStatus(dir: string): string {
 }
 
 export async function stopAndWait(m: Running, timeoutMs = 15_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  // Whatever molt leaves behind (it should leave nothing) must not outlive the test.
+  const tree = m.proc.exitCode === null ? descendantsOf(m.proc.pid!) : [];
   if (m.proc.exitCode === null && m.proc.signalCode === null) {
     try {
       await m.kill('SIGTERM');
@@ -149,5 +151,12 @@ export async function stopAndWait(m: Running, timeoutMs = 15_000): Promise<{ cod
   const t = setTimeout(() => m.proc.kill('SIGKILL'), timeoutMs);
   const r = await m.exited;
   clearTimeout(t);
+  for (const pid of tree) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone, as it should be
+    }
+  }
   return r;
 }

@@ -1,0 +1,60 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { canEnter, judgeTrial, nextPhases, recoveryFor, type TrialObservation } from '../../src/update/phases.js';
+import { emptyJournal, parseJournal } from '../../src/update/journal.js';
+import type { UpdatePhase } from '../../src/api/types.js';
+
+const obs = (o: Partial<TrialObservation> = {}): TrialObservation => ({
+  nowMs: 1000, deadlineMs: 5000, crashes: 0, crashLimit: 2, ready: false, readyMode: 'auto', up: true, ...o,
+});
+
+test('the happy path of an update is a walk through the phase table', () => {
+  const path: UpdatePhase[] = ['idle', 'checking', 'downloading', 'staged', 'stopping', 'swapping', 'starting', 'trial', 'committed', 'idle'];
+  for (let i = 1; i < path.length; i++) assert.ok(canEnter(path[i - 1]!, path[i]!), `${path[i - 1]} -> ${path[i]}`);
+  assert.ok(canEnter('trial', 'rolling-back'));
+  assert.ok(!canEnter('idle', 'swapping'), 'no swap without staging');
+  assert.ok(!canEnter('downloading', 'swapping'));
+  assert.ok(!canEnter('trial', 'idle'), 'a trial ends in commit or rollback');
+  for (const [from, tos] of Object.entries(nextPhases)) for (const to of tos) assert.ok(to in nextPhases, `${from} -> ${to} names a phase`);
+});
+
+test('a trial continues, commits on ready, commits after staying up, fails on crashes', () => {
+  assert.deepEqual(judgeTrial(obs()), { verdict: 'continue' });
+  assert.deepEqual(judgeTrial(obs({ ready: true })), { verdict: 'commit', why: 'reported ready' });
+  assert.deepEqual(judgeTrial(obs({ nowMs: 5000 })), { verdict: 'commit', why: 'stayed up for the trial' });
+  assert.deepEqual(judgeTrial(obs({ crashes: 2 })), { verdict: 'fail', reason: 'crashed 2 times during its trial' });
+  assert.deepEqual(judgeTrial(obs({ crashes: 1, crashLimit: 1, ready: true })), { verdict: 'fail', reason: 'crashed 1 time during its trial' });
+  assert.equal(judgeTrial(obs({ crashes: 1 })).verdict, 'continue', 'one crash under a limit of 2 is not yet a failure');
+});
+
+test('at the deadline: explicit readiness missing, app down, or a failed check fail the trial', () => {
+  assert.deepEqual(judgeTrial(obs({ nowMs: 5000, readyMode: 'explicit' })), { verdict: 'fail', reason: 'did not report ready before the trial deadline' });
+  assert.deepEqual(judgeTrial(obs({ nowMs: 5000, readyMode: 'explicit', ready: true })).verdict, 'commit');
+  assert.deepEqual(judgeTrial(obs({ nowMs: 5000, up: false })), { verdict: 'fail', reason: 'not running at the end of its trial' });
+  assert.deepEqual(judgeTrial(obs({ nowMs: 5000, checkPassed: false })), { verdict: 'fail', reason: 'its check failed at the end of its trial' });
+  assert.equal(judgeTrial(obs({ nowMs: 5000, checkPassed: true })).verdict, 'commit');
+});
+
+test('recovery: every phase has a plan, and the app always ends on a complete version', () => {
+  assert.equal(recoveryFor('idle', '1', undefined, undefined), 'idle');
+  assert.equal(recoveryFor('checking', '1', undefined, undefined), 'idle');
+  assert.equal(recoveryFor('downloading', '1', '2', '1'), 'idle');
+  assert.equal(recoveryFor('staged', '1', '2', '1'), 'keep-staged');
+  assert.equal(recoveryFor('stopping', '1', '2', '1'), 'restart-current');
+  assert.equal(recoveryFor('swapping', '1', '2', '1'), 'restart-current', 'the rename had not happened');
+  assert.equal(recoveryFor('swapping', '2', '2', '1'), 'resume-trial', 'the rename had happened');
+  assert.equal(recoveryFor('starting', '2', '2', '1'), 'resume-trial');
+  assert.equal(recoveryFor('trial', '2', '2', '1'), 'resume-trial', 'a trial interrupted is judged again, never committed blindly');
+  assert.equal(recoveryFor('committed', '2', '2', '1'), 'idle');
+  assert.equal(recoveryFor('rolling-back', '2', '2', '1'), 'roll-back');
+  assert.equal(recoveryFor('rolling-back', '1', '2', '1'), 'roll-back', 'finishing a rollback is idempotent');
+});
+
+test('state.json is validated: a bad phase or shape is an error naming it', () => {
+  const good = { ...emptyJournal(), phase: 'trial' };
+  assert.equal(parseJournal(JSON.stringify(good)).phase, 'trial');
+  assert.throws(() => parseJournal('{"version":1,"phase":"flying","blocked":[],"history":[]}'), /bad phase flying/);
+  assert.throws(() => parseJournal('{"version":2}'), /unknown version 2/);
+  assert.throws(() => parseJournal('{"version":1,"phase":"idle"}'), /blocked\/history missing/);
+  assert.throws(() => parseJournal('not json'));
+});
