@@ -1,0 +1,574 @@
+// GitHub Releases as a release source. @octokit/rest makes the API calls; one
+// request hook around them adds what polling a rate-limited API needs:
+// conditional requests (ETag per URL, a 304 answers from the cache and costs
+// no quota with a token), the rate-limit gate (no request while the window is
+// exhausted or a Retry-After runs), bounded retries with jittered backoff, and
+// a time-out on every request. Assets are downloaded through their API URL and
+// the storage redirect is followed by hand, so that the token never leaves the
+// API's origin.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { createHash } from 'node:crypto';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { performance } from 'node:perf_hooks';
+import { Octokit } from '@octokit/rest';
+import { RequestError } from '@octokit/request-error';
+import { logger } from '../../common/log.js';
+import { UpdateError, type FetchedRelease, type FetchOptions, type ListResult, type Release, type ReleaseSource } from '../types.js';
+import { downloadVerified, ensureFreeSpace } from '../download.js';
+import { extractArchive, installBareFile } from '../extract.js';
+import type { VersionStore } from '../store.js';
+import { assetKind, archAliases, selectAsset, type AssetInfo, type Platform } from '../github/assets.js';
+import { checksumAssets, lookupChecksum, parseChecksumFile } from '../github/checksums.js';
+import { decide, gateWait, readRateLimit, type Headers, type RateLimitState, type RetryPolicy } from '../github/ratelimit.js';
+import { MalformedRelease, parseRelease, parseReleaseList, type GhRelease } from '../github/releases.js';
+import { versionFromTag } from '../github/tags.js';
+import { moltVersion } from '../../cli/version.js';
+
+const log = logger('github');
+
+export interface GitHubSourceOptions {
+  /** "owner/name" (MOLT_GITHUB, or GH_USER + GH_REPO). */
+  repo: string;
+  /** GITHUB_TOKEN; sent only to the API's origin, never logged. */
+  token?: string;
+  /** MOLT_GITHUB_API: https://api.github.com by default; GitHub Enterprise Server is https://HOST/api/v3. */
+  baseUrl?: string;
+  /** MOLT_ASSET: a glob with {os}, {arch} and {version}; default: the single .tar.gz/.tgz for this machine. */
+  asset?: string;
+  /** MOLT_REQUIRE_CHECKSUM=1: refuse an asset with neither a digest field nor a checksum asset. */
+  requireChecksum?: boolean;
+  /** The version store, for its blob cache. */
+  store: VersionStore;
+  /** Defaults to this machine (process.platform / process.arch). */
+  platform?: Platform;
+  /** Releases per page (GitHub allows up to 100). */
+  perPage?: number;
+  /** Pages read per list(); releases come newest first, so older pages matter little. */
+  maxPages?: number;
+  /** Time-out of each API request and of the wait for a download's response headers. */
+  timeoutMs?: number;
+  /** A download that delivers no byte for this long is abandoned. */
+  idleTimeoutMs?: number;
+  retry?: Partial<RetryPolicy>;
+  /** File name for a bare (non-archive) binary asset inside the release; default: the asset's name. */
+  binaryName?: string;
+  /** Bound on an asset's size and on its extracted size. */
+  maxBytes?: number;
+  maxEntries?: number;
+  /** Randomness for jitter (tests pin it). */
+  random?: () => number;
+}
+
+/** What list() keeps in state.json to fetch a release later. */
+interface Locator {
+  source: 'github';
+  repo: string;
+  releaseId: number;
+  tag: string;
+  assets: AssetInfo[];
+}
+
+interface CachedResponse {
+  etag: string;
+  headers: Record<string, string>;
+  data: unknown;
+}
+
+interface CallContext {
+  signal?: AbortSignal;
+  fresh: number;
+  notModified: number;
+}
+
+const DEFAULT_RETRY: RetryPolicy = { attempts: 4, baseMs: 1000, capMs: 30_000, maxInlineWaitMs: 10_000 };
+const ETAG_CACHE_MAX = 64;
+const CHECKSUM_MAX_BYTES = 1 << 20;
+
+function nowMs(): number {
+  return performance.now();
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal!.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+function headersOf(h: globalThis.Headers): Record<string, string> {
+  const out: Record<string, string> = {};
+  h.forEach((v, k) => (out[k] = v));
+  return out;
+}
+
+function messageOf(data: unknown): string {
+  if (typeof data === 'object' && data !== null && 'message' in data) return String((data as { message: unknown }).message);
+  return typeof data === 'string' ? data.slice(0, 200) : '';
+}
+
+function parseLocator(l: Record<string, unknown>, repo: string): Locator {
+  const bad = (what: string) => new UpdateError(`GitHub release locator for ${repo} is malformed: ${what}`, 'bad-input');
+  if (l.source !== 'github') throw bad('not a github locator');
+  if (typeof l.repo !== 'string' || l.repo !== repo) throw bad(`repo ${JSON.stringify(l.repo)} is not ${repo}`);
+  if (typeof l.tag !== 'string' || typeof l.releaseId !== 'number' || !Array.isArray(l.assets)) throw bad('tag, releaseId or assets missing');
+  try {
+    // Reuse the release parser's checks for the stored asset list.
+    const r = parseRelease({ id: l.releaseId, tag_name: l.tag, draft: false, prerelease: false, assets: l.assets }, 'locator');
+    return { source: 'github', repo, releaseId: r.id, tag: r.tag, assets: r.assets };
+  } catch (e) {
+    throw bad((e as Error).message);
+  }
+}
+
+export class GitHubSource implements ReleaseSource {
+  readonly description: string;
+  readonly owner: string;
+  readonly name: string;
+  private readonly repo: string;
+  private readonly octokit: Octokit;
+  private readonly apiOrigin: string;
+  private readonly token?: string;
+  private readonly platform: Platform;
+  private readonly retry: RetryPolicy;
+  private readonly timeoutMs: number;
+  private readonly idleTimeoutMs: number;
+  private readonly random: () => number;
+  private readonly etags = new Map<string, CachedResponse>();
+  private readonly als = new AsyncLocalStorage<CallContext>();
+  private rate: RateLimitState = {};
+  private notBefore?: number;
+
+  constructor(private readonly opts: GitHubSourceOptions) {
+    const m = /^([A-Za-z0-9](?:[A-Za-z0-9-]{0,38}))\/([A-Za-z0-9._-]{1,100})$/.exec(opts.repo.trim());
+    if (!m || m[2] === '.' || m[2] === '..') throw new UpdateError(`MOLT_GITHUB ${JSON.stringify(opts.repo)} is not owner/repo`, 'config');
+    this.owner = m[1]!;
+    this.name = m[2]!;
+    this.repo = `${this.owner}/${this.name}`;
+    const base = (opts.baseUrl ?? 'https://api.github.com').replace(/\/+$/, '');
+    let u: URL;
+    try {
+      u = new URL(base);
+    } catch {
+      throw new UpdateError(`MOLT_GITHUB_API ${JSON.stringify(opts.baseUrl)} is not a URL`, 'config');
+    }
+    if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new UpdateError(`MOLT_GITHUB_API ${JSON.stringify(opts.baseUrl)} is not http(s)`, 'config');
+    if (u.username || u.password) throw new UpdateError(`MOLT_GITHUB_API must not hold credentials; use GITHUB_TOKEN`, 'config');
+    this.apiOrigin = u.origin;
+    this.token = opts.token || undefined;
+    this.platform = opts.platform ?? { os: process.platform, arch: process.arch };
+    this.retry = { ...DEFAULT_RETRY, ...opts.retry };
+    this.timeoutMs = opts.timeoutMs ?? 30_000;
+    this.idleTimeoutMs = opts.idleTimeoutMs ?? 60_000;
+    this.random = opts.random ?? Math.random;
+    this.description = `github ${this.repo}` + (opts.baseUrl ? ` at ${base}` : '');
+    this.octokit = new Octokit({
+      auth: this.token,
+      baseUrl: base,
+      userAgent: `molt/${moltVersion()}`,
+      // Octokit's request log prints every 304 as an error; molt logs its own events.
+      log: { debug: () => {}, info: () => {}, warn: (m: string) => log.debug('octokit', { msg: m }), error: () => {} },
+    });
+    this.octokit.hook.wrap('request', (request, options) => this.hooked(request as (o: unknown) => Promise<OctoResponse>, options as unknown as OctoOptions));
+  }
+
+  /** Rate-limit state from the last API response, for status and metrics. */
+  rateLimit(): Readonly<RateLimitState> {
+    return { ...this.rate };
+  }
+
+  async list(opts: { signal?: AbortSignal } = {}): Promise<ListResult> {
+    const ctx: CallContext = { signal: opts.signal, fresh: 0, notModified: 0 };
+    const where = `GitHub ${this.repo} releases`;
+    const found: GhRelease[] = [];
+    await this.als.run(ctx, async () => {
+      const pages = this.octokit.paginate.iterator(this.octokit.rest.repos.listReleases, {
+        owner: this.owner,
+        repo: this.name,
+        per_page: Math.min(100, Math.max(1, this.opts.perPage ?? 100)),
+      });
+      let n = 0;
+      for await (const page of pages) {
+        found.push(...this.parsed(() => parseReleaseList(page.data, where)));
+        if (++n >= (this.opts.maxPages ?? 10)) break;
+      }
+    });
+    const releases = found.flatMap((r) => this.toRelease(r));
+    const notModified = ctx.fresh === 0 && ctx.notModified > 0;
+    log.debug('listed', { repo: this.repo, releases: releases.length, notModified, remaining: this.rate.remaining });
+    return { releases, notModified };
+  }
+
+  /** The newest full release (GitHub's /releases/latest: no drafts, no prereleases), or undefined when there is none. */
+  async latest(opts: { signal?: AbortSignal } = {}): Promise<Release | undefined> {
+    return this.one(() => this.octokit.rest.repos.getLatestRelease({ owner: this.owner, repo: this.name }), 'latest release', opts.signal);
+  }
+
+  /** The release with this tag, or undefined when there is none. */
+  async byTag(tag: string, opts: { signal?: AbortSignal } = {}): Promise<Release | undefined> {
+    return this.one(() => this.octokit.rest.repos.getReleaseByTag({ owner: this.owner, repo: this.name, tag }), `release ${tag}`, opts.signal);
+  }
+
+  private async one(call: () => Promise<{ data: unknown }>, what: string, signal?: AbortSignal): Promise<Release | undefined> {
+    const ctx: CallContext = { signal, fresh: 0, notModified: 0 };
+    try {
+      const res = await this.als.run(ctx, call);
+      const r = this.parsed(() => parseRelease(res.data, `GitHub ${this.repo} ${what}`));
+      return this.toRelease(r)[0];
+    } catch (e) {
+      if (e instanceof UpdateError && e.code === 'not-found') return undefined;
+      throw e;
+    }
+  }
+
+  private parsed<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      if (e instanceof MalformedRelease) throw new UpdateError(`malformed release JSON from ${e.message}`, 'bad-input');
+      throw e;
+    }
+  }
+
+  private toRelease(r: GhRelease): Release[] {
+    if (r.draft) return []; // never, even when a token with push access lets us see them
+    const version = versionFromTag(r.tag);
+    if (!version) {
+      log.warn('tag skipped', { repo: this.repo, tag: r.tag, why: 'not usable as a version directory name' });
+      return [];
+    }
+    const sel = selectAsset(r.assets, this.platform, version, this.opts.asset);
+    const locator: Locator = { source: 'github', repo: this.repo, releaseId: r.id, tag: r.tag, assets: r.assets };
+    const rel: Release = { version, tag: r.tag, prerelease: r.prerelease, locator: locator as unknown as Record<string, unknown> };
+    if (r.publishedAt) rel.publishedAt = r.publishedAt;
+    if (sel.ok && sel.asset.digest) rel.digest = sel.asset.digest;
+    return [rel];
+  }
+
+  // ---- the request hook: gate, conditional request, time-out, retries ----
+
+  private gate(): void {
+    const wait = gateWait(this.rate, this.notBefore, nowMs());
+    if (wait > 0) {
+      throw new UpdateError(`GitHub rate limit for ${this.repo}: no request for ${Math.ceil(wait / 1000)}s (until the limit resets)`, 'rate-limited', Math.ceil(wait));
+    }
+  }
+
+  private note(h: Headers | undefined): void {
+    if (!h) return;
+    const rl = readRateLimit(h, nowMs(), Date.now());
+    if (rl.remaining !== undefined) this.rate = rl;
+  }
+
+  private async hooked(request: (o: unknown) => Promise<OctoResponse>, options: OctoOptions): Promise<OctoResponse> {
+    const ctx = this.als.getStore() ?? { fresh: 0, notModified: 0 };
+    const parsed = this.octokit.request.endpoint.parse(options as never) as { method: string; url: string };
+    const key = `${parsed.method} ${parsed.url}`;
+    const shown = `${parsed.method} ${parsed.url.replace(this.apiOrigin, '')}`;
+    const cached = parsed.method === 'GET' ? this.etags.get(key) : undefined;
+    for (let attempt = 0; ; attempt++) {
+      this.gate();
+      const timeout = AbortSignal.timeout(this.timeoutMs);
+      const signal = ctx.signal ? AbortSignal.any([ctx.signal, timeout]) : timeout;
+      // before-after-hook binds the same options object through the whole chain: change it in place.
+      if (cached) options.headers['if-none-match'] = cached.etag;
+      options.request = { ...options.request, signal };
+      let status: number;
+      let rh: Headers = {};
+      let body = '';
+      try {
+        const res = await request(options);
+        this.note(res.headers);
+        if (typeof res.data !== 'object' || res.data === null) {
+          throw new UpdateError(`malformed release JSON from GitHub ${this.repo}: ${shown} answered ${res.data === null ? 'null' : `non-JSON ${JSON.stringify(String(res.data).slice(0, 40))}`}`, 'bad-input');
+        }
+        ctx.fresh++;
+        const etag = res.headers.etag;
+        if (parsed.method === 'GET' && typeof etag === 'string') this.remember(key, { etag, headers: { ...(res.headers as Record<string, string>) }, data: res.data });
+        return res;
+      } catch (e) {
+        if (e instanceof UpdateError) throw e;
+        if (ctx.signal?.aborted) throw new UpdateError(`GitHub ${this.repo}: ${shown} aborted`, 'aborted');
+        const re = e instanceof RequestError ? e : undefined;
+        if (re?.status === 304 && cached) {
+          this.note(re.response?.headers as Headers);
+          ctx.notModified++;
+          // Serve the page from the cache, Link header included, so pagination goes on.
+          return { status: 200, url: parsed.url, headers: { ...cached.headers }, data: structuredClone(cached.data) };
+        }
+        status = timeout.aborted || !re?.response ? 0 : re.status;
+        rh = (re?.response?.headers ?? {}) as Headers;
+        body = messageOf(re?.response?.data);
+        this.note(rh);
+        const d = decide(status, rh, body, attempt, this.retry, nowMs(), this.random());
+        if (d.action === 'retry') {
+          log.info('retrying', { repo: this.repo, request: shown, status: status || (timeout.aborted ? 'timeout' : 'network'), attempt: attempt + 1, delay_ms: d.delayMs });
+          await sleep(d.delayMs, ctx.signal).catch(() => {
+            throw new UpdateError(`GitHub ${this.repo}: ${shown} aborted`, 'aborted');
+          });
+          continue;
+        }
+        if (d.action === 'rate-limited') {
+          this.notBefore = nowMs() + d.waitMs;
+          log.warn('rate limited', { repo: this.repo, why: d.why, retry_after_s: Math.ceil(d.waitMs / 1000) });
+          throw new UpdateError(`GitHub rate limit for ${this.repo} (${d.why}): retry in ${Math.ceil(d.waitMs / 1000)}s`, 'rate-limited', Math.ceil(d.waitMs));
+        }
+        throw this.httpError(status, shown, body, attempt + 1, timeout.aborted, re);
+      }
+    }
+  }
+
+  private remember(key: string, v: CachedResponse): void {
+    this.etags.delete(key);
+    this.etags.set(key, v);
+    if (this.etags.size > ETAG_CACHE_MAX) this.etags.delete(this.etags.keys().next().value!);
+  }
+
+  private httpError(status: number, shown: string, body: string, attempts: number, timedOut: boolean, e?: RequestError): UpdateError {
+    const tries = attempts > 1 ? ` after ${attempts} attempts` : '';
+    if (status === 0) {
+      const why = timedOut ? `timed out after ${this.timeoutMs}ms` : `failed (${(e?.message ?? 'network error').split('\n')[0]})`;
+      return new UpdateError(`GitHub ${this.repo}: ${shown} ${why}${tries}`, 'network');
+    }
+    const msg = body ? ` (${body.split('\n')[0]})` : '';
+    if (status === 404) return new UpdateError(`GitHub ${this.repo}: ${shown} not found${msg}; check MOLT_GITHUB and that GITHUB_TOKEN can see the repository`, 'not-found');
+    if (status === 401) return new UpdateError(`GitHub ${this.repo}: GITHUB_TOKEN was refused (401${msg})`, 'config');
+    return new UpdateError(`GitHub ${this.repo}: ${shown} answered ${status}${msg}${tries}`, 'http');
+  }
+
+  // ---- fetch: select, verify, download, extract ----
+
+  async fetch(release: Release, stagingRoot: string, opts: FetchOptions = {}): Promise<FetchedRelease> {
+    const loc = parseLocator(release.locator, this.repo);
+    const sel = selectAsset(loc.assets, this.platform, release.version, this.opts.asset);
+    const plat = `${this.platform.os}/${archAliases(this.platform.arch)[0]}`;
+    if (!sel.ok) {
+      if (sel.reason === 'none') {
+        const names = loc.assets.map((a) => a.name).join(', ') || 'none';
+        throw new UpdateError(`release ${loc.tag} of ${this.repo} has no asset for ${plat} matching ${JSON.stringify(sel.pattern)} (assets: ${names})`, 'not-found');
+      }
+      throw new UpdateError(`release ${loc.tag} of ${this.repo} has several assets for ${plat} (${sel.candidates.join(', ')}); choose one with MOLT_ASSET`, 'config');
+    }
+    const asset = sel.asset;
+    const kind = assetKind(asset.name);
+    if (kind === 'unsupported') throw new UpdateError(`asset ${asset.name} of release ${loc.tag}: unsupported format (want .tar.gz, .tgz, .tar or a bare executable)`, 'bad-input');
+    if (this.opts.maxBytes !== undefined && asset.size > this.opts.maxBytes) {
+      throw new UpdateError(`asset ${asset.name} of release ${loc.tag} is ${asset.size} bytes, over the limit of ${this.opts.maxBytes}`, 'bad-input');
+    }
+
+    const verified: string[] = [];
+    const expected = asset.digest ?? (await this.checksumFor(asset, loc, verified, opts.signal));
+    if (!expected) {
+      if (this.opts.requireChecksum) {
+        throw new UpdateError(`refusing unverifiable asset ${asset.name} of release ${loc.tag}: no digest field and no checksum asset lists it (MOLT_REQUIRE_CHECKSUM=1)`, 'integrity');
+      }
+      log.warn('unverified asset', { repo: this.repo, tag: loc.tag, asset: asset.name, why: 'no digest field and no checksum asset' });
+    }
+
+    const work = await fs.promises.mkdtemp(path.join(stagingRoot, `github-${release.version}-`));
+    // A verified asset is downloaded straight into the blob cache (downloadVerified renames it
+    // there only once digest and size match); an unverified one only into staging, then removed.
+    const blob = expected ? this.opts.store.cachePath(expected) : `${work}.blob`;
+    let downloaded = 0;
+    try {
+      let file = expected ? await this.opts.store.cached(expected) : undefined;
+      if (file) {
+        log.info('cache hit', { asset: asset.name, digest: expected });
+      } else {
+        await ensureFreeSpace(stagingRoot, kind === 'tar' ? asset.size * 3 : asset.size * 2);
+        const got = await this.download(asset, loc, blob, expected, opts);
+        downloaded = got.size;
+        file = blob;
+      }
+      if (expected) verified.unshift(expected);
+      const limits = { maxBytes: this.opts.maxBytes, maxEntries: this.opts.maxEntries, signal: opts.signal };
+      if (kind === 'tar') await extractArchive(file, work, limits);
+      else await installBareFile(file, work, this.opts.binaryName ?? asset.name);
+      log.info('fetched', { repo: this.repo, tag: loc.tag, asset: asset.name, bytes: downloaded, verified: expected ? 'yes' : 'no' });
+      return { release, dir: work, downloaded, verified };
+    } catch (e) {
+      await fs.promises.rm(work, { recursive: true, force: true });
+      throw e;
+    } finally {
+      if (!expected) await fs.promises.rm(blob, { force: true });
+      await fs.promises.rm(`${blob}.part`, { force: true });
+    }
+  }
+
+  /** The asset's sha256 from a checksum asset of the same release, or undefined. */
+  private async checksumFor(asset: AssetInfo, loc: Locator, verified: string[], signal?: AbortSignal): Promise<string | undefined> {
+    for (const src of checksumAssets(loc.assets, asset.name)) {
+      const text = await this.smallAsset(src.asset, loc, signal);
+      if (src.asset.digest) verified.push(src.asset.digest);
+      const sum = lookupChecksum(parseChecksumFile(text), asset.name, src.perAsset);
+      if (sum) {
+        log.debug('checksum found', { asset: asset.name, in: src.asset.name });
+        return sum;
+      }
+    }
+    return undefined;
+  }
+
+  private async smallAsset(a: AssetInfo, loc: Locator, signal?: AbortSignal): Promise<string> {
+    if (a.size > CHECKSUM_MAX_BYTES) throw new UpdateError(`checksum asset ${a.name} of release ${loc.tag} is too large (${a.size} bytes)`, 'bad-input');
+    const { body, done } = await this.openAsset(a, loc, signal);
+    const chunks: Buffer[] = [];
+    let n = 0;
+    try {
+      for await (const c of body) {
+        n += c.byteLength;
+        if (n > CHECKSUM_MAX_BYTES) throw new UpdateError(`checksum asset ${a.name} of release ${loc.tag} is larger than ${CHECKSUM_MAX_BYTES} bytes`, 'bad-input');
+        chunks.push(Buffer.from(c));
+      }
+    } catch (e) {
+      throw done(e);
+    } finally {
+      done();
+    }
+    const buf = Buffer.concat(chunks);
+    if (a.digest) {
+      const got = `sha256:${createHash('sha256').update(buf).digest('hex')}`;
+      if (got !== a.digest) throw new UpdateError(`checksum asset ${a.name} of release ${loc.tag} does not match its digest (got ${got})`, 'integrity');
+    }
+    return buf.toString('utf8');
+  }
+
+  private async download(a: AssetInfo, loc: Locator, dest: string, expected: string | undefined, opts: FetchOptions): Promise<{ digest: string; size: number }> {
+    const { body, done } = await this.openAsset(a, loc, opts.signal);
+    try {
+      return await downloadVerified({
+        body,
+        dest,
+        expectedDigest: expected,
+        expectedSize: a.size,
+        maxBytes: this.opts.maxBytes,
+        signal: opts.signal,
+        onProgress: opts.onProgress,
+      });
+    } catch (e) {
+      const mapped = done(e);
+      // The downloader names the file (a cache path); say which asset it was.
+      if (mapped === e && e instanceof UpdateError) throw new UpdateError(`asset ${a.name} of release ${loc.tag}: ${e.message}`, e.code, e.retryAfterMs);
+      throw mapped;
+    } finally {
+      done();
+    }
+  }
+
+  /**
+   * GET the asset's API URL with Accept: application/octet-stream; GitHub answers 302 to a
+   * storage host (or 200 with the bytes). Redirects are followed here so that the token is sent
+   * only to the API's own origin, and never over a downgrade from https to http.
+   * Returns the body, guarded by an idle time-out, and `done(err?)` which stops the guard and
+   * turns an abort caused by the guard into a clear time-out error.
+   */
+  private async openAsset(a: AssetInfo, loc: Locator, signal?: AbortSignal): Promise<{ body: AsyncIterable<Uint8Array>; done: (e?: unknown) => unknown }> {
+    const what = `asset ${a.name} of release ${loc.tag}`;
+    for (let attempt = 0; ; attempt++) {
+      this.gate();
+      const guard = new AbortController();
+      const both = signal ? AbortSignal.any([signal, guard.signal]) : guard.signal;
+      let stalled = false;
+      let timer = setTimeout(() => {
+        stalled = true;
+        guard.abort(new Error('time-out'));
+      }, this.timeoutMs);
+      const done = (e?: unknown): unknown => {
+        clearTimeout(timer);
+        if (e === undefined) return undefined;
+        if (signal?.aborted) return new UpdateError(`download of ${what} aborted`, 'aborted');
+        if (stalled) return new UpdateError(`download of ${what} stalled: no data for ${this.idleTimeoutMs}ms`, 'network');
+        return e;
+      };
+      let status = 0;
+      let rh: Headers = {};
+      let body = '';
+      try {
+        let url = new URL(a.url);
+        for (let hop = 0; ; hop++) {
+          const headers: Record<string, string> = { accept: 'application/octet-stream', 'user-agent': `molt/${moltVersion()}` };
+          const api = url.origin === this.apiOrigin;
+          if (api && this.token) headers.authorization = `Bearer ${this.token}`;
+          if (api) headers['x-github-api-version'] = '2022-11-28';
+          const res = await fetch(url, { headers, redirect: 'manual', signal: both });
+          if (api) this.note(headersOf(res.headers));
+          if ([301, 302, 303, 307, 308].includes(res.status)) {
+            await res.body?.cancel();
+            const loc2 = res.headers.get('location');
+            if (!loc2) throw new UpdateError(`${what}: redirect without a Location`, 'http');
+            const next = new URL(loc2, url);
+            if (url.protocol === 'https:' && next.protocol !== 'https:') throw new UpdateError(`${what}: refusing a redirect from https to ${next.protocol}`, 'http');
+            if (hop >= 5) throw new UpdateError(`${what}: too many redirects`, 'http');
+            url = next;
+            continue;
+          }
+          if (res.ok && res.body) {
+            // From here the time-out measures silence between chunks.
+            clearTimeout(timer);
+            timer = setTimeout(() => {
+              stalled = true;
+              guard.abort(new Error('stalled'));
+            }, this.idleTimeoutMs);
+            const t = timer;
+            const stream = res.body;
+            async function* guarded(): AsyncIterable<Uint8Array> {
+              for await (const chunk of stream) {
+                t.refresh();
+                yield chunk;
+              }
+            }
+            return { body: guarded(), done };
+          }
+          status = res.status;
+          rh = headersOf(res.headers);
+          body = messageOf(await res.json().catch(() => ''));
+          if (api) break;
+          throw new UpdateError(`${what}: storage host ${url.host} answered ${res.status}`, 'http');
+        }
+      } catch (e) {
+        clearTimeout(timer);
+        if (e instanceof UpdateError) throw e;
+        if (signal?.aborted) throw new UpdateError(`download of ${what} aborted`, 'aborted');
+        status = 0;
+        if (!stalled) body = (e as Error).message;
+      }
+      clearTimeout(timer);
+      const d = decide(status, rh, body, attempt, this.retry, nowMs(), this.random());
+      if (d.action === 'retry') {
+        log.info('retrying', { repo: this.repo, request: what, status: status || (stalled ? 'timeout' : 'network'), attempt: attempt + 1, delay_ms: d.delayMs });
+        await sleep(d.delayMs, signal).catch(() => {
+          throw new UpdateError(`download of ${what} aborted`, 'aborted');
+        });
+        continue;
+      }
+      if (d.action === 'rate-limited') {
+        this.notBefore = nowMs() + d.waitMs;
+        throw new UpdateError(`GitHub rate limit for ${this.repo} (${d.why}): retry in ${Math.ceil(d.waitMs / 1000)}s`, 'rate-limited', Math.ceil(d.waitMs));
+      }
+      if (status === 0) throw new UpdateError(`download of ${what} ${stalled ? `timed out after ${this.timeoutMs}ms` : `failed (${body})`}${attempt ? ` after ${attempt + 1} attempts` : ''}`, 'network');
+      if (status === 404) throw new UpdateError(`${what} not found on GitHub ${this.repo}${body ? ` (${body})` : ''}`, 'not-found');
+      throw new UpdateError(`download of ${what} answered ${status}${body ? ` (${body})` : ''}`, 'http');
+    }
+  }
+}
+
+interface OctoOptions {
+  headers: Record<string, string>;
+  request?: Record<string, unknown>;
+  [k: string]: unknown;
+}
+interface OctoResponse {
+  status: number;
+  url: string;
+  headers: Record<string, string | number | undefined>;
+  data: unknown;
+}
