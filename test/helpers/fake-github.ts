@@ -125,6 +125,8 @@ export class FakeGitHub {
   readonly faults: Fault[] = [];
   /** When set, API requests are accepted and never answered. */
   hang = false;
+  /** Statuses the storage host answers, in order, before it serves assets again. */
+  readonly storageFaults: number[] = [];
   /** When set, the storage host sends this many bytes of an asset, then nothing more. */
   stallStorageAfter?: number;
   /** When set, list requests get this body with status 200 and a JSON content type. */
@@ -425,6 +427,8 @@ export class FakeGitHub {
       // What S3 says when a presigned URL is also given an Authorization header.
       return end(400, '<?xml version="1.0" encoding="UTF-8"?><Error><Code>InvalidArgument</Code><Message>Only one auth mechanism allowed</Message></Error>', 'application/xml');
     }
+    const fault = this.storageFaults.shift();
+    if (fault) return end(fault, '<Error><Code>InternalError</Code></Error>', 'application/xml');
     const m = /^\/github-production-release-asset\/\d+\/(\d+)$/.exec(url.pathname);
     const id = m ? Number(m[1]) : -1;
     const a = this.rels.flatMap((r) => r.assets).find((x) => x.id === id);

@@ -401,6 +401,19 @@ describe('fetching assets', () => {
     assert.deepEqual(debris(store), []);
   });
 
+  test('a storage 5xx is retried through a fresh redirect; a storage 4xx is final', async () => {
+    const { release } = await startWith({ tag: 'v1.0.0', assets: [{ name, data: app1 }] });
+    const store = freshStore();
+    fake.storageFaults.push(503);
+    const got = await source(fake, { store }).fetch(release, store.stagingRoot());
+    assert.deepEqual(got.verified, [`sha256:${sha(app1)}`]);
+    assert.deepEqual(fake.log.map((e) => `${e.server} ${e.status}`), ['api 302', 'storage 503', 'api 302', 'storage 200']);
+    fake.storageFaults.push(403);
+    const other = freshStore();
+    await assert.rejects(source(fake, { store: other }).fetch(release, other.stagingRoot()), isErr('http', /storage host 127.0.0.1:\d+ answered 403/));
+    assert.deepEqual(debris(other), []);
+  });
+
   test('a storage host that stalls mid-body is a time-out, with no debris', async () => {
     const { release } = await startWith({ tag: 'v1.0.0', assets: [{ name, data: app1 }] });
     const store = freshStore();

@@ -119,7 +119,7 @@ export function selectAsset(assets: AssetInfo[], p: Platform, version: string, g
     pattern = glob;
   } else {
     cands = assets.filter((a) => ARCHIVE.test(a.name) && !namesOtherPlatform(a.name, p));
-    pattern = `*.tar.gz|*.tgz for ${p.os}/${archAliases(p.arch)[0]}`;
+    pattern = '*.tar.gz|*.tgz (the default; set MOLT_ASSET to choose)';
   }
   if (cands.length === 1) return { ok: true, asset: cands[0]! };
   if (cands.length === 0) return { ok: false, reason: 'none', pattern, candidates: [] };

@@ -531,7 +531,8 @@ export class GitHubSource implements ReleaseSource {
           status = res.status;
           rh = headersOf(res.headers);
           body = messageOf(await res.json().catch(() => ''));
-          if (api) break;
+          // A storage 5xx is retried from the API URL (a fresh signed redirect); a storage 4xx is final.
+          if (api || res.status >= 500) break;
           throw new UpdateError(`${what}: storage host ${url.host} answered ${res.status}`, 'http');
         }
       } catch (e) {
