@@ -77,6 +77,31 @@ export interface UpdaterStatus {
   blocked: BlockedEntry[];
   history: HistoryEntry[];
   actions: ActionInfo[];
+  /** Added by the API server (not the updater): the supervised services, read from their supervise/ dirs. */
+  services?: ServiceInfo[];
+  /** Added by the API server: the host name, for the page title and notifications. */
+  host?: string;
+}
+
+/** One supervised service as its runit-compatible supervise/ directory describes it. */
+export interface ServiceInfo {
+  /** Directory name under MOLT_SERVICES; a log service is `<name>/log`. */
+  name: string;
+  /** `up` = runit's run, `finish` = its finish script runs, `unknown` = no readable supervise/status. */
+  state: 'up' | 'down' | 'finish' | 'unknown';
+  pid?: number;
+  /** ISO time of the last state change. */
+  since?: string;
+  /** Seconds since the last state change (uptime when up). */
+  seconds?: number;
+  want?: 'up' | 'down';
+  paused?: boolean;
+  /** No `down` file in the service directory. */
+  normallyUp: boolean;
+  /** A supervisor holds supervise/ok open. */
+  supervised: boolean;
+  /** The last exit of `run` (supervise/exit): code -1 when killed by `signal`. */
+  lastExit?: { code: number; signal: number };
 }
 
 /** What the API and the CLI can ask of the running updater. */

@@ -1,0 +1,88 @@
+// The supervised services as the status page and /metrics show them, read from
+// each service's runit-compatible supervise/ directory (the files are the interface).
+import fs from 'node:fs';
+import path from 'node:path';
+import { decodeStatus } from '../supervise/status.js';
+import type { ServiceInfo } from './types.js';
+
+/** A supervisor is attached when supervise/ok has a reader (runit's sv test: ENXIO means none). */
+function supervised(dir: string): boolean {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(path.join(dir, 'supervise', 'ok'), fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
+function readExit(dir: string): ServiceInfo['lastExit'] {
+  try {
+    const m = /^(-?\d+) (\d+)\s*$/.exec(fs.readFileSync(path.join(dir, 'supervise', 'exit'), 'utf8'));
+    if (m) return { code: Number(m[1]), signal: Number(m[2]) };
+  } catch {
+    // No exit recorded yet.
+  }
+  return undefined;
+}
+
+/** One service directory; `name` as shown (a log service is `<name>/log`). */
+export function readService(dir: string, name: string, nowMs = Date.now()): ServiceInfo {
+  const normallyUp = !fs.existsSync(path.join(dir, 'down'));
+  let raw: Buffer;
+  try {
+    raw = fs.readFileSync(path.join(dir, 'supervise', 'status'));
+  } catch {
+    return { name, state: 'unknown', normallyUp, supervised: false };
+  }
+  let st;
+  try {
+    st = decodeStatus(raw);
+  } catch {
+    return { name, state: 'unknown', normallyUp, supervised: supervised(dir) };
+  }
+  const info: ServiceInfo = {
+    name,
+    state: st.state === 'run' ? 'up' : st.state,
+    since: new Date(st.stampMs).toISOString(),
+    seconds: Math.max(0, Math.floor((nowMs - st.stampMs) / 1000)),
+    want: st.want === 'up' ? 'up' : 'down',
+    paused: st.paused,
+    normallyUp,
+    supervised: supervised(dir),
+  };
+  if (st.pid) info.pid = st.pid;
+  const lastExit = readExit(dir);
+  if (lastExit) info.lastExit = lastExit;
+  return info;
+}
+
+/** Every service under `servicesDir` (dot-directories skipped, as runsvdir does), with its log
+ *  service when it has one, sorted by name. A missing directory is an empty list. */
+export function readServices(servicesDir: string, nowMs = Date.now()): ServiceInfo[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(servicesDir).filter((n) => !n.startsWith('.')).sort();
+  } catch {
+    return [];
+  }
+  const out: ServiceInfo[] = [];
+  for (const name of names) {
+    const dir = path.join(servicesDir, name);
+    try {
+      if (!fs.statSync(dir).isDirectory()) continue;
+    } catch {
+      continue;
+    }
+    out.push(readService(dir, name, nowMs));
+    const logDir = path.join(dir, 'log');
+    try {
+      if (fs.statSync(logDir).isDirectory()) out.push(readService(logDir, `${name}/log`, nowMs));
+    } catch {
+      // No log service.
+    }
+  }
+  return out;
+}
