@@ -132,6 +132,15 @@ describe('listing releases', () => {
     assert.deepEqual(JSON.parse(JSON.stringify(full.locator)), full.locator, 'locator is JSON-serialisable');
   });
 
+  test('tags unsafe as a directory, or naming a version twice, are skipped', async () => {
+    fake.addRelease({ tag: '1.7.0' }); // same version as v1.7.0, and newer
+    fake.addRelease({ tag: '../../etc' });
+    const { releases } = await source(fake).list();
+    assert.deepEqual(releases.filter((r) => r.version === '1.7.0').map((r) => r.tag), ['1.7.0']);
+    assert.ok(!releases.some((r) => r.tag === '../../etc'));
+    assert.equal(releases.length, 8);
+  });
+
   test('latest() and byTag() use the single-release endpoints', async () => {
     const src = source(fake);
     assert.equal((await src.latest())!.version, '1.7.0');

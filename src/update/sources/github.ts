@@ -202,7 +202,13 @@ export class GitHubSource implements ReleaseSource {
         if (++n >= (this.opts.maxPages ?? 10)) break;
       }
     });
-    const releases = found.flatMap((r) => this.toRelease(r));
+    // "v1.2.0" and "1.2.0" would land in the same versions/ directory: the newest wins.
+    const seen = new Set<string>();
+    const releases = found.flatMap((r) => this.toRelease(r)).filter((r) => {
+      if (!seen.has(r.version)) return seen.add(r.version);
+      log.warn('tag skipped', { repo: this.repo, tag: r.tag, why: `a newer release already has version ${r.version}` });
+      return false;
+    });
     const notModified = ctx.fresh === 0 && ctx.notModified > 0;
     log.debug('listed', { repo: this.repo, releases: releases.length, notModified, remaining: this.rate.remaining });
     return { releases, notModified };
