@@ -1,0 +1,101 @@
+// The updater drives the app service exactly as runit's `sv` does: one byte
+// into supervise/control, and supervise/status read back. Nothing else is
+// shared between the updater and PID 1.
+import fs from 'node:fs';
+import path from 'node:path';
+import { decodeStatus, type SuperviseStatus } from '../supervise/status.js';
+import { UpdateError } from './types.js';
+
+export interface AppStatus extends SuperviseStatus {
+  /** The last exit of run recorded by molt init (supervise/exit), when there was one. */
+  lastExit?: { code: number; signal: number };
+}
+
+export class AppControl {
+  readonly dir: string;
+
+  constructor(servicesDir: string, readonly name: string) {
+    this.dir = path.join(servicesDir, name);
+  }
+
+  private sup(file: string): string {
+    return path.join(this.dir, 'supervise', file);
+  }
+
+  /** True when a supervisor holds the service (sv's liveness probe on supervise/ok). */
+  supervised(): boolean {
+    try {
+      const fd = fs.openSync(this.sup('ok'), fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+      fs.closeSync(fd);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  status(): AppStatus | undefined {
+    let st: AppStatus;
+    try {
+      st = decodeStatus(fs.readFileSync(this.sup('status')));
+    } catch {
+      return undefined;
+    }
+    try {
+      const [code, signal] = fs.readFileSync(this.sup('exit'), 'utf8').trim().split(' ').map(Number);
+      if (Number.isFinite(code) && Number.isFinite(signal)) st.lastExit = { code: code!, signal: signal! };
+    } catch {
+      // never exited yet
+    }
+    return st;
+  }
+
+  send(letters: string): void {
+    let fd: number;
+    try {
+      fd = fs.openSync(this.sup('control'), fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      const why = code === 'ENXIO' ? 'no supervisor is running it' : code === 'ENOENT' ? 'it is not a supervised service' : code;
+      throw new UpdateError(`cannot control service ${this.name} at ${this.dir}: ${why}`, 'bad-input');
+    }
+    try {
+      fs.writeSync(fd, letters);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  private async waitUntil(pred: (s: AppStatus) => boolean, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+    const end = performance.now() + timeoutMs;
+    for (;;) {
+      const s = this.status();
+      if (s && pred(s)) return true;
+      if (performance.now() >= end || signal?.aborted) return false;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** `sv force-stop`: down, wait up to timeoutMs, then kill. Resolves once it is down. */
+  async stop(timeoutMs: number): Promise<void> {
+    this.send('d');
+    if (await this.waitUntil((s) => s.state === 'down', timeoutMs)) return;
+    this.send('k');
+    if (await this.waitUntil((s) => s.state === 'down', 3000)) return;
+    throw new UpdateError(`service ${this.name} did not stop within ${timeoutMs} ms, even after KILL`, 'bad-input');
+  }
+
+  /** `sv up`: want up; resolves once it runs (or after timeoutMs, leaving the trial to judge). */
+  async start(timeoutMs = 5000): Promise<boolean> {
+    this.send('u');
+    return this.waitUntil((s) => s.state === 'run' && s.pid !== 0, timeoutMs);
+  }
+
+  hasCheck(): boolean {
+    try {
+      fs.accessSync(path.join(this.dir, 'check'), fs.constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}

@@ -1,0 +1,118 @@
+// state.json: the updater's journal. Each phase is written (write, fsync,
+// rename, fsync dir) before it begins, so that `molt updater` can recover from
+// a kill -9 at any instant.
+import fs from 'node:fs';
+import path from 'node:path';
+import { writeFileAtomic } from '../common/atomic.js';
+import { logger } from '../common/log.js';
+import type { BlockedEntry, HistoryEntry, UpdatePhase } from '../api/types.js';
+import type { Release } from './types.js';
+
+const log = logger('journal');
+const HISTORY_MAX = 100;
+
+export interface UpdateTarget {
+  version: string;
+  /** The version that ran before; where a rollback goes. */
+  from?: string;
+  release: Release;
+  /** Why: 'policy', 'named' (molt update VERSION), 'rollback'. */
+  reason: 'policy' | 'named' | 'rollback';
+  startedAt: string;
+  /** The reason to block with, once rolling back. */
+  failure?: string;
+}
+
+export interface JournalState {
+  version: 1;
+  phase: UpdatePhase;
+  target?: UpdateTarget;
+  blocked: BlockedEntry[];
+  history: HistoryEntry[];
+  /** When each version was first seen (MOLT_DELAY counts from discovery, across restarts). */
+  firstSeen: Record<string, string>;
+  lastCheck?: { at: string; ok: boolean; error?: string; notModified?: boolean };
+}
+
+export function emptyJournal(): JournalState {
+  return { version: 1, phase: 'idle', blocked: [], history: [], firstSeen: {} };
+}
+
+const phases: ReadonlySet<string> = new Set(['idle', 'checking', 'downloading', 'staged', 'stopping', 'swapping', 'starting', 'trial', 'committed', 'rolling-back']);
+
+/** Validate a parsed state.json; anything off is an error naming the field. */
+export function parseJournal(text: string): JournalState {
+  const raw = JSON.parse(text) as Partial<JournalState>;
+  if (!raw || typeof raw !== 'object') throw new Error('not an object');
+  if (raw.version !== 1) throw new Error(`unknown version ${String(raw.version)}`);
+  if (typeof raw.phase !== 'string' || !phases.has(raw.phase)) throw new Error(`bad phase ${String(raw.phase)}`);
+  if (!Array.isArray(raw.blocked) || !Array.isArray(raw.history)) throw new Error('blocked/history missing');
+  if (raw.target && (typeof raw.target.version !== 'string' || typeof raw.target.release !== 'object')) throw new Error('bad target');
+  return { ...emptyJournal(), ...raw, firstSeen: raw.firstSeen ?? {} } as JournalState;
+}
+
+export class Journal {
+  readonly file: string;
+  state: JournalState;
+
+  constructor(home: string) {
+    this.file = path.join(home, 'state.json');
+    this.state = this.load();
+  }
+
+  private load(): JournalState {
+    let text: string;
+    try {
+      text = fs.readFileSync(this.file, 'utf8');
+    } catch {
+      return emptyJournal();
+    }
+    try {
+      return parseJournal(text);
+    } catch (err) {
+      // Keep the evidence, start clean: the store's symlinks still say what runs.
+      const aside = `${this.file}.corrupt-${Date.now()}`;
+      try {
+        fs.renameSync(this.file, aside);
+      } catch {
+        // nothing to keep
+      }
+      log.error('state.json unreadable, starting a new one', { error: err, kept: aside });
+      return emptyJournal();
+    }
+  }
+
+  async save(): Promise<void> {
+    await writeFileAtomic(this.file, JSON.stringify(this.state, null, 2) + '\n', { mode: 0o600 });
+  }
+
+  /** Record a phase before doing it. */
+  async enter(phase: UpdatePhase, target?: UpdateTarget | null): Promise<void> {
+    this.state.phase = phase;
+    if (target === null) delete this.state.target;
+    else if (target) this.state.target = target;
+    await this.save();
+  }
+
+  addHistory(e: Omit<HistoryEntry, 'at'>): HistoryEntry {
+    const entry: HistoryEntry = { at: new Date().toISOString(), ...e };
+    this.state.history.push(entry);
+    if (this.state.history.length > HISTORY_MAX) this.state.history.splice(0, this.state.history.length - HISTORY_MAX);
+    return entry;
+  }
+
+  isBlocked(version: string): boolean {
+    return this.state.blocked.some((b) => b.version === version);
+  }
+
+  block(version: string, reason: string): void {
+    if (this.isBlocked(version)) return;
+    this.state.blocked.push({ version, reason, at: new Date().toISOString() });
+  }
+
+  unblock(version: string): boolean {
+    const before = this.state.blocked.length;
+    this.state.blocked = this.state.blocked.filter((b) => b.version !== version);
+    return this.state.blocked.length !== before;
+  }
+}

@@ -1,0 +1,98 @@
+// `molt updater`: the supervised service that keeps the app on the newest good
+// release. Configuration errors stop it with exit 2 and one line.
+import fs from 'node:fs';
+import os from 'node:os';
+import { logger, setLogLevel } from '../common/log.js';
+import { AppControl } from './appctl.js';
+import { ConfigError, readUpdaterConfig, type UpdaterConfig } from './config.js';
+import { Journal } from './journal.js';
+import { VersionStore } from './store.js';
+import { Updater, type UpdaterHooks } from './updater.js';
+import { GitHubSource } from './sources/github.js';
+import { LocalDirSource } from './sources/local.js';
+import { OciSource } from './sources/oci.js';
+import { UpdateError, type ReleaseSource } from './types.js';
+
+const log = logger('updater');
+
+export function makeSource(cfg: UpdaterConfig, store: VersionStore): ReleaseSource {
+  // exhaustive over SourceConfig['kind']
+  const s = cfg.source;
+  switch (s.kind) {
+    case 'github':
+      return new GitHubSource({ repo: s.repo, token: s.token, baseUrl: s.apiUrl, asset: s.asset, requireChecksum: s.requireChecksum, store });
+    case 'oci':
+      // Every OCI blob is verified by its digest; credentials come from MOLT_OCI_USER/PASSWORD or docker config.
+      return new OciSource(s.ref, { insecure: s.insecure, cache: store });
+    case 'dir':
+      return new LocalDirSource(s.dir, { requireChecksum: s.requireChecksum });
+  }
+  throw new Error('internal: unknown source kind');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  if (argv.length) {
+    process.stderr.write(`molt updater: takes no arguments (configure it with MOLT_* variables; see molt help)\n`);
+    return 2;
+  }
+  let cfg: UpdaterConfig;
+  let updater: Updater;
+  let store: VersionStore;
+  let source: ReleaseSource;
+  try {
+    cfg = readUpdaterConfig(process.env);
+    setLogLevel(cfg.logLevel);
+    store = new VersionStore(cfg.home);
+    source = makeSource(cfg, store);
+  } catch (err) {
+    if (err instanceof ConfigError || (err instanceof UpdateError && err.code === 'config')) {
+      process.stderr.write(`molt updater: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  const { createNotifier } = await import('../api/notify.js');
+  const notifier = createNotifier(cfg.notifyUrl);
+  const { startApi } = await import('../api/server.js');
+  const { createMetrics } = await import('../api/metrics.js');
+  const metrics = createMetrics();
+  const hooks: UpdaterHooks = {
+    onEvent: (e) => {
+      metrics.onEvent?.(e);
+      if (['commit', 'rollback', 'block', 'crash-loop'].includes(e.event)) notifier.notify({ ...e, host: os.hostname() });
+    },
+    onDownloadBytes: (n) => metrics.onDownloadBytes?.(n),
+    onCheck: (ok) => metrics.onCheck?.(ok),
+  };
+  const journal = new Journal(cfg.home);
+  const app = new AppControl(cfg.servicesDir, cfg.app);
+  updater = new Updater({ config: cfg, source, store, app, journal, hostname: os.hostname(), hooks });
+  const { readServices } = await import('../api/services.js');
+  let api: { close(): Promise<void> };
+  try {
+    api = await startApi(updater, {
+      socket: cfg.socket,
+      adminAddr: cfg.adminAddr,
+      adminToken: cfg.adminToken,
+      webhookSecret: cfg.webhookSecret,
+      metrics,
+      services: () => readServices(cfg.servicesDir),
+    });
+  } catch (err) {
+    process.stderr.write(`molt updater: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+  log.info('started', { source: source.description, policy: cfg.policy, interval_ms: cfg.intervalMs, home: cfg.home, app: cfg.app, socket: cfg.socket });
+  if (!fs.existsSync(app.dir)) log.warn('app service directory not found', { dir: app.dir });
+  await updater.start();
+  return new Promise<number>((resolve) => {
+    const stop = (sig: string) => {
+      log.info('stopping', { signal: sig });
+      updater.stop();
+      void api.close().finally(() => resolve(0));
+      setTimeout(() => resolve(0), 2000).unref();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  }).then((code) => process.exit(code));
+}

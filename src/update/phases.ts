@@ -1,0 +1,82 @@
+// The update's phases as tables: which phase may follow which, how to judge a
+// trial, and what to do at start for a journal left in any phase. Pure.
+import type { UpdatePhase } from '../api/types.js';
+
+export const nextPhases: Record<UpdatePhase, readonly UpdatePhase[]> = {
+  idle: ['checking', 'downloading', 'rolling-back', 'idle'],
+  checking: ['idle', 'downloading', 'staged'],
+  downloading: ['staged', 'idle'],
+  staged: ['stopping', 'idle', 'downloading', 'checking'],
+  stopping: ['swapping', 'rolling-back', 'idle'],
+  swapping: ['starting', 'rolling-back'],
+  starting: ['trial', 'rolling-back'],
+  trial: ['committed', 'rolling-back'],
+  committed: ['idle'],
+  'rolling-back': ['idle'],
+};
+
+export function canEnter(from: UpdatePhase, to: UpdatePhase): boolean {
+  return from === to || nextPhases[from].includes(to);
+}
+
+export interface TrialObservation {
+  nowMs: number;
+  deadlineMs: number;
+  crashes: number;
+  crashLimit: number;
+  ready: boolean;
+  readyMode: 'auto' | 'explicit';
+  /** The app runs right now. */
+  up: boolean;
+  /** The service's `check` at the deadline; undefined when it has none. */
+  checkPassed?: boolean;
+}
+
+export type TrialVerdict = { verdict: 'continue' } | { verdict: 'commit'; why: string } | { verdict: 'fail'; reason: string };
+
+export function judgeTrial(o: TrialObservation): TrialVerdict {
+  if (o.crashes >= o.crashLimit) return { verdict: 'fail', reason: `crashed ${o.crashes} time${o.crashes === 1 ? '' : 's'} during its trial` };
+  if (o.ready) return { verdict: 'commit', why: 'reported ready' };
+  if (o.nowMs < o.deadlineMs) return { verdict: 'continue' };
+  if (o.readyMode === 'explicit') return { verdict: 'fail', reason: 'did not report ready before the trial deadline' };
+  if (!o.up) return { verdict: 'fail', reason: 'not running at the end of its trial' };
+  if (o.checkPassed === false) return { verdict: 'fail', reason: 'its check failed at the end of its trial' };
+  return { verdict: 'commit', why: 'stayed up for the trial' };
+}
+
+export type Recovery =
+  /** Nothing was touched yet: forget the attempt (the download, if any, is kept or cleaned). */
+  | 'idle'
+  /** A staged release waits for its window: keep it. */
+  | 'keep-staged'
+  /** The app was being stopped; current is unchanged: bring it back up. */
+  | 'restart-current'
+  /** current points at the new version: start it and judge it again from the beginning. */
+  | 'resume-trial'
+  /** Put `from` back and block the target. */
+  | 'roll-back';
+
+/**
+ * What to do at start for a journal left in `phase`. `current` is what the
+ * symlink says now (the swap is one rename, so it is either from or target).
+ */
+export function recoveryFor(phase: UpdatePhase, current: string | undefined, target: string | undefined, from: string | undefined): Recovery {
+  switch (phase) {
+    case 'idle':
+    case 'checking':
+    case 'downloading':
+    case 'committed':
+      return 'idle';
+    case 'staged':
+      return target ? 'keep-staged' : 'idle';
+    case 'stopping':
+      return 'restart-current';
+    case 'swapping':
+      return current !== undefined && current === target ? 'resume-trial' : 'restart-current';
+    case 'starting':
+    case 'trial':
+      return current === target ? 'resume-trial' : 'restart-current';
+    case 'rolling-back':
+      return from !== undefined || current !== target ? 'roll-back' : 'restart-current';
+  }
+}
