@@ -144,7 +144,10 @@ function readFileSettings(file: string, text: string): Map<string, Raw> {
     if (ENV_ONLY.has(key)) throw new ConfigError(`${key} in MOLT_CONFIG file ${file} is read from the environment only (molt init reads it too)`);
     let value: string;
     if (v === null || v === undefined) continue;
-    if (typeof v === 'string') value = v;
+    if (typeof v === 'string') {
+      if (v.trim() === '') continue; // as in the environment: empty is unset
+      value = v;
+    }
     else if (typeof v === 'number' && Number.isFinite(v)) value = String(v);
     else if (typeof v === 'boolean') value = v ? '1' : '0';
     else if (key === 'MOLT_SCHEDULE' && Array.isArray(v) && v.every((x) => typeof x === 'string')) value = v.join('; ');
