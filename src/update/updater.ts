@@ -224,8 +224,17 @@ export class Updater implements UpdaterControl {
     if (!canEnter(from, phase)) throw new Error(`internal: phase ${from} -> ${phase} is not in the table`);
     log.debug('phase', { from, to: phase, version: target?.version ?? this.j.state.target?.version });
     await this.j.enter(phase, target);
-    // Test seam for fault injection: MOLT_FAULT_PAUSE=<phase>:<ms> holds a phase open so a test can kill -9 us in it.
-    const pause = process.env.MOLT_FAULT_PAUSE?.split(':');
+    // Test seam for fault injection: MOLT_FAULT_PAUSE=<phase>:<ms> (or @FILE holding that, read at each
+    // phase) holds a phase open so that a test can kill -9 us in it.
+    let spec = process.env.MOLT_FAULT_PAUSE;
+    if (spec?.startsWith('@')) {
+      try {
+        spec = fs.readFileSync(spec.slice(1), 'utf8').trim();
+      } catch {
+        spec = undefined;
+      }
+    }
+    const pause = spec?.split(':');
     if (pause?.[0] === phase) {
       log.warn('fault-injection pause', { phase, ms: pause[1] });
       await new Promise((r) => setTimeout(r, Number(pause[1]) || 0));
