@@ -1,0 +1,142 @@
+#!/usr/bin/env node
+// Bundle molt into one ESM file (default dist/molt.mjs) for the container image
+// and for copying into an existing image. Everything is inlined except koffi:
+// it loads a native .node file chosen at run time (glibc or musl, x64 or arm64),
+// so it stays a real package in node_modules next to the bundle.
+//
+// usage: node scripts/bundle.mjs [--out FILE] [--version V]
+//   --version (or MOLT_BUILD_VERSION) sets what `molt version` prints; the default
+//   is package.json's version.
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+function parseArgs(argv) {
+  const out = { out: path.join(root, 'dist/molt.mjs'), version: process.env.MOLT_BUILD_VERSION || '' };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const next = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    if (a === '--out') out.out = path.resolve(next());
+    else if (a === '--version') out.version = next();
+    else throw new Error(`unknown argument '${a}' (usage: bundle.mjs [--out FILE] [--version V])`);
+  }
+  // A leading v (a git tag) is dropped: molt prints bare semver.
+  out.version = out.version.replace(/^v(?=\d)/, '');
+  if (out.version && !/^[0-9A-Za-z.+-]{1,64}$/.test(out.version)) throw new Error(`--version '${out.version}' is not a version label`);
+  return out;
+}
+
+// src/cli/version.ts reads package.json relative to its own compiled file, a
+// path that does not exist next to a bundle: inline the (version-stamped)
+// package.json text at that call instead. Fails loudly if the read moves.
+function inlinePackageJson(pkgText) {
+  const pattern = /fs\.readFileSync\(new URL\('(?:\.\.\/)+package\.json', import\.meta\.url\), 'utf8'\)/g;
+  let replaced = 0;
+  return {
+    name: 'inline-package-json',
+    setup(b) {
+      b.onLoad({ filter: /[\\/]src[\\/]cli[\\/]version\.ts$/ }, async (args) => {
+        const src = await fs.promises.readFile(args.path, 'utf8');
+        const out = src.replace(pattern, () => {
+          replaced++;
+          return JSON.stringify(pkgText);
+        });
+        if (out === src) throw new Error(`${args.path}: the package.json read that the bundle inlines was not found`);
+        return { contents: out, loader: 'ts' };
+      });
+      b.onEnd(() => {
+        if (replaced === 0) throw new Error('src/cli/version.ts was not bundled: molt version would fail');
+      });
+    },
+  };
+}
+
+// `molt demo` drives examples/ and services/ from a clone of the repository
+// (`npm start`); a bundle in an image has neither, so it says so instead.
+function demoStub() {
+  return {
+    name: 'demo-stub',
+    setup(b) {
+      b.onLoad({ filter: /[\\/]src[\\/]demo[\\/]main\.ts$/ }, () => ({
+        contents:
+          "export async function main(): Promise<number> {\n" +
+          "  process.stderr.write('molt: demo runs from a clone of the molt repository (npm ci && npm start), not from the bundle\\n');\n" +
+          '  return 2;\n' +
+          '}\n',
+        loader: 'ts',
+      }));
+    },
+  };
+}
+
+/** The package directories (under node_modules) that the bundle took code from. */
+function bundledPackages(inputs) {
+  const dirs = new Set();
+  for (const p of inputs) {
+    const m = /^(.*node_modules\/(?:@[^/]+\/)?[^/]+)\//.exec(p.split(path.sep).join('/'));
+    if (m) dirs.add(m[1]);
+  }
+  return [...dirs].sort();
+}
+
+// The bundle carries third-party code: their licenses travel with it, in one file.
+function licenseText(inputs) {
+  const parts = [`molt bundles the following packages; their licenses follow.\n`];
+  for (const dir of bundledPackages(inputs)) {
+    const abs = path.resolve(root, dir);
+    const pkg = JSON.parse(fs.readFileSync(path.join(abs, 'package.json'), 'utf8'));
+    const file = fs.readdirSync(abs).find((f) => /^(licen[cs]e|copying)(\.|$)/i.test(f));
+    const text = file ? fs.readFileSync(path.join(abs, file), 'utf8').trim() : `(no license file; package.json says ${pkg.license ?? 'nothing'})`;
+    parts.push(`\n==== ${pkg.name}@${pkg.version} (${pkg.license ?? 'unknown'})\n\n${text}\n`);
+  }
+  return parts.join('');
+}
+
+async function main() {
+  const args = parseArgs(process.argv.slice(2));
+  const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
+  const version = args.version || pkg.version;
+  const pkgText = JSON.stringify({ name: pkg.name, version });
+  fs.mkdirSync(path.dirname(args.out), { recursive: true });
+  const result = await build({
+    // Paths in the bundle's comments are relative to the repository, wherever it runs.
+    absWorkingDir: root,
+    entryPoints: [path.join(root, 'src/cli/main.ts')],
+    outfile: args.out,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'esm',
+    external: ['koffi'],
+    // CommonJS dependencies (prom-client, ms, ...) call require() for Node's
+    // built-ins; an ESM bundle has no require of its own.
+    banner: {
+      js: "import { createRequire as __moltCreateRequire } from 'node:module';\nconst require = __moltCreateRequire(import.meta.url);",
+    },
+    // Licenses go to one file beside the bundle (below), not into it.
+    legalComments: 'none',
+    sourcemap: false,
+    minifySyntax: true,
+    logLevel: 'warning',
+    metafile: true,
+    plugins: [inlinePackageJson(pkgText), demoStub()],
+  });
+  const inputs = Object.keys(result.metafile.inputs);
+  if (inputs.some((p) => p.includes('node_modules/koffi/'))) throw new Error('koffi was bundled; it must stay external');
+  fs.chmodSync(args.out, 0o755);
+  fs.writeFileSync(`${args.out}.licenses.txt`, licenseText(inputs));
+  const size = fs.statSync(args.out).size;
+  process.stdout.write(`molt: bundle: wrote ${path.relative(process.cwd(), args.out) || args.out} version=${version} bytes=${size} inputs=${inputs.length}\n`);
+}
+
+main().catch((err) => {
+  process.stderr.write(`molt: bundle: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
