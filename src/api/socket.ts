@@ -28,7 +28,9 @@ function probe(file: string, timeoutMs = 1000): Promise<'live' | 'stale'> {
     }, timeoutMs);
     sock.once('connect', () => {
       clearTimeout(timer);
-      sock.destroy();
+      sock.end(); // a polite hang-up: the live server sees EOF, not a reset
+      sock.on('error', () => {});
+      sock.setTimeout(1000, () => sock.destroy());
       resolve('live');
     });
     sock.once('error', (err: NodeJS.ErrnoException) => {
