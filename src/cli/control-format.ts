@@ -133,7 +133,11 @@ export class ProgressReporter {
   private lastLineAt = 0;
   private barShown = false;
 
-  constructor(private readonly tty: boolean) {}
+  /** `version`: what the action is about, for lines printed before the updater reports it. */
+  constructor(
+    private readonly tty: boolean,
+    private readonly version?: string,
+  ) {}
 
   /** The text to write for this snapshot (possibly empty). */
   step(s: UpdaterStatus, nowMs: number): string {
@@ -144,7 +148,8 @@ export class ProgressReporter {
       const words = phaseWords[s.phase];
       if (words) {
         let line = `molt: ${words}`;
-        if (s.phase === 'downloading' && s.download) line += ` ${s.download.version}`;
+        const v = s.download?.version ?? this.version;
+        if (s.phase === 'downloading' && v) line += ` ${v}`;
         if (s.phase === 'trial' && s.trial) line += ` ${s.trial.version} (deadline ${rel(s.trial.deadlineAt, nowMs)})`;
         out += line + '\n';
       }

@@ -58,7 +58,7 @@ async function follow(c: MoltClient, action: ActionInfo, what: string): Promise<
     return 1;
   }
   const tty = Boolean(process.stderr.isTTY);
-  const reporter = new ProgressReporter(tty);
+  const reporter = new ProgressReporter(tty, action.version);
   err(`molt: ${what} started (${action.id})\n`);
   const onInt = () => {
     err(`${reporter.endBar()}molt: stopped waiting; ${what} goes on (see molt status)\n`);
