@@ -3,7 +3,7 @@
 import type { UpdatePhase } from '../api/types.js';
 
 export const nextPhases: Record<UpdatePhase, readonly UpdatePhase[]> = {
-  idle: ['checking', 'downloading', 'rolling-back', 'idle'],
+  idle: ['checking', 'downloading', 'staged', 'rolling-back', 'idle'],
   checking: ['idle', 'downloading', 'staged'],
   downloading: ['staged', 'idle'],
   staged: ['stopping', 'idle', 'downloading', 'checking'],
@@ -21,27 +21,45 @@ export function canEnter(from: UpdatePhase, to: UpdatePhase): boolean {
 
 export interface TrialObservation {
   nowMs: number;
-  deadlineMs: number;
+  /** When the trial began (monotonic ms). */
+  startMs: number;
+  trialMs: number;
+  /** Since when the running instance has been up (monotonic ms); undefined while it is down. */
+  upSinceMs: number | undefined;
   crashes: number;
   crashLimit: number;
   ready: boolean;
   readyMode: 'auto' | 'explicit';
-  /** The app runs right now. */
-  up: boolean;
-  /** The service's `check` at the deadline; undefined when it has none. */
+  /** The service's `check` once the instance has stayed up for the trial; undefined when it has none. */
   checkPassed?: boolean;
 }
 
 export type TrialVerdict = { verdict: 'continue' } | { verdict: 'commit'; why: string } | { verdict: 'fail'; reason: string };
 
+/** How long a trial may go on in auto mode while the app keeps restarting before it has stayed up once. */
+export function trialCapMs(trialMs: number): number {
+  return 3 * trialMs + 30_000;
+}
+
+/**
+ * auto: committed once an instance has stayed up for the whole trial time (a
+ * death restarts that clock) and its check passes, or at once on ready.
+ * explicit: it must report ready before trialMs has passed.
+ * Either way, crashLimit deaths roll it back.
+ */
 export function judgeTrial(o: TrialObservation): TrialVerdict {
   if (o.crashes >= o.crashLimit) return { verdict: 'fail', reason: `crashed ${o.crashes} time${o.crashes === 1 ? '' : 's'} during its trial` };
   if (o.ready) return { verdict: 'commit', why: 'reported ready' };
-  if (o.nowMs < o.deadlineMs) return { verdict: 'continue' };
-  if (o.readyMode === 'explicit') return { verdict: 'fail', reason: 'did not report ready before the trial deadline' };
-  if (!o.up) return { verdict: 'fail', reason: 'not running at the end of its trial' };
-  if (o.checkPassed === false) return { verdict: 'fail', reason: 'its check failed at the end of its trial' };
-  return { verdict: 'commit', why: 'stayed up for the trial' };
+  const elapsed = o.nowMs - o.startMs;
+  if (o.readyMode === 'explicit') {
+    return elapsed >= o.trialMs ? { verdict: 'fail', reason: 'did not report ready before the trial deadline' } : { verdict: 'continue' };
+  }
+  if (o.upSinceMs !== undefined && o.nowMs - o.upSinceMs >= o.trialMs) {
+    if (o.checkPassed === false) return { verdict: 'fail', reason: 'its check failed at the end of its trial' };
+    return { verdict: 'commit', why: 'stayed up for the trial' };
+  }
+  if (elapsed >= trialCapMs(o.trialMs)) return { verdict: 'fail', reason: 'never stayed up for the whole trial' };
+  return { verdict: 'continue' };
 }
 
 export type Recovery =

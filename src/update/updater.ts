@@ -449,10 +449,11 @@ export class Updater implements UpdaterControl {
       await this.enter('committed');
       this.event({ event: 'commit', version: t.version, from: t.from, detail: verdict.why });
       log.info('committed', { version: t.version, why: verdict.why });
-      await this.enter('idle', null);
+      // Pruned while still 'committed': a crash mid-prune is cleaned up by recovery.
       const protect = [t.version, ...(t.from ? [t.from] : [])];
       const removed = await this.d.store.prune(this.cfg.keep, protect).catch(() => [] as string[]);
       if (removed.length) log.info('pruned old versions', { removed: removed.join(',') });
+      await this.enter('idle', null);
       this.available = this.choose()?.version;
       return `updated to ${t.version} (${verdict.why})`;
     }
@@ -489,32 +490,37 @@ export class Updater implements UpdaterControl {
     const trial: Trial = { version, from, startedAt: new Date().toISOString(), startMono: start, deadlineMono: start + this.cfg.trialMs, crashes: 0, ready: false };
     this.trial = trial;
     log.info('trial started', { version, trial_ms: this.cfg.trialMs, ready: this.cfg.ready });
-    let lastPid = this.d.app.status()?.pid ?? 0;
+    let lastPid = 0;
+    let upSince: number | undefined;
     try {
       for (;;) {
         if (this.stopped) return { ok: false, reason: 'the updater stopped during the trial' };
         const s = this.d.app.status();
         const pid = s && s.state === 'run' ? s.pid : 0;
-        if (lastPid !== 0 && pid !== lastPid) {
-          // One death of the trial version (exit 42 is a request, not a crash).
-          if (s?.lastExit?.code !== 42) {
+        const now = performance.now();
+        if (pid !== lastPid) {
+          if (lastPid !== 0 && s?.lastExit?.code !== 42) {
+            // One death of the trial version (exit 42 is a request, not a crash).
             trial.crashes++;
             log.warn('app died during its trial', { version, crashes: trial.crashes, code: s?.lastExit?.code, signal: s?.lastExit?.signal || undefined });
           }
+          upSince = pid !== 0 ? now : undefined;
+          lastPid = pid;
         }
-        lastPid = pid;
-        const now = performance.now();
+        // The stay-up clock is what auto mode commits on; show it as the deadline.
+        if (this.cfg.ready === 'auto') trial.deadlineMono = (upSince ?? now) + this.cfg.trialMs;
         let checkPassed: boolean | undefined;
-        const atDeadline = now >= trial.deadlineMono && !trial.ready && trial.crashes < this.cfg.crashLimit;
-        if (atDeadline && this.cfg.ready === 'auto' && pid !== 0 && this.d.app.hasCheck()) checkPassed = await this.runCheckScript();
+        const stayed = upSince !== undefined && now - upSince >= this.cfg.trialMs;
+        if (stayed && !trial.ready && this.cfg.ready === 'auto' && this.d.app.hasCheck()) checkPassed = await this.runCheckScript();
         const v = judgeTrial({
           nowMs: now,
-          deadlineMs: trial.deadlineMono,
+          startMs: trial.startMono,
+          trialMs: this.cfg.trialMs,
+          upSinceMs: upSince,
           crashes: trial.crashes,
           crashLimit: this.cfg.crashLimit,
           ready: trial.ready,
           readyMode: this.cfg.ready,
-          up: pid !== 0,
           checkPassed,
         });
         if (v.verdict === 'commit') return { ok: true, why: v.why };

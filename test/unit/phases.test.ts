@@ -5,7 +5,7 @@ import { emptyJournal, parseJournal } from '../../src/update/journal.js';
 import type { UpdatePhase } from '../../src/api/types.js';
 
 const obs = (o: Partial<TrialObservation> = {}): TrialObservation => ({
-  nowMs: 1000, deadlineMs: 5000, crashes: 0, crashLimit: 2, ready: false, readyMode: 'auto', up: true, ...o,
+  nowMs: 1000, startMs: 0, trialMs: 5000, upSinceMs: 0, crashes: 0, crashLimit: 2, ready: false, readyMode: 'auto', ...o,
 });
 
 test('the happy path of an update is a walk through the phase table', () => {
@@ -18,7 +18,7 @@ test('the happy path of an update is a walk through the phase table', () => {
   for (const [from, tos] of Object.entries(nextPhases)) for (const to of tos) assert.ok(to in nextPhases, `${from} -> ${to} names a phase`);
 });
 
-test('a trial continues, commits on ready, commits after staying up, fails on crashes', () => {
+test('a trial continues, commits on ready, commits after staying up the whole trial, fails on crashes', () => {
   assert.deepEqual(judgeTrial(obs()), { verdict: 'continue' });
   assert.deepEqual(judgeTrial(obs({ ready: true })), { verdict: 'commit', why: 'reported ready' });
   assert.deepEqual(judgeTrial(obs({ nowMs: 5000 })), { verdict: 'commit', why: 'stayed up for the trial' });
@@ -27,10 +27,18 @@ test('a trial continues, commits on ready, commits after staying up, fails on cr
   assert.equal(judgeTrial(obs({ crashes: 1 })).verdict, 'continue', 'one crash under a limit of 2 is not yet a failure');
 });
 
-test('at the deadline: explicit readiness missing, app down, or a failed check fail the trial', () => {
+test('a death restarts the stay-up clock: being up at the deadline after a crash is not enough', () => {
+  // Crashed once, restarted at 4 s: at 5 s it has been up 1 s, not 5.
+  assert.deepEqual(judgeTrial(obs({ nowMs: 5000, crashes: 1, upSinceMs: 4000 })), { verdict: 'continue' });
+  assert.deepEqual(judgeTrial(obs({ nowMs: 9000, crashes: 1, upSinceMs: 4000 })).verdict, 'commit');
+  assert.deepEqual(judgeTrial(obs({ nowMs: 5000, upSinceMs: undefined })), { verdict: 'continue' }, 'down, waiting for its restart');
+  assert.deepEqual(judgeTrial(obs({ nowMs: 45_000, upSinceMs: undefined })), { verdict: 'fail', reason: 'never stayed up for the whole trial' });
+});
+
+test('explicit readiness: ready before the deadline commits, missing it fails; a failed check fails', () => {
   assert.deepEqual(judgeTrial(obs({ nowMs: 5000, readyMode: 'explicit' })), { verdict: 'fail', reason: 'did not report ready before the trial deadline' });
+  assert.deepEqual(judgeTrial(obs({ nowMs: 4000, readyMode: 'explicit' })).verdict, 'continue');
   assert.deepEqual(judgeTrial(obs({ nowMs: 5000, readyMode: 'explicit', ready: true })).verdict, 'commit');
-  assert.deepEqual(judgeTrial(obs({ nowMs: 5000, up: false })), { verdict: 'fail', reason: 'not running at the end of its trial' });
   assert.deepEqual(judgeTrial(obs({ nowMs: 5000, checkPassed: false })), { verdict: 'fail', reason: 'its check failed at the end of its trial' });
   assert.equal(judgeTrial(obs({ nowMs: 5000, checkPassed: true })).verdict, 'commit');
 });
