@@ -41,7 +41,8 @@ export function messageText(e: NotifyEvent): string {
     case 'commit':
       return `molt${on}: ${v} passed its trial and is now current${e.from ? ` (was ${e.from})` : ''}`;
     case 'rollback':
-      return `molt${on}: rolled back ${v}${e.from ? ` → ${e.from}` : ''}${why}`;
+      // As the updater records it: `from` failed, `version` is what runs again.
+      return `molt${on}: rolled back ${e.from ? `${e.from} → ` : 'to '}${v}${why}`;
     case 'block':
       return `molt${on}: blocked ${v}${why}`;
     case 'crash-loop':

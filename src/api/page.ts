@@ -13,7 +13,7 @@ header{display:flex;flex-wrap:wrap;align-items:center;gap:12px;padding:16px 24px
 header h1{font-size:20px;margin:0;letter-spacing:.5px}
 header h1 span{color:var(--muted);font-weight:400}
 .grow{flex:1}
-main{max-width:1180px;margin:0 auto;padding:20px 24px 40px;display:grid;gap:16px;grid-template-columns:repeat(auto-fit,minmax(340px,1fr))}
+main{max-width:1180px;margin:0 auto;padding:20px 24px 40px;display:grid;gap:16px;grid-template-columns:repeat(auto-fit,minmax(min(100%,440px),1fr))}
 section{background:var(--card);border:1px solid var(--line);border-radius:12px;padding:16px 18px;min-width:0}
 section.wide{grid-column:1/-1}
 h2{font-size:13px;text-transform:uppercase;letter-spacing:.8px;color:var(--muted);margin:0 0 12px;font-weight:600}
@@ -23,6 +23,7 @@ h2{font-size:13px;text-transform:uppercase;letter-spacing:.8px;color:var(--muted
 .v .value{font:600 20px/1.3 var(--mono);overflow-wrap:anywhere}
 .v.current .value{color:var(--accent)}
 .v.avail .value{color:var(--ok)}
+.v .value.none{font-family:inherit;font-size:15px;font-weight:500;line-height:1.75;color:var(--muted)}
 .kv{display:grid;grid-template-columns:max-content 1fr;gap:4px 14px;margin-top:12px;font-size:14px}
 .kv dt{color:var(--muted)}
 .kv dd{margin:0;overflow-wrap:anywhere}
@@ -46,7 +47,10 @@ button:disabled{opacity:.45;cursor:not-allowed}
 .small{font-size:13px}
 table{width:100%;border-collapse:collapse;font-size:14px}
 th{text-align:left;font-weight:600;color:var(--muted);font-size:12px;text-transform:uppercase;letter-spacing:.6px;padding:6px 8px;border-bottom:1px solid var(--line)}
-td{padding:8px;border-bottom:1px solid var(--line);vertical-align:top;overflow-wrap:anywhere}
+td{padding:8px;border-bottom:1px solid var(--line);vertical-align:top;overflow-wrap:break-word}
+td.nowrap,td.mono{white-space:nowrap}
+td.reason{width:100%}
+h3{font-size:12px;color:var(--muted);font-weight:600;margin:16px 0 4px;text-transform:uppercase;letter-spacing:.6px}
 tr:last-child td{border-bottom:0}
 td.mono,.mono{font-family:var(--mono)}
 .dot{display:inline-block;width:9px;height:9px;border-radius:50%;margin-right:7px;background:var(--muted);vertical-align:1px}
@@ -61,8 +65,9 @@ ol.history li:last-child{border-bottom:0}
 #banner>div{background:var(--card);border:1px solid var(--line);border-left:4px solid var(--warn);border-radius:10px;padding:14px 16px;display:flex;flex-wrap:wrap;gap:10px;align-items:center}
 #banner input{min-width:260px;flex:1;font-family:var(--mono)}
 #toast{position:fixed;right:20px;bottom:20px;max-width:420px;padding:10px 14px;border-radius:10px;background:var(--fg);color:var(--bg);font-size:14px;opacity:0;transition:opacity .3s;pointer-events:none}
-#toast.show{opacity:.95}
-@media (max-width:560px){.versions{grid-template-columns:1fr}ol.history li{grid-template-columns:1fr;gap:2px}main,header{padding-left:12px;padding-right:12px}}
+#toast.show{opacity:.95;pointer-events:auto;cursor:pointer}
+#forget[hidden]{display:none}
+@media (max-width:560px){.versions{gap:6px}.v{padding:8px}.v .value{font-size:16px}ol.history li{grid-template-columns:1fr;gap:2px}main,header{padding-left:12px;padding-right:12px}}
 `;
 
 const script = `
@@ -79,10 +84,10 @@ function el(tag, props, ...kids) {
     if (k === 'class') e.className = v; else if (k === 'on') e.addEventListener('click', v);
     else if (k === 'text') e.textContent = v; else e.setAttribute(k, v === true ? '' : v);
   }
-  for (const k of kids.flat()) if (k !== undefined && k !== null) e.append(typeof k === 'string' ? document.createTextNode(k) : k);
+  for (const k of kids.flat(Infinity)) if (k !== undefined && k !== null) e.append(typeof k === 'string' ? document.createTextNode(k) : k);
   return e;
 }
-function fill(id, ...kids) { const n = $(id); n.replaceChildren(...kids.flat()); return n; }
+function fill(id, ...kids) { const n = $(id); n.replaceChildren(...kids.flat(Infinity).filter((k) => k !== undefined && k !== null)); return n; }
 function ago(iso) {
   if (!iso) return '';
   let s = Math.round((Date.now() - Date.parse(iso)) / 1000);
@@ -100,7 +105,7 @@ function dur(sec) {
 function when(iso) { return el('span', { title: iso ? new Date(iso).toLocaleString() : '' , text: ago(iso) }); }
 function bytes(n) { return n < 1024 ? n + ' B' : n < 1048576 ? (n / 1024).toFixed(1) + ' KiB' : (n / 1048576).toFixed(1) + ' MiB'; }
 let toastTimer;
-function toast(msg) { const t = $('toast'); t.textContent = msg; t.classList.add('show'); clearTimeout(toastTimer); toastTimer = setTimeout(() => t.classList.remove('show'), 4000); }
+function toast(msg) { const t = $('toast'); t.textContent = msg; t.classList.add('show'); clearTimeout(toastTimer); toastTimer = setTimeout(() => t.classList.remove('show'), 3000); }
 
 async function api(method, path, body) {
   const headers = {};
@@ -112,6 +117,7 @@ async function api(method, path, body) {
   if (res.status === 401) { showBanner(token ? 'That token was refused. Enter the admin token (MOLT_ADMIN_TOKEN):' : 'This page needs the admin token (MOLT_ADMIN_TOKEN):'); throw new Error('unauthorized'); }
   return { status: res.status, data };
 }
+function showForget() { $('forget').hidden = !token; }
 function showBanner(msg) { $('banner-msg').textContent = msg; $('banner').style.display = 'block'; $('token').focus(); }
 
 const phaseClass = { idle: 'ok', committed: 'ok', trial: 'warn', 'rolling-back': 'bad', checking: 'info', downloading: 'info', staged: 'info', stopping: 'warn', swapping: 'warn', starting: 'warn' };
@@ -126,7 +132,7 @@ function render(s) {
   fill('updated', 'updated ' + new Date().toLocaleTimeString());
   fill('current', s.current || '—');
   fill('previous', s.previous || '—');
-  fill('available', s.available || 'up to date');
+  const av = fill('available', s.available || 'up to date'); av.classList.toggle('none', !s.available);
   const kv = [];
   kv.push(['source', s.source], ['policy', s.policy]);
   if (s.lastCheck) kv.push(['last check', el('span', null, when(s.lastCheck.at), ' ', el('span', { class: 'pill ' + (s.lastCheck.ok ? 'ok' : 'bad'), text: s.lastCheck.ok ? (s.lastCheck.notModified ? 'not modified' : 'ok') : 'failed' }), s.lastCheck.error ? el('div', { class: 'small muted', text: s.lastCheck.error }) : null)]);
@@ -149,7 +155,7 @@ function render(s) {
     const bar = el('div', { class: 'bar' + (t.ready ? ' ok' : ''), id: 'trial-bar' }, el('div'));
     bar.firstChild.style.width = (t.ready ? 100 : pct) + '%';
     prog.push(el('div', { id: 'trial' }, el('strong', { text: 'Trial of ' + t.version }), t.from ? el('span', { class: 'muted', text: ' (from ' + t.from + ')' }) : null, bar,
-      el('div', { class: 'small muted' }, 'deadline ', when(t.deadlineAt), ' · crashes ' + t.crashes + '/' + t.crashLimit + ' · ' + (t.ready ? 'ready' : t.readyMode === 'explicit' ? 'waiting for ready' : 'must stay up'))));
+      el('div', { class: 'small muted' }, 'started ', when(t.startedAt), ' · deadline ', when(t.deadlineAt), ' · crashes ' + t.crashes + '/' + t.crashLimit + ' · ' + (t.ready ? 'ready' : t.readyMode === 'explicit' ? 'waiting for ready' : 'must stay up'))));
   }
   $('progress').hidden = !prog.length;
   fill('progress-body', prog);
@@ -165,14 +171,14 @@ function render(s) {
   const acts = (s.actions || []).slice().sort((a, b) => Date.parse(b.startedAt) - Date.parse(a.startedAt)).slice(0, 6);
   fill('actions', acts.length ? acts.map((a) => el('tr', { 'data-action': a.id },
     el('td', null, el('span', { class: 'pill ' + (stateClass[a.state] || ''), text: a.state })),
-    el('td', { text: a.kind + (a.version ? ' ' + a.version : '') }),
-    el('td', { class: 'small' }, a.message || '', a.message ? el('br') : null, el('span', { class: 'muted' }, when(a.startedAt))))) :
+    el('td', { class: 'nowrap', text: a.kind + (a.version ? ' ' + a.version : '') }),
+    el('td', { class: 'small reason' }, a.message || '', a.message ? el('br') : null, el('span', { class: 'muted' }, when(a.startedAt))))) :
     el('tr', null, el('td', { class: 'empty', text: 'No actions yet.' })));
 
   // Services
   const svc = s.services || [];
   fill('services', svc.length ? svc.map((v) => el('tr', null,
-    el('td', null, el('span', { class: 'dot ' + v.state }), el('strong', { text: v.name })),
+    el('td', { class: 'nowrap' }, el('span', { class: 'dot ' + v.state }), el('strong', { text: v.name })),
     el('td', { text: v.state + (v.paused ? ', paused' : '') + (v.want && ((v.want === 'up') !== (v.state === 'up')) ? ', want ' + v.want : '') + (v.supervised ? '' : ', unsupervised') }),
     el('td', { class: 'mono', text: v.pid ? String(v.pid) : '' }),
     el('td', { text: v.seconds !== undefined ? dur(v.seconds) : '' }),
@@ -181,8 +187,8 @@ function render(s) {
 
   // Blocked
   fill('blocked', s.blocked.length ? s.blocked.map((b) => el('tr', { 'data-version': b.version },
-    el('td', { class: 'mono', text: b.version }), el('td', { text: b.reason }), el('td', { class: 'small muted' }, when(b.at)),
-    el('td', null, el('button', { class: 'unblock', on: () => act('DELETE', '/api/blocked/' + encodeURIComponent(b.version), undefined, 'Unblocked ' + b.version), text: 'Unblock' })))) :
+    el('td', { class: 'mono', text: b.version }), el('td', { class: 'reason', text: b.reason }), el('td', { class: 'small muted nowrap' }, when(b.at)),
+    el('td', { class: 'nowrap' }, el('button', { class: 'unblock', on: () => act('DELETE', '/api/blocked/' + encodeURIComponent(b.version), undefined, 'Unblocked ' + b.version), text: 'Unblock' })))) :
     el('tr', null, el('td', { class: 'empty', text: 'Nothing is blocked.' })));
 
   // History
@@ -220,8 +226,10 @@ $('btn-rollback').addEventListener('click', (ev) => {
   clearTimeout(armed); b.classList.remove('armed'); b.textContent = 'Roll back';
   act('POST', '/api/rollback', undefined, 'Rolling back…');
 });
-$('token-form').addEventListener('submit', (ev) => { ev.preventDefault(); token = $('token').value.trim(); $('token').value = ''; sessionStorage.setItem(KEY, token); refresh(); });
-$('forget').addEventListener('click', () => { sessionStorage.removeItem(KEY); token = ''; toast('Token forgotten for this tab.'); });
+$('token-form').addEventListener('submit', (ev) => { ev.preventDefault(); token = $('token').value.trim(); $('token').value = ''; sessionStorage.setItem(KEY, token); showForget(); refresh(); });
+$('forget').addEventListener('click', () => { sessionStorage.removeItem(KEY); token = ''; showForget(); toast('Token forgotten for this tab.'); });
+$('toast').addEventListener('click', () => $('toast').classList.remove('show'));
+showForget();
 refresh();
 setInterval(refresh, 2000);
 `;
@@ -241,7 +249,7 @@ const body = `<!doctype html>
   <span id="phase" class="pill">…</span>
   <span class="grow"></span>
   <span id="updated" class="small muted">loading…</span>
-  <button id="forget" type="button" title="Remove the admin token from this tab">Forget token</button>
+  <button id="forget" type="button" title="Remove the admin token from this tab" hidden>Forget token</button>
 </header>
 <div id="banner"><div>
   <span id="banner-msg">This page needs the admin token.</span>
@@ -268,6 +276,7 @@ const body = `<!doctype html>
       <button id="btn-update" type="button">Update</button>
       <button id="btn-rollback" class="danger" type="button">Roll back</button>
     </div>
+    <h3>Recent actions</h3>
     <table><tbody id="actions"></tbody></table>
   </section>
   <section id="progress" class="wide" hidden>

@@ -29,7 +29,8 @@ export class FakeUpdater implements UpdaterControl {
   history: HistoryEntry[] = [
     { at: iso(Date.now() - 26 * 3600_000), event: 'commit', version: '1.1.0', from: '1.0.0' },
     { at: iso(Date.now() - 3 * 3600_000 - 60_000), event: 'update', version: '1.2.1', from: '1.1.0' },
-    { at: iso(Date.now() - 3 * 3600_000 - 30_000), event: 'rollback', version: '1.2.1', from: '1.1.0', detail: 'crashed 2 times during its trial (exit 1)' },
+    // As the updater writes it: a rollback's version is the one returned to, from the one that failed.
+    { at: iso(Date.now() - 3 * 3600_000 - 30_000), event: 'rollback', version: '1.1.0', from: '1.2.1', detail: 'crashed 2 times during its trial (exit 1)' },
     { at: iso(Date.now() - 3 * 3600_000), event: 'block', version: '1.2.1', detail: 'crashed 2 times during its trial (exit 1)' },
   ];
   actions: ActionInfo[] = [];
@@ -183,6 +184,7 @@ export class FakeUpdater implements UpdaterControl {
             this.phase = 'swapping';
             this.previous = from;
             this.current = target;
+            this.available = this.newest();
             this.after(1, () => {
               this.phase = 'starting';
               this.after(1, () => this.startTrial(a, target, from));
@@ -232,7 +234,7 @@ export class FakeUpdater implements UpdaterControl {
             this.current = from;
             this.previous = undefined;
             this.blockedList.push({ version: target, reason, at: iso() });
-            this.history.push({ at: iso(), event: 'rollback', version: target, ...(from ? { from } : {}), detail: reason });
+            this.history.push({ at: iso(), event: 'rollback', ...(from ? { version: from } : {}), from: target, detail: reason });
             this.history.push({ at: iso(), event: 'block', version: target, detail: reason });
             this.available = this.newest();
             this.phase = 'idle';
@@ -269,7 +271,7 @@ export class FakeUpdater implements UpdaterControl {
         this.phase = 'starting';
         this.after(1, () => {
           this.phase = 'idle';
-          this.history.push({ at: iso(), event: 'rollback', version: from, from: to, detail: 'by request' });
+          this.history.push({ at: iso(), event: 'rollback', version: to, ...(from ? { from } : {}), detail: 'by request' });
           this.finish(a, 'done', `rolled back to ${to}`);
         });
       });

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { createNotifier, flavorOf, messageText, notifiable, notificationBody } from '../../src/api/notify.js';
 import { setLogLevel, setLogSink } from '../../src/common/log.js';
 
-const rollback = { at: '2026-03-01T12:00:00.000Z', event: 'rollback' as const, version: '1.3.0', from: '1.2.0', detail: 'crashed 2 times during its trial', host: 'web-1' };
+const rollback = { at: '2026-03-01T12:00:00.000Z', event: 'rollback' as const, version: '1.2.0', from: '1.3.0', detail: 'crashed 2 times during its trial', host: 'web-1' };
 
 describe('notification bodies', () => {
   test('Discord and Slack URLs are recognised, anything else gets plain JSON', () => {
@@ -28,7 +28,7 @@ describe('notification bodies', () => {
     const plain = notificationBody('http://127.0.0.1/x', rollback);
     assert.equal(plain.text, line);
     assert.equal(plain.event, 'rollback');
-    assert.equal(plain.version, '1.3.0');
+    assert.equal(plain.version, '1.2.0');
     assert.equal(plain.host, 'web-1');
     assert.equal(messageText({ at: '', event: 'commit', version: '2.0.0', from: '1.9.0' }), 'molt: 2.0.0 passed its trial and is now current (was 1.9.0)');
     assert.equal(messageText({ at: '', event: 'block', version: '2.0.1', detail: 'missed its ready deadline' }), 'molt: blocked 2.0.1: missed its ready deadline');
