@@ -82,6 +82,14 @@ describe('deploy.yaml (Akash SDL 2.0)', () => {
     assert.equal(readInitConfig(env).stopTimeoutMs, 7000);
   });
 
+  test('the seed\'s names work in its place: GH_USER + GH_REPO, SLEEP in seconds, SVWAIT in seconds', () => {
+    const env = { GH_USER: 'OWNER', GH_REPO: 'molt', SLEEP: '600', SVWAIT: '5' };
+    const cfg = readUpdaterConfig(env, () => undefined);
+    assert.deepEqual([cfg.source.kind, cfg.source.kind === 'github' && cfg.source.repo], ['github', 'OWNER/molt']);
+    assert.equal(cfg.intervalMs, 600_000);
+    assert.equal(readInitConfig(env).stopTimeoutMs, 5000);
+  });
+
   test('agrees with the image: port 8080 exposed globally, the persistent volume mounted at the image\'s VOLUME', () => {
     const doc = load();
     const rt = runtimeStage(readDockerfile());
