@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { repoRoot, tmpdir } from '../helpers/molt.js';
 import { dockerignoreAllows, execForm, expandArgs, parseCopy, parseEnv, parseInstructions, parseLabels, type Dockerfile, type Stage } from './dockerfile.js';
-import { buildLayout, bundle, koffiRuntime, LIB, readDockerfile, run, runtimeStage, type Layout } from './layout.js';
+import { buildLayout, bundle, ensureShellcheck, koffiRuntime, LIB, readDockerfile, run, runtimeStage, type Layout } from './layout.js';
 
 const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string };
 
@@ -248,8 +248,7 @@ describe('the bundle the image ships', { timeout: 120_000 }, () => {
   });
 
   test('the shell scripts the image and release use pass shellcheck', () => {
-    const which = run('sh', ['-c', 'command -v shellcheck || { apt-get install -y -qq shellcheck >/dev/null 2>&1 && command -v shellcheck; }'], { timeoutMs: 300_000 });
-    assert.equal(which.status, 0, 'shellcheck is installed (Debian package shellcheck)');
+    ensureShellcheck();
     const scripts = ['docker/molt', 'scripts/koffi-runtime.sh', 'scripts/pack-release.sh'].map((p) => path.join(repoRoot, p));
     const r = run('shellcheck', ['-s', 'sh', ...scripts]);
     assert.equal(r.status, 0, r.stdout + r.stderr);

@@ -35,6 +35,12 @@ export function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv
   return { status: r.status, signal: r.signal, stdout: r.stdout ?? '', stderr: r.stderr ?? '', error: r.error };
 }
 
+/** shellcheck from Debian's package, installed on first use as the registry helper does. */
+export function ensureShellcheck(): void {
+  const r = run('sh', ['-c', 'command -v shellcheck >/dev/null || apt-get install -y -qq --no-install-recommends shellcheck >/dev/null 2>&1; command -v shellcheck'], { timeoutMs: 300_000 });
+  if (r.status !== 0) throw new Error('shellcheck is missing and apt-get install shellcheck failed');
+}
+
 /** `node scripts/bundle.mjs --out FILE [--version V]`; throws with its output when it fails. */
 export function bundle(outFile: string, version?: string): void {
   const r = run(process.execPath, [bundleScript, '--out', outFile, ...(version ? ['--version', version] : [])], { cwd: repoRoot });

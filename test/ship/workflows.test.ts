@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import YAML from 'yaml';
 import { repoRoot, tmpdir } from '../helpers/molt.js';
 import { startRegistry, type Registry } from '../helpers/registry.js';
-import { run } from './layout.js';
+import { ensureShellcheck, run } from './layout.js';
 
 const require = createRequire(import.meta.url);
 // The package's ESM build calls require(); its CommonJS build works.
@@ -61,6 +61,7 @@ describe('GitHub workflows', () => {
   });
 
   test('every run block passes shellcheck (bash, as the runner runs it)', () => {
+    ensureShellcheck();
     const dir = tmpdir('ship-wf-sh');
     try {
       const files: string[] = [];
