@@ -3,7 +3,8 @@
 // to a storage host that refuses Authorization). molt init as PID 1 of a PID
 // namespace runs the app and updater services with MOLT_GITHUB=owner/repo,
 // MOLT_GITHUB_API at the fake and a GITHUB_TOKEN. Each release carries the hello
-// tarball as its asset, with GitHub's `digest` field. The same path as the
+// tarball as its asset, with GitHub's `digest` field (v4: digest null and a
+// SHA256SUMS asset, as for uploads before 2025-06). The same path as the
 // registry test: v1, v2 taken, v3 crashes -> rolled back and blocked across an
 // updater kill, v4 taken; and the token is used for the API, never sent to the
 // storage host, never logged.
@@ -42,15 +43,29 @@ describe('updater end to end: GitHub Releases (local fake)', { timeout: 180_000 
     const publish = async (version: string, behaviour: 'ok' | 'crash') => {
       const data = fs.readFileSync(packHello(version, path.join(work!, version), behaviour));
       digests[version] = createHash('sha256').update(data).digest('hex');
-      // The digest field is filled in by the fake (sha256:<hex>), as GitHub does for assets uploaded since 2025-06.
-      gh!.addRelease({ tag: `v${version}`, name: `hello ${version}`, assets: [{ name: `hello-${version}-linux-${arch}.tar.gz`, data }] });
+      const name = `hello-${version}-linux-${arch}.tar.gz`;
+      if (version !== '4.0.0') {
+        // The digest field is filled in by the fake (sha256:<hex>), as GitHub does for assets uploaded since 2025-06.
+        gh!.addRelease({ tag: `v${version}`, name: `hello ${version}`, assets: [{ name, data }] });
+      } else {
+        // An older upload: digest null, verified through the release's SHA256SUMS asset instead.
+        gh!.addRelease({
+          tag: `v${version}`,
+          assets: [
+            { name, data, digest: null },
+            { name: 'SHA256SUMS', data: `${digests[version]}  ${name}\n`, contentType: 'text/plain', digest: null },
+          ],
+        });
+      }
     };
 
     await oneToFour(stack, publish, /acme\/hello/, 'github');
 
     const s = await stack.status();
     const dl = s!.history.find((h) => h.event === 'download' && h.version === '4.0.0');
-    assert.ok(dl?.detail?.includes(digests['4.0.0']!), `4.0.0 was verified against its asset digest: ${dl?.detail}`);
+    assert.ok(dl?.detail?.includes(digests['4.0.0']!), `4.0.0 (digest null) was verified through SHA256SUMS: ${dl?.detail}`);
+    const dl2 = s!.history.find((h) => h.event === 'download' && h.version === '2.0.0');
+    assert.ok(dl2?.detail?.includes(digests['2.0.0']!), `2.0.0 was verified against its digest field: ${dl2?.detail}`);
 
     // The token: on every API request (authorized), never on the storage host, never in logs.
     const api = gh.apiRequests();
