@@ -158,7 +158,8 @@ export function createNotifier(url: string | undefined, opts: NotifierOptions = 
           const dropped = queue.shift();
           log.warn('queue full, dropped', { event: dropped?.event, version: dropped?.version });
         }
-        running ??= drain();
+        // Started from the event loop, not here: even fetch's lazy set-up stays off the caller's path.
+        running ??= new Promise<void>((r) => setImmediate(r)).then(drain);
       } catch {
         // Never throw into the updater.
       }

@@ -6,7 +6,7 @@ import os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { logger } from '../common/log.js';
 import { UpdateError } from '../update/types.js';
-import { adminProblem, bearerChecker, githubSignatureValid, parseAdminAddr } from './auth.js';
+import { adminProblem, bearerChecker, githubSignatureValid, isLoopbackHost, parseAdminAddr } from './auth.js';
 import { healthProblem } from './health.js';
 import { ApiError, readBody, sendError, sendJson, sendText } from './http.js';
 import { ApiMetrics, type MetricsSource } from './metrics.js';
@@ -241,6 +241,10 @@ export async function startApi(ctl: UpdaterControl, opts: ApiOptions): Promise<A
       const route = matchRoute(method, path);
       const isPage = 'name' in route && route.name === 'page';
       const isSignedWebhook = 'name' in route && route.name === 'notify' && secret !== undefined;
+      if (via === 'tcp') {
+        const problem = browserProblem(header(req, 'host'), header(req, 'origin'), header(req, 'sec-fetch-site'), Boolean(tokenOk));
+        if (problem) throw new ApiError(403, problem);
+      }
       // On TCP everything needs the token but the page shell (no state in it: its script
       // asks for the token and sends it) and a webhook that proves itself by its signature.
       if (via === 'tcp' && tokenOk && !isPage && !isSignedWebhook && !tokenOk(header(req, 'authorization'))) {
@@ -330,6 +334,27 @@ export async function startApi(ctl: UpdaterControl, opts: ApiOptions): Promise<A
       unlinkIfOurs(opts.socket, ino);
     },
   };
+}
+
+/** Browsers on the same machine are the TCP listener's other danger: a page elsewhere may
+ *  POST to it (CSRF) or rebind its own DNS name to 127.0.0.1. A cross-origin request is
+ *  refused; without a token (loopback only) the Host must also name a loopback address. */
+export function browserProblem(host: string | undefined, origin: string | undefined, fetchSite: string | undefined, hasToken: boolean): string | undefined {
+  if (fetchSite === 'cross-site') return 'cross-site request refused';
+  if (origin !== undefined) {
+    let originHost: string | undefined;
+    try {
+      originHost = new URL(origin).host;
+    } catch {
+      originHost = undefined;
+    }
+    if (!host || originHost !== host.toLowerCase()) return 'cross-origin request refused';
+  }
+  if (!hasToken) {
+    const name = (host ?? '').replace(/:\d+$/, '').replace(/^\[|\]$/g, '').toLowerCase();
+    if (!isLoopbackHost(name)) return `Host ${JSON.stringify((host ?? '').slice(0, 100))} is not a loopback name; refused without MOLT_ADMIN_TOKEN`;
+  }
+  return undefined;
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {

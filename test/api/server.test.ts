@@ -7,14 +7,17 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startApi, type ApiHandle } from '../../src/api/server.js';
-import { setLogLevel } from '../../src/common/log.js';
+import { setLogLevel, setLogSink } from '../../src/common/log.js';
 import { githubSignature } from '../../src/api/auth.js';
 import { encodeStatus } from '../../src/supervise/status.js';
 import { readServices } from '../../src/api/services.js';
 import { FakeUpdater } from './fake-updater.js';
 import { req, type Target } from './request.js';
 
-setLogLevel('warn');
+// Every log line is kept (not printed): the tests check that no secret ever reaches a log.
+const logLines: string[] = [];
+setLogLevel('debug');
+setLogSink((l) => logLines.push(l));
 
 const TOKEN = 'test-admin-token-0123456789';
 const SECRET = 'webhook-secret-for-tests';
@@ -178,9 +181,11 @@ describe('API server', () => {
     assert.equal((await req(sock, 'GET', '/api/update')).status, 405);
     assert.equal((await req(sock, 'GET', '/api/rollback')).status, 405);
     assert.equal((await req(sock, 'PUT', '/api/status')).status, 405);
-    const opt = await req(tcp, 'OPTIONS', '/api/status', { headers: { ...auth, origin: 'http://evil.example', 'access-control-request-method': 'POST' } });
+    const preflight = await req(tcp, 'OPTIONS', '/api/status', { headers: { ...auth, origin: 'http://evil.example', 'access-control-request-method': 'POST' } });
+    assert.equal(preflight.status, 403, 'a CORS preflight from another origin');
+    const opt = await req(tcp, 'OPTIONS', '/api/status', { headers: auth });
     assert.equal(opt.status, 405);
-    for (const h of Object.keys(opt.headers)) assert.ok(!h.startsWith('access-control-'), h);
+    for (const r of [preflight, opt]) for (const h of Object.keys(r.headers)) assert.ok(!h.startsWith('access-control-'), h);
     assert.equal((await req(sock, 'GET', '/api/blocked/1.2.1')).status, 405);
     const nf = await req(sock, 'GET', '/nope');
     assert.equal(nf.status, 404);
@@ -366,6 +371,12 @@ describe('API server', () => {
     assert.match(t, /^nodejs_eventloop_lag_seconds /m);
   });
 
+  test('webhook bodies are bounded at 1 MiB (413)', async () => {
+    const big = Buffer.alloc(1024 * 1024 + 10, 0x20);
+    const r = await req(tcp, 'POST', '/api/notify', { body: big, headers: { 'x-hub-signature-256': githubSignature(SECRET, big), 'x-github-delivery': 'big-1' } });
+    assert.equal(r.status, 413);
+  });
+
   test('GET /healthz: 200 while the app is up, 503 with the reason when it is down', async () => {
     const ok = await req(sock, 'GET', '/healthz');
     assert.equal(ok.status, 200);
@@ -378,6 +389,43 @@ describe('API server', () => {
     // The pid changed: the sampled restart counter sees a restart.
     const m = await req(sock, 'GET', '/metrics');
     assert.match(m.text, /^molt_service_restarts_total\{service="app"\} 1$/m);
+  });
+});
+
+test('no log line of the server tests holds the token or the webhook secret, and requests were logged', () => {
+  assert.ok(logLines.some((l) => /^molt: api: request via=tcp method=GET path=\/api\/status status=400$/.test(l)), 'the refused query request is logged, without its query');
+  for (const l of logLines) {
+    assert.ok(!l.includes(TOKEN), l);
+    assert.ok(!l.includes(SECRET), l);
+  }
+});
+
+describe('loopback admin without a token', () => {
+  test('open to local tools, closed to other sites: cross-origin and DNS-rebound requests are 403', async () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'molt-lo-'));
+    const fake = new FakeUpdater();
+    const api = await startApi(fake, { socket: path.join(tmp, 'm.sock'), adminAddr: '127.0.0.1:0' });
+    try {
+      const t = { port: api.admin!.port };
+      const before = fake.snapshot();
+      const csrf = await req(t, 'POST', '/api/check', { headers: { origin: 'http://evil.example', 'content-type': 'text/plain' }, body: 'x' });
+      assert.equal(csrf.status, 403);
+      assert.equal(csrf.json.error, 'cross-origin request refused');
+      const site = await req(t, 'POST', '/api/rollback', { headers: { 'sec-fetch-site': 'cross-site' } });
+      assert.equal(site.status, 403);
+      const rebound = await req(t, 'POST', '/api/check', { headers: { host: `evil.example:${t.port}` } });
+      assert.equal(rebound.status, 403);
+      assert.match(rebound.json.error, /not a loopback name/);
+      assert.equal(fake.snapshot(), before);
+      const ok = await req(t, 'POST', '/api/check');
+      assert.equal(ok.status, 202);
+      const sameOrigin = await req(t, 'POST', '/api/check', { headers: { origin: `http://127.0.0.1:${t.port}` } });
+      assert.equal(sameOrigin.status, 202);
+    } finally {
+      await api.close();
+      fake.close();
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
   });
 });
 

@@ -62,7 +62,8 @@ describe('readServices', () => {
       molt = startMolt(['init'], { env: { MOLT_SERVICES: root }, pidns: false });
       const svc = await waitFor('app up', () => {
         const s = readServices(root);
-        return s.find((x) => x.name === 'app' && x.state === 'up' && x.supervised) && s;
+        const side = s.find((x) => x.name === 'side' && x.state !== 'unknown' && x.supervised);
+        return s.find((x) => x.name === 'app' && x.state === 'up' && x.supervised) && side && s;
       }, 10_000);
       const app = svc.find((x) => x.name === 'app')!;
       assert.ok(app.pid! > 1);

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { adminProblem, bearerChecker, githubSignature, githubSignatureValid, isLoopbackHost, parseAdminAddr } from '../../src/api/auth.js';
 import { healthProblem } from '../../src/api/health.js';
 import { RestartCounter, StatusCounter, createMetrics } from '../../src/api/metrics.js';
-import { matchRoute } from '../../src/api/server.js';
+import { browserProblem, matchRoute } from '../../src/api/server.js';
 import { DeliveryLog, deliveryIdValid } from '../../src/api/trigger.js';
 import type { ActionInfo, ServiceInfo, UpdaterStatus } from '../../src/api/types.js';
 import { credentialInQuery, parseJsonObject, splitTarget, versionProblem } from '../../src/api/validate.js';
@@ -95,6 +95,18 @@ describe('auth', () => {
     assert.equal(githubSignatureValid('k', body, sig.slice(0, -2)), false);
     assert.equal(githubSignatureValid('k', body, 'sha1=' + sig.slice(7)), false);
     assert.equal(githubSignatureValid('k', body, undefined), false);
+  });
+
+  test('browserProblem: cross-origin and rebound requests', () => {
+    assert.equal(browserProblem('127.0.0.1:8080', undefined, undefined, false), undefined);
+    assert.equal(browserProblem('localhost:8080', 'http://localhost:8080', 'same-origin', false), undefined);
+    assert.equal(browserProblem('[::1]:8080', undefined, 'none', false), undefined);
+    assert.equal(browserProblem('example.com:8080', undefined, undefined, true), undefined, 'with a token any Host is fine');
+    assert.match(browserProblem('example.com:8080', undefined, undefined, false)!, /not a loopback name/);
+    assert.match(browserProblem(undefined, undefined, undefined, false)!, /not a loopback name/);
+    assert.equal(browserProblem('127.0.0.1:8080', 'http://evil.example', undefined, true), 'cross-origin request refused');
+    assert.equal(browserProblem('127.0.0.1:8080', 'null', undefined, true), 'cross-origin request refused');
+    assert.equal(browserProblem('127.0.0.1:8080', undefined, 'cross-site', true), 'cross-site request refused');
   });
 
   test('DeliveryLog refuses replays and forgets the oldest past its bound', () => {
