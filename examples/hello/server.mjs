@@ -34,6 +34,16 @@ if (behaviour === 'hang') {
   const port = Number(process.env.HELLO_PORT || 8080);
   const onListening = () => {
     console.log(`hello ${version} listening on ${inherited ? 'fd 3' : `port ${port}`}`);
+    // s6 readiness (a `notification-fd` file in the service directory): one newline on that fd.
+    const notifyFd = Number(process.env.HELLO_NOTIFY_FD || 0);
+    if (notifyFd >= 3) {
+      try {
+        fs.writeSync(notifyFd, '\n');
+        fs.closeSync(notifyFd);
+      } catch {
+        // not given that fd: nothing to tell
+      }
+    }
   };
   if (inherited) server.listen({ fd: 3 }, onListening);
   else server.listen(port, process.env.HELLO_HOST || '127.0.0.1', onListening);

@@ -8,6 +8,10 @@ export interface InitConfig {
   maxBackoffMs: number;
   finishTimeoutMs: number;
   logPrefix: boolean;
+  checkIntervalMs: number;
+  checkTimeoutMs: number;
+  checkFailures: number;
+  healCooldownMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -31,5 +35,12 @@ export function readInitConfig(env: NodeJS.ProcessEnv): InitConfig {
     throw new ConfigError(`MOLT_LOG_PREFIX=${JSON.stringify(env.MOLT_LOG_PREFIX)} must be 0 or 1`);
   }
   const logPrefix = !['0', 'false', 'no', 'off'].includes(rawPrefix);
-  return { servicesDir, stopTimeoutMs, maxBackoffMs, finishTimeoutMs, logPrefix };
+  const checkIntervalMs = duration(env, 'MOLT_CHECK_INTERVAL', 10_000)!;
+  const checkTimeoutMs = duration(env, 'MOLT_CHECK_TIMEOUT', 5000)!;
+  const healCooldownMs = duration(env, 'MOLT_HEAL_COOLDOWN', 300_000)!;
+  const rawFailures = env.MOLT_CHECK_FAILURES?.trim() || '3';
+  const checkFailures = Number(rawFailures);
+  if (!Number.isInteger(checkFailures) || checkFailures < 1) throw new ConfigError(`MOLT_CHECK_FAILURES=${JSON.stringify(rawFailures)} must be a whole number >= 1`);
+  if (checkIntervalMs < 100) throw new ConfigError(`MOLT_CHECK_INTERVAL=${JSON.stringify(env.MOLT_CHECK_INTERVAL)} must be at least 100ms`);
+  return { servicesDir, stopTimeoutMs, maxBackoffMs, finishTimeoutMs, logPrefix, checkIntervalMs, checkTimeoutMs, checkFailures, healCooldownMs };
 }

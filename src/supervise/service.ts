@@ -12,6 +12,9 @@ import { LineSplitter, prefixed } from './lines.js';
 import { parseSignal, signalNumber } from './signals.js';
 import { SuperviseDir } from './superviseDir.js';
 import { native } from '../init/native.js';
+import net from 'node:net';
+import { afterCheck, formatHealth, initialHealth, onRestart, parseNotificationFd, type HealthState } from './health.js';
+import { parseDuration } from '../common/duration.js';
 
 const log = logger('supervise');
 
@@ -20,6 +23,13 @@ export interface ServiceEnv {
   spawn(cmd: string, args: string[], opts: SpawnOptions): ChildProcess;
   maxBackoffMs: number;
   finishTimeoutMs: number;
+  /** Health checks (issue: auto-heal): every interval, a timeout, failures in a row, a cooldown between heals. */
+  checkIntervalMs: number;
+  checkTimeoutMs: number;
+  checkFailures: number;
+  healCooldownMs: number;
+  /** Grace between a heal's stop signal and KILL. */
+  stopTimeoutMs: number;
   /** Prefix service output with `[name] ` on molt's stdout (else the service inherits it). */
   logPrefix: boolean;
   write(buf: Buffer): void;
@@ -57,6 +67,13 @@ export class Slot {
   readonly sup: SuperviseDir;
   lastExit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   starts = 0;
+  health: HealthState = initialHealth();
+  private checkTimer: NodeJS.Timeout | undefined;
+  private checkChild: ChildProcess | undefined;
+  private lastCheckIso: string | undefined;
+  private notifyFd: number | undefined;
+  private notifySock: net.Socket | undefined;
+  private warnedCheck = false;
 
   constructor(
     readonly svc: Service,
@@ -160,17 +177,182 @@ export class Slot {
     this.startedAt = performance.now();
     this.stampMs = Date.now();
     this.starts++;
-    const child = this.spawnChild('./run', []);
+    this.health = onRestart(this.health);
+    const extra = this.isLog ? undefined : this.openNotificationPipe();
+    const child = this.spawnChild('./run', [], extra);
+    if (extra) fs.closeSync(extra.writeFd); // the child holds it now; EOF when it closes it
     if (!child) {
+      this.closeNotification();
       // As runsv: a run that cannot be started counts as an exit with code 111.
       setImmediate(() => this.onRunExit(111, null));
       return;
     }
     child.once('exit', (code, signal) => this.onRunExit(code, signal));
+    this.writeHealth();
+    if (!this.isLog) this.scheduleCheck();
+  }
+
+  /** s6 readiness: `notification-fd` names the fd on which the service writes a newline once ready. */
+  private openNotificationPipe(): { fd: number; writeFd: number } | undefined {
+    let raw: string;
+    try {
+      raw = fs.readFileSync(path.join(this.cwd, 'notification-fd'), 'utf8');
+    } catch {
+      this.notifyFd = undefined;
+      return undefined;
+    }
+    const fd = parseNotificationFd(raw);
+    if (fd === undefined) {
+      log.warn('bad notification-fd, ignored (want a number from 3 to 255)', { service: this.label, value: raw.trim() });
+      return undefined;
+    }
+    this.notifyFd = fd;
+    const [r, w] = native().pipe();
+    const sock = new net.Socket({ fd: r, readable: true, writable: false });
+    this.notifySock = sock;
+    sock.on('data', (chunk: Buffer) => {
+      if (!chunk.includes(0x0a) || this.health.ready) return;
+      this.health = { ...this.health, ready: true };
+      log.info('service ready', { service: this.label });
+      this.writeHealth();
+      this.svc.env.onChange?.();
+      sock.destroy();
+    });
+    sock.on('error', () => sock.destroy());
+    return { fd, writeFd: w };
+  }
+
+  private closeNotification(): void {
+    this.notifySock?.destroy();
+    this.notifySock = undefined;
+  }
+
+  private checkPath(): string | undefined {
+    const file = path.join(this.cwd, 'check');
+    if (!exists(file)) return undefined;
+    try {
+      fs.accessSync(file, fs.constants.X_OK);
+      this.warnedCheck = false;
+      return file;
+    } catch {
+      if (!this.warnedCheck) log.warn('check is not executable; treating the service as having no check', { service: this.label });
+      this.warnedCheck = true;
+      return undefined;
+    }
+  }
+
+  private checkInterval(): number {
+    try {
+      const raw = fs.readFileSync(path.join(this.cwd, 'check-interval'), 'utf8');
+      const v = parseDuration(raw, 's');
+      if (v && v > 0) return v;
+      log.warn('bad check-interval, using the default', { service: this.label, value: raw.trim() });
+    } catch {
+      // no per-service interval
+    }
+    return this.svc.env.checkIntervalMs;
+  }
+
+  private scheduleCheck(): void {
+    if (this.checkTimer) clearTimeout(this.checkTimer);
+    this.checkTimer = setTimeout(() => this.runCheck(), this.checkInterval());
+  }
+
+  /** One check at a time, with a deadline; its output goes to the log with the service's prefix. */
+  private runCheck(): void {
+    this.checkTimer = undefined;
+    const pid = this.pid;
+    if (!pid || this.state.phase !== 'run') return;
+    if (!this.checkPath()) {
+      this.scheduleCheck();
+      return;
+    }
+    if (this.checkChild) return; // never two at once
+    let child: ChildProcess;
+    try {
+      child = this.svc.env.spawn('./check', [], { cwd: this.cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: { ...process.env, MOLT_SERVICE: this.svc.name } });
+    } catch {
+      this.scheduleCheck();
+      return;
+    }
+    if (child.pid === undefined) {
+      child.on('error', () => {});
+      this.finishCheck(pid, false, 'check could not start');
+      return;
+    }
+    this.checkChild = child;
+    this.svc.attachCheckOutput(child);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }, this.svc.env.checkTimeoutMs);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      this.checkChild = undefined;
+      this.finishCheck(pid, code === 0 && !timedOut, timedOut ? `timed out after ${this.svc.env.checkTimeoutMs} ms` : `exit ${code ?? 'by signal'}`);
+    });
+  }
+
+  private finishCheck(pid: number, passed: boolean, detail: string): void {
+    this.lastCheckIso = new Date().toISOString();
+    if (pid !== this.pid) return; // the service restarted meanwhile: this result is about the old run
+    const env = this.svc.env;
+    const { state, action } = afterCheck(this.health, passed, performance.now(), {
+      failures: env.checkFailures,
+      cooldownMs: env.healCooldownMs,
+      noHeal: exists(path.join(this.cwd, 'no-heal')),
+    });
+    const wasHealthy = this.health.healthy;
+    this.health = state;
+    if (!passed) log.warn('check failed', { service: this.label, failures: state.failures, detail });
+    else if (wasHealthy === false) log.info('check passes again', { service: this.label });
+    if (action === 'heal') this.heal();
+    else if (action === 'give-up') log.error('still unhealthy after a heal within the cooldown; not restarting again', { service: this.label, cooldown_ms: env.healCooldownMs });
+    else if (action === 'unhealthy') log.warn('unhealthy (no-heal: not restarting)', { service: this.label });
+    this.writeHealth();
+    this.svc.env.onChange?.();
+    this.scheduleCheck();
+  }
+
+  /** Restart an unhealthy service: its stop signal, the grace time, then KILL. */
+  private heal(): void {
+    const pid = this.pid;
+    log.warn('unhealthy, restarting', { service: this.label, heals: this.health.heals });
+    const sig = this.svc.downSignal();
+    this.kill(sig);
+    if (sig !== 'SIGCONT') this.kill('SIGCONT');
+    setTimeout(() => {
+      if (this.pid === pid && pid) {
+        log.warn('did not stop in time, killing', { service: this.label });
+        this.kill('SIGKILL');
+      }
+    }, this.svc.env.stopTimeoutMs).unref();
+  }
+
+  private writeHealth(): void {
+    if (this.isLog) return;
+    try {
+      this.sup.writeFile(
+        'health',
+        formatHealth(this.health, { pid: this.pid, hasCheck: this.checkPath() !== undefined, notificationFd: this.notifyFd, lastCheck: this.lastCheckIso }),
+      );
+    } catch {
+      // informational only
+    }
   }
 
   private onRunExit(code: number | null, signal: NodeJS.Signals | null): void {
     this.child = undefined;
+    if (this.checkTimer) clearTimeout(this.checkTimer);
+    this.checkTimer = undefined;
+    this.closeNotification();
+    this.health = { ...this.health, ready: false };
+    this.writeHealth();
     this.lastExit = { code, signal };
     const wanted = this.state.want === 'up';
     log.info(signal ? 'service killed' : 'service exited', {
@@ -213,12 +395,17 @@ export class Slot {
     });
   }
 
-  private spawnChild(file: string, args: string[]): ChildProcess | undefined {
+  private spawnChild(file: string, args: string[], extraFd?: { fd: number; writeFd: number }): ChildProcess | undefined {
     let child: ChildProcess;
+    const stdio = [...(this.stdio() as unknown[])];
+    if (extraFd) {
+      while (stdio.length < extraFd.fd) stdio.push('ignore');
+      stdio[extraFd.fd] = extraFd.writeFd;
+    }
     try {
       child = this.svc.env.spawn(file, args, {
         cwd: this.cwd,
-        stdio: this.stdio(),
+        stdio: stdio as StdioOptions,
         // Its own session, as s6 does: a terminal's ^C reaches molt, which stops services in order.
         detached: true,
         env: { ...process.env, MOLT_SERVICE: this.svc.name },
@@ -255,6 +442,8 @@ export class Slot {
   close(): void {
     if (this.throttleTimer) clearTimeout(this.throttleTimer);
     if (this.finishTimer) clearTimeout(this.finishTimer);
+    if (this.checkTimer) clearTimeout(this.checkTimer);
+    this.closeNotification();
     this.sup.close();
   }
 
@@ -337,6 +526,24 @@ export class Service {
       stream.on('error', () => splitter.end());
     }
     void slot;
+  }
+
+  /** A check's output, bounded: a check that floods is cut off, not buffered. */
+  attachCheckOutput(child: ChildProcess): void {
+    const prefix = Buffer.from(`[${this.name} check] `);
+    let budget = 16 * 1024;
+    for (const stream of [child.stdout, child.stderr]) {
+      if (!stream) continue;
+      const splitter = new LineSplitter((line) => this.env.write(prefixed(prefix, line)), 4096);
+      stream.on('data', (chunk: Buffer) => {
+        if (budget <= 0) return;
+        budget -= chunk.length;
+        splitter.push(budget >= 0 ? chunk : chunk.subarray(0, chunk.length + budget));
+        if (budget <= 0) this.env.write(prefixed(prefix, Buffer.from('(check output cut at 16 KiB)')));
+      });
+      stream.on('end', () => splitter.end());
+      stream.on('error', () => splitter.end());
+    }
   }
 
   /** Stop everything in order: `run` gets its stop signal; the logger drains to EOF after it. */

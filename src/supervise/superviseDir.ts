@@ -93,6 +93,11 @@ export class SuperviseDir {
     writeReplace(path.join(this.dir, 'exit'), `${code ?? -1} ${signal ?? 0}\n`);
   }
 
+  /** molt's own files beside runit's (health): replaced atomically. */
+  writeFile(name: string, data: string): void {
+    writeReplace(path.join(this.dir, name), data);
+  }
+
   close(): void {
     // Closing ok first makes `sv` report "runsv not running" at once.
     for (const fd of [this.okFd, this.controlWriteFd]) {

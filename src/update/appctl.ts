@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { decodeStatus, type SuperviseStatus } from '../supervise/status.js';
+import { parseHealth, type HealthFile } from '../supervise/health.js';
 import { UpdateError } from './types.js';
 
 export interface AppStatus extends SuperviseStatus {
@@ -47,6 +48,15 @@ export class AppControl {
       // never exited yet
     }
     return st;
+  }
+
+  /** The supervisor's health state of the app (readiness, check results), when it writes one. */
+  health(): HealthFile | undefined {
+    try {
+      return parseHealth(fs.readFileSync(this.sup('health'), 'utf8'));
+    } catch {
+      return undefined;
+    }
   }
 
   send(letters: string): void {

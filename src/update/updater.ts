@@ -509,9 +509,18 @@ export class Updater implements UpdaterControl {
         }
         // The stay-up clock is what auto mode commits on; show it as the deadline.
         if (this.cfg.ready === 'auto') trial.deadlineMono = (upSince ?? now) + this.cfg.trialMs;
+        // The supervisor's health state of this very run: s6 readiness, and its own check results.
+        const health = pid !== 0 ? this.d.app.health() : undefined;
+        const mine = health && health.pid === pid ? health : undefined;
+        if (mine?.ready && !trial.ready) {
+          trial.ready = true;
+          log.info('app ready (notification-fd)', { version });
+        }
         let checkPassed: boolean | undefined;
         const stayed = upSince !== undefined && now - upSince >= this.cfg.trialMs;
-        if (stayed && !trial.ready && this.cfg.ready === 'auto' && this.d.app.hasCheck()) checkPassed = await this.runCheckScript();
+        if (stayed && !trial.ready && this.cfg.ready === 'auto' && this.d.app.hasCheck()) {
+          checkPassed = mine && mine.healthy !== null ? mine.healthy : await this.runCheckScript();
+        }
         const v = judgeTrial({
           nowMs: now,
           startMs: trial.startMono,
