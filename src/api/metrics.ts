@@ -62,6 +62,9 @@ export class StatusCounter {
   private seenActions = new Set<string>();
   private download: { version: string; bytes: number } | undefined;
 
+  /** `refused`: actions the updater turned down at once (409); they failed nothing. */
+  constructor(private readonly refused: ReadonlySet<string> = new Set()) {}
+
   observe(s: UpdaterStatus): void {
     const c = this.counts;
     if (s.lastCheck && s.lastCheck.at !== this.lastCheckAt) {
@@ -82,7 +85,7 @@ export class StatusCounter {
     const ids = new Set<string>();
     for (const a of s.actions) {
       ids.add(a.id);
-      if (a.kind === 'update' && a.state === 'failed' && !this.seenActions.has(a.id)) c.updateFailures++;
+      if (a.kind === 'update' && a.state === 'failed' && !this.seenActions.has(a.id) && !this.refused.has(a.id)) c.updateFailures++;
       if (a.state !== 'running') this.seenActions.add(a.id);
     }
     for (const id of this.seenActions) if (!ids.has(id)) this.seenActions.delete(id);
@@ -122,13 +125,17 @@ function isoSeconds(iso: string | undefined): number | undefined {
 
 export class ApiMetrics {
   readonly registry = new Registry();
-  private readonly derived = new StatusCounter();
+  private readonly derived: StatusCounter;
   private readonly restartCounter = new RestartCounter();
   private readonly counters: Record<keyof MetricCounts, Counter>;
   private readonly g: Record<string, Gauge>;
   private readonly restartsMetric: Counter;
 
-  constructor(private readonly source?: MetricsSource) {
+  constructor(
+    private readonly source?: MetricsSource,
+    refused: ReadonlySet<string> = new Set(),
+  ) {
+    this.derived = new StatusCounter(refused);
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     const counter = (name: string, help: string) => new Counter({ name, help, registers });

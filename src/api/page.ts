@@ -170,7 +170,7 @@ function render(s) {
 
   const acts = (s.actions || []).slice().sort((a, b) => Date.parse(b.startedAt) - Date.parse(a.startedAt)).slice(0, 6);
   fill('actions', acts.length ? acts.map((a) => el('tr', { 'data-action': a.id },
-    el('td', null, el('span', { class: 'pill ' + (stateClass[a.state] || ''), text: a.state })),
+    el('td', null, el('span', { class: 'pill ' + (a.refused ? 'warn' : stateClass[a.state] || ''), text: a.refused ? 'refused' : a.state })),
     el('td', { class: 'nowrap', text: a.kind + (a.version ? ' ' + a.version : '') }),
     el('td', { class: 'small reason' }, a.message || '', a.message ? el('br') : null, el('span', { class: 'muted' }, when(a.startedAt))))) :
     el('tr', null, el('td', { class: 'empty', text: 'No actions yet.' })));

@@ -95,7 +95,9 @@ function ctlError(err: unknown): ApiError {
 export async function startApi(ctl: UpdaterControl, opts: ApiOptions): Promise<ApiHandle> {
   const host = opts.host ?? os.hostname();
   const appName = opts.appName ?? 'app';
-  const metrics = new ApiMetrics(opts.metrics);
+  /** Actions the updater refused outright: not failures for /healthz or the metrics. */
+  const refused = new Set<string>();
+  const metrics = new ApiMetrics(opts.metrics, refused);
   const coalescer = new CheckCoalescer(ctl, opts.triggerPollMs);
   const deliveries = new DeliveryLog();
   const secret = opts.webhookSecret || undefined;
@@ -122,13 +124,13 @@ export async function startApi(ctl: UpdaterControl, opts: ApiOptions): Promise<A
 
   const fullStatus = (): UpdaterStatus => {
     const s: UpdaterStatus = { ...ctl.status(), host };
+    if (refused.size) s.actions = s.actions.map((a) => (refused.has(a.id) ? { ...a, refused: true } : a));
     const svc = services();
     if (svc) s.services = svc;
     return s;
   };
 
   /** 202 for an action under way; 409 with the action when the updater refused it outright. */
-  const refused = new Set<string>();
   const accepted = (res: ServerResponse, action: ActionInfo) => {
     if (action.state === 'failed') {
       refused.add(action.id);

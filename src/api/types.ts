@@ -39,6 +39,8 @@ export interface ActionInfo {
   /** One line: what happened, or why it failed. */
   message?: string;
   version?: string;
+  /** Added by the API server: the updater turned this action down at once (answered 409); nothing was tried. */
+  refused?: boolean;
 }
 
 export interface TrialInfo {

@@ -113,7 +113,16 @@ async function update(argv: string[]): Promise<number> {
     if (problem) throw new UsageError(`bad VERSION ${JSON.stringify(version)}: ${problem}`);
   }
   const c = client();
-  return follow(c, await c.update(version), version ? `update to ${version}` : 'update');
+  let action = await c.update(version);
+  if (action.state === 'failed') {
+    // The same update may already be under way (the schedule or a webhook started it): follow it.
+    const running = (await c.status()).actions.find((a) => a.kind === 'update' && a.state === 'running' && (version === undefined || a.version === version));
+    if (running) {
+      err(`molt: ${action.message ?? 'an update is already running'}; following it\n`);
+      action = running;
+    }
+  }
+  return follow(c, action, action.version ? `update to ${action.version}` : 'update');
 }
 
 async function rollback(argv: string[]): Promise<number> {

@@ -271,6 +271,8 @@ describe('API server', () => {
     assert.equal(again.status, 409);
     assert.match(again.json.error, /already running/);
     assert.equal(again.json.action.state, 'failed');
+    const listed = (await req(sock, 'GET', '/api/status')).json.actions.find((x: { id: string }) => x.id === again.json.action.id);
+    assert.equal(listed.refused, true, 'status marks the refusal');
     const phases = new Set<string>();
     await until('the update to finish', async () => {
       const s = (await req(sock, 'GET', '/api/status')).json;

@@ -167,6 +167,9 @@ describe('metrics counters', () => {
     c.observe(status({ lastCheck: { at: at(10), ok: false }, history: [h1, { at: at(5), event: 'rollback', version: '2' }], actions: [{ id: 'u1', kind: 'update', state: 'failed', startedAt: at(20) }] }));
     c.observe(status({ lastCheck: { at: at(10), ok: false }, history: [h1], actions: [{ id: 'u1', kind: 'update', state: 'failed', startedAt: at(20) }] }));
     assert.deepEqual(c.counts, { checks: 2, checkErrors: 1, updates: 1, updateFailures: 1, rollbacks: 1, bytesDownloaded: 600 });
+    const refusedOnly = new StatusCounter(new Set(['r1']));
+    refusedOnly.observe(status({ actions: [{ id: 'r1', kind: 'update', state: 'failed', startedAt: at(1), message: 'an update is already running' }] }));
+    assert.equal(refusedOnly.counts.updateFailures, 0, 'a refusal is not a failed update');
   });
 
   test('RestartCounter counts new pids after the first', () => {
