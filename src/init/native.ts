@@ -16,6 +16,8 @@ export interface Native {
   tryLock(fd: number): boolean;
   /** mkfifo(path, mode): 0 or -1. */
   mkfifo(path: string, mode: number): number;
+  /** A listening stream socket bound to `addr` (a struct sockaddr), close-on-exec; molt never accepts on it. */
+  listenSocket(family: number, addr: Buffer, reuseAddr: boolean): number;
   errno(): number;
 }
 
@@ -46,6 +48,12 @@ export function native(): Native {
   const pipe2 = lib.func('int pipe2(_Out_ int *fds, int flags)');
   const flock = lib.func('int flock(int fd, int operation)');
   const mkfifo = lib.func('int mkfifo(const char *path, uint32_t mode)');
+  const socket = lib.func('int socket(int domain, int type, int protocol)');
+  const setsockopt = lib.func('int setsockopt(int fd, int level, int name, const void *value, uint32_t len)');
+  const bind = lib.func('int bind(int fd, const void *addr, uint32_t len)');
+  const listen = lib.func('int listen(int fd, int backlog)');
+  const close = lib.func('int close(int fd)');
+  const strerror = lib.func('const char *strerror(int errnum)');
   const WNOHANG = 1;
   const PR_SET_CHILD_SUBREAPER = 36;
   const O_CLOEXEC = 0o2000000;
@@ -70,6 +78,27 @@ export function native(): Native {
     },
     mkfifo(path, mode) {
       return mkfifo(path, mode) as number;
+    },
+    listenSocket(family, addr, reuseAddr) {
+      const SOCK_STREAM = 1;
+      const SOCK_CLOEXEC = 0o2000000;
+      const SOL_SOCKET = 1;
+      const SO_REUSEADDR = 2;
+      const fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0) as number;
+      if (fd < 0) throw new Error(`socket: ${strerror(koffi.errno()) as string}`);
+      const fail = (what: string): never => {
+        const msg = strerror(koffi.errno()) as string;
+        close(fd);
+        throw new Error(`${what}: ${msg}`);
+      };
+      if (reuseAddr) {
+        const one = Buffer.alloc(4);
+        one.writeInt32LE(1);
+        if ((setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, one, 4) as number) !== 0) fail('setsockopt');
+      }
+      if ((bind(fd, addr, addr.length) as number) !== 0) fail('bind');
+      if ((listen(fd, 4096) as number) !== 0) fail('listen');
+      return fd;
     },
     errno() {
       return koffi.errno();

@@ -15,6 +15,7 @@ import { native } from '../init/native.js';
 import net from 'node:net';
 import { afterCheck, formatHealth, initialHealth, onRestart, parseNotificationFd, type HealthState } from './health.js';
 import { parseDuration } from '../common/duration.js';
+import { bindAll, closeAll, listenEnv, parseListen, type BoundSocket } from './listen.js';
 
 const log = logger('supervise');
 
@@ -179,7 +180,7 @@ export class Slot {
     this.starts++;
     this.health = onRestart(this.health);
     const extra = this.isLog ? undefined : this.openNotificationPipe();
-    const child = this.spawnChild('./run', [], extra);
+    const child = this.spawnChild('./run', [], extra, this.isLog ? [] : this.svc.bound);
     if (extra) fs.closeSync(extra.writeFd); // the child holds it now; EOF when it closes it
     if (!child) {
       this.closeNotification();
@@ -204,6 +205,10 @@ export class Slot {
     const fd = parseNotificationFd(raw);
     if (fd === undefined) {
       log.warn('bad notification-fd, ignored (want a number from 3 to 255)', { service: this.label, value: raw.trim() });
+      return undefined;
+    }
+    if (fd < 3 + this.svc.bound.length) {
+      log.warn('notification-fd collides with the listen sockets (fds 3..), ignored', { service: this.label, fd, sockets: this.svc.bound.length });
       return undefined;
     }
     this.notifyFd = fd;
@@ -395,20 +400,31 @@ export class Slot {
     });
   }
 
-  private spawnChild(file: string, args: string[], extraFd?: { fd: number; writeFd: number }): ChildProcess | undefined {
+  private spawnChild(file: string, args: string[], extraFd?: { fd: number; writeFd: number }, sockets: BoundSocket[] = []): ChildProcess | undefined {
     let child: ChildProcess;
     const stdio = [...(this.stdio() as unknown[])];
+    // Socket activation: the sockets are fds 3.. (systemd's layout).
+    sockets.forEach((b, i) => (stdio[3 + i] = b.fd));
     if (extraFd) {
       while (stdio.length < extraFd.fd) stdio.push('ignore');
       stdio[extraFd.fd] = extraFd.writeFd;
     }
+    let cmd = file;
+    let argv = args;
+    let env: NodeJS.ProcessEnv = { ...process.env, MOLT_SERVICE: this.svc.name };
+    if (sockets.length) {
+      env = { ...env, ...listenEnv(sockets) };
+      // LISTEN_PID must be the pid that execs the app: the shell's $$ survives its exec.
+      cmd = '/bin/sh';
+      argv = ['-c', 'LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@"', file, ...args];
+    }
     try {
-      child = this.svc.env.spawn(file, args, {
+      child = this.svc.env.spawn(cmd, argv, {
         cwd: this.cwd,
         stdio: stdio as StdioOptions,
         // Its own session, as s6 does: a terminal's ^C reaches molt, which stops services in order.
         detached: true,
-        env: { ...process.env, MOLT_SERVICE: this.svc.name },
+        env,
       });
     } catch (err) {
       log.error('cannot start', { service: this.label, file, error: err });
@@ -456,6 +472,8 @@ export class Service {
   readonly main: Slot;
   readonly log: Slot | undefined;
   private pipe: [number, number] | undefined;
+  /** The `listen` sockets, bound once and kept for the life of the service. */
+  bound: BoundSocket[] = [];
   /** All slots let go (after `x`, removal or shutdown). */
   done = false;
   onDone: (() => void) | undefined;
@@ -513,7 +531,28 @@ export class Service {
       throw err;
     }
     this.log?.dispatch({ type: 'boot' });
-    this.main.dispatch({ type: 'boot' });
+    let specs: ReturnType<typeof parseListen> = [];
+    try {
+      specs = parseListen(fs.readFileSync(path.join(this.dir, 'listen'), 'utf8'));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        log.error('bad listen file; service not started', { service: this.name, error: err });
+        return;
+      }
+    }
+    if (!specs.length) {
+      this.main.dispatch({ type: 'boot' });
+      return;
+    }
+    bindAll(specs).then(
+      (bound) => {
+        if (this.done) return closeAll(bound);
+        this.bound = bound;
+        log.info('listening', { service: this.name, sockets: bound.map((b) => b.spec.name).join(',') });
+        this.main.dispatch({ type: 'boot' });
+      },
+      (err: Error) => log.error('service not started', { service: this.name, error: err.message }),
+    );
   }
 
   attachOutput(slot: Slot, child: ChildProcess): void {
@@ -569,6 +608,8 @@ export class Service {
     this.main.close();
     this.log?.close();
     this.closePipe();
+    closeAll(this.bound);
+    this.bound = [];
     this.onDone?.();
   }
 
