@@ -240,6 +240,7 @@ const body = `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
+<link rel="icon" href="data:,">
 <title>molt</title>
 <style>${style}</style>
 </head>

@@ -30,6 +30,7 @@ describe('status page in headless Chromium', () => {
   let page: Page;
   let base: string;
   const problems: string[] = [];
+  const requested: string[] = [];
   const okReaders: number[] = [];
 
   before(async () => {
@@ -68,6 +69,7 @@ describe('status page in headless Chromium', () => {
     page = ctx.pages()[0] ?? (await ctx.newPage());
     page.setDefaultTimeout(10_000);
     page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+    page.on('request', (r) => requested.push(r.url()));
     page.on('console', (m) => {
       // 401s before the token is typed are expected; anything else (a CSP violation) is not.
       if (m.type() === 'error' && !/401/.test(m.text())) problems.push(`console: ${m.text()}`);
@@ -171,7 +173,10 @@ describe('status page in headless Chromium', () => {
     assert.equal(fake.rollbackCalls, rollbacks + 1);
   });
 
-  test('no script errors and no CSP violations', () => {
+  test('no script errors, no CSP violations, and no request but to its own API', () => {
     assert.deepEqual(problems, []);
+    const paths = new Set(requested.map((u) => (u.startsWith(base) ? u.slice(base.length) : `EXTERNAL ${u}`)));
+    for (const p of paths) assert.match(p, /^\/(api\/(status|check|update|rollback|blocked\/[\w.%-]+))?$/, p);
+    assert.ok(paths.has('/api/status') && paths.has('/api/check'));
   });
 });
