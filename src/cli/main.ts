@@ -11,8 +11,23 @@ const commands: Record<string, Command> = {
   init: { summary: 'init [--] [CMD ARGS...]   run as PID 1: reap, relay signals, supervise services', load: () => import('../init/main.js') },
   sv: { summary: 'sv [-v] [-w SEC] COMMAND SERVICE...   control services (runit sv compatible)', load: () => import('../sv/main.js') },
   publish: { summary: 'publish REF FILE...   push files to an OCI registry as a release artifact', load: () => import('../update/publish.js') },
+  updater: { summary: 'updater   run the updater service (from services/updater/run)', load: () => import('../update/main.js') },
+  status: { summary: 'status [--json]   show versions, trial, blocked releases and history', load: () => control('status') },
+  check: { summary: 'check   look for a new release now', load: () => control('check') },
+  update: { summary: 'update [VERSION]   update now (to VERSION, or the newest the policy allows)', load: () => control('update') },
+  rollback: { summary: 'rollback   go back to the previous version', load: () => control('rollback') },
+  ready: { summary: 'ready   tell molt the app is ready (ends its trial)', load: () => control('ready') },
+  blocked: { summary: 'blocked   list blocked versions and why', load: () => control('blocked') },
+  unblock: { summary: 'unblock VERSION   lift a block', load: () => control('unblock') },
+  health: { summary: 'health   exit 0 when the supervisor and the app are up (for HEALTHCHECK)', load: () => control('health') },
+  demo: { summary: 'demo   an update, a trial and a rollback from a local release directory', load: () => import('../demo/main.js') },
   version: { summary: 'version   print molt\'s version', load: () => import('./version.js') },
 };
+
+/** The commands that talk to the running updater share one module. */
+function control(name: string): Promise<{ main: (argv: string[]) => Promise<number> }> {
+  return import('./control.js').then((m) => ({ main: (argv: string[]) => m.runControl(name, argv) }));
+}
 
 export function usage(): string {
   const lines = Object.values(commands).map((c) => `  molt ${c.summary}`);
