@@ -11,6 +11,9 @@ import { createRequire } from 'node:module';
 import YAML from 'yaml';
 import { repoRoot, tmpdir } from '../helpers/molt.js';
 import { startRegistry, type Registry } from '../helpers/registry.js';
+import { FakeGitHub } from '../helpers/fake-github.js';
+import { GitHubSource } from '../../src/update/sources/github.js';
+import { VersionStore } from '../../src/update/store.js';
 import { ensureShellcheck, run } from './layout.js';
 
 const require = createRequire(import.meta.url);
@@ -190,5 +193,32 @@ describe('the release job\'s pack and publish steps, run here', { timeout: 120_0
     ]);
     // The bundle the step built reports the tag's version.
     assert.equal(run(process.execPath, [path.join(work, 'dist/molt.mjs'), 'version']).stdout, 'molt 1.4.2\n');
+  });
+
+  test('the GitHub release those steps attach is one MOLT_GITHUB takes with default settings, verified by its SHA256SUMS', async () => {
+    const rel = path.join(work, 'release');
+    assert.ok(fs.existsSync(path.join(rel, 'hello-1.4.2.tar.gz')), 'the previous test packed the release');
+    // digest: null as for assets uploaded before GitHub computed digests: SHA256SUMS must carry the proof.
+    const fake = await FakeGitHub.start({ owner: 'some-owner', repo: 'molt' }, [
+      {
+        tag: 'v1.4.2',
+        assets: ['hello-1.4.2.tar.gz', 'SHA256SUMS'].map((name) => ({ name, data: fs.readFileSync(path.join(rel, name)), digest: null })),
+      },
+    ]);
+    try {
+      const store = new VersionStore(path.join(work, 'home'));
+      const src = new GitHubSource({ repo: 'some-owner/molt', baseUrl: fake.baseUrl, store, requireChecksum: true, timeoutMs: 5000 });
+      const { releases } = await src.list();
+      assert.deepEqual(releases.map((r) => r.version), ['1.4.2']);
+      const staging = path.join(work, 'staging');
+      fs.mkdirSync(staging, { recursive: true });
+      const got = await src.fetch(releases[0]!, staging);
+      const sum = fs.readFileSync(path.join(rel, 'SHA256SUMS'), 'utf8').split(' ')[0];
+      assert.ok(got.verified.includes(`sha256:${sum}`), `verified against SHA256SUMS: ${JSON.stringify(got.verified)}`);
+      assert.equal(fs.readFileSync(path.join(got.dir, 'VERSION'), 'utf8'), '1.4.2\n');
+      assert.ok((fs.statSync(path.join(got.dir, 'run')).mode & 0o111) !== 0, 'run is executable: services/app/run can exec it');
+    } finally {
+      await fake.close();
+    }
   });
 });
