@@ -15,6 +15,8 @@ export function healthProblem(
   if (app) {
     if (!app.supervised) return `service ${appName} is not supervised (is molt init running?)`;
     if (app.state !== 'up') return `service ${appName} is ${app.state}`;
+    if (app.health?.gaveUp) return `service ${appName} fails its check and healing gave up`;
+    if (app.health?.healthy === false) return `service ${appName} fails its check (${app.health.failures} in a row)`;
   }
   if (status.phase === 'rolling-back') return `rolling back${status.trial ? ` ${status.trial.version}` : ''}`;
   // The newest update or rollback decides: a failed one that nothing has replaced yet is a failing update.

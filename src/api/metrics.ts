@@ -162,6 +162,8 @@ export class ApiMetrics {
       trialCrashes: gauge('molt_trial_crashes', 'Crashes of the version on trial so far.'),
       serviceUp: gauge('molt_service_up', '1 when the service is running.', ['service']),
       serviceSeconds: gauge('molt_service_state_seconds', 'Seconds in the current state (uptime when up).', ['service']),
+      serviceHealthy: gauge('molt_service_healthy', '1 when the service passes its check script (only services with one, once checked).', ['service']),
+      serviceHeals: gauge('molt_service_heals', 'Restarts by auto-heal in the current run of molt init.', ['service']),
     };
     this.restartsMetric = new Counter({ name: 'molt_service_restarts_total', help: 'Starts of a new process seen after the first (sampled).', labelNames: ['service'], registers });
   }
@@ -209,6 +211,8 @@ export class ApiMetrics {
     for (const s of services ?? []) {
       g.serviceUp!.set({ service: s.name }, s.state === 'up' ? 1 : 0);
       if (s.seconds !== undefined) g.serviceSeconds!.set({ service: s.name }, s.seconds);
+      if (s.health && s.health.healthy !== null) g.serviceHealthy!.set({ service: s.name }, s.health.healthy ? 1 : 0);
+      if (s.health) g.serviceHeals!.set({ service: s.name }, s.health.heals);
       this.restartsMetric.inc({ service: s.name }, this.restartCounter.restarts.get(s.name) ?? 0);
     }
     return this.registry.metrics();

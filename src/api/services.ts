@@ -2,6 +2,7 @@
 // each service's runit-compatible supervise/ directory (the files are the interface).
 import fs from 'node:fs';
 import path from 'node:path';
+import { parseHealth } from '../supervise/health.js';
 import { decodeStatus } from '../supervise/status.js';
 import type { ServiceInfo } from './types.js';
 
@@ -26,6 +27,21 @@ function readExit(dir: string): ServiceInfo['lastExit'] {
     // No exit recorded yet.
   }
   return undefined;
+}
+
+/** supervise/health when it speaks of this run (same pid) and there is something to say. */
+function readHealth(dir: string, pid: number): ServiceInfo['health'] {
+  let text: string;
+  try {
+    text = fs.readFileSync(path.join(dir, 'supervise', 'health'), 'utf8');
+  } catch {
+    return undefined;
+  }
+  const f = parseHealth(text);
+  if (!f || !pid || f.pid !== pid || (!f.hasCheck && f.notificationFd === null)) return undefined;
+  const h: NonNullable<ServiceInfo['health']> = { ready: f.ready, healthy: f.healthy, failures: f.failures, heals: f.heals, gaveUp: f.gaveUp };
+  if (f.lastCheck) h.lastCheck = f.lastCheck;
+  return h;
 }
 
 /** One service directory; `name` as shown (a log service is `<name>/log`). */
@@ -56,6 +72,8 @@ export function readService(dir: string, name: string, nowMs = Date.now()): Serv
   if (st.pid) info.pid = st.pid;
   const lastExit = readExit(dir);
   if (lastExit) info.lastExit = lastExit;
+  const health = readHealth(dir, st.pid);
+  if (health) info.health = health;
   return info;
 }
 

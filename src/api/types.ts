@@ -104,6 +104,17 @@ export interface ServiceInfo {
   supervised: boolean;
   /** The last exit of `run` (supervise/exit): code -1 when killed by `signal`. */
   lastExit?: { code: number; signal: number };
+  /** From supervise/health, for the current run of a service with a `check` script or a readiness fd. */
+  health?: {
+    ready: boolean;
+    /** null until the first check of this run. */
+    healthy: boolean | null;
+    /** Failed checks in a row. */
+    failures: number;
+    heals: number;
+    gaveUp: boolean;
+    lastCheck?: string;
+  };
 }
 
 /** What the API and the CLI can ask of the running updater. */

@@ -84,7 +84,10 @@ export function formatStatus(s: UpdaterStatus, nowMs: number): string {
       ...table(
         s.services.map((v) => [
           v.name,
-          v.state + (v.paused ? ', paused' : '') + (v.supervised ? '' : ', unsupervised'),
+          v.state +
+            (v.paused ? ', paused' : '') +
+            (v.supervised ? '' : ', unsupervised') +
+            (v.health?.healthy === true ? ', healthy' : v.health?.healthy === false ? `, check failing x${v.health.failures}` : ''),
           v.pid ? `pid ${v.pid}` : '',
           v.seconds !== undefined ? span(v.seconds) : '',
           v.lastExit && v.state !== 'up' ? (v.lastExit.code >= 0 ? `exit ${v.lastExit.code}` : `signal ${v.lastExit.signal}`) : '',

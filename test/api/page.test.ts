@@ -45,6 +45,11 @@ describe('status page in headless Chromium', () => {
       okReaders.push(fs.openSync(path.join(dir, 'ok'), fs.constants.O_RDONLY | fs.constants.O_NONBLOCK));
     };
     svc('app', 2114, 42_000, 'run');
+    // The app has a check script that passes, as molt init records it in supervise/health.
+    fs.writeFileSync(
+      path.join(services, 'app', 'supervise', 'health'),
+      JSON.stringify({ pid: 2114, ready: true, healthy: true, failures: 0, checks: 4, heals: 0, gaveUp: false, hasCheck: true, notificationFd: null, lastCheck: new Date().toISOString() }) + '\n',
+    );
     svc('app/log', 2101, 3 * 86400_000 + 7_200_000, 'run');
     svc('updater', 2102, 3 * 86400_000 + 7_300_000, 'run');
     svc('worker', 0, 12_000, 'down');
@@ -109,7 +114,7 @@ describe('status page in headless Chromium', () => {
     assert.match(history, /rollback/);
     assert.match(history, /1\.1\.0 → 1\.2\.1/);
     const services = await page.locator('#services').innerText();
-    assert.match(services, /app\s+up\s+2114\s+\d+s/);
+    assert.match(services, /app\s+up healthy\s+2114\s+\d+s/);
     assert.match(services, /worker\s+down/);
     assert.match(services, /exit 1/);
 

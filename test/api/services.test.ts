@@ -55,11 +55,15 @@ describe('readServices', () => {
   test('directories supervised by molt init read as up and supervised, with the right pids', async () => {
     const root = path.join(tmp, 'live');
     script(path.join(root, 'app', 'run'), 'exec sleep 30\n');
+    script(path.join(root, 'app', 'check'), 'exit 0\n');
+    script(path.join(root, 'side2', 'run'), 'exec sleep 30\n');
+    script(path.join(root, 'side2', 'check'), 'exit 1\n');
+    fs.writeFileSync(path.join(root, 'side2', 'no-heal'), ''); // keep the failing check from restarting it
     script(path.join(root, 'side', 'run'), 'exec sleep 30\n');
     fs.writeFileSync(path.join(root, 'side', 'down'), '');
     let molt: Running | undefined;
     try {
-      molt = startMolt(['init'], { env: { MOLT_SERVICES: root }, pidns: false });
+      molt = startMolt(['init'], { env: { MOLT_SERVICES: root, MOLT_CHECK_INTERVAL: '200ms' }, pidns: false });
       const svc = await waitFor('app up', () => {
         const s = readServices(root);
         const side = s.find((x) => x.name === 'side' && x.state !== 'unknown' && x.supervised);
@@ -68,6 +72,14 @@ describe('readServices', () => {
       const app = svc.find((x) => x.name === 'app')!;
       assert.ok(app.pid! > 1);
       assert.equal(fs.readFileSync(path.join(root, 'app', 'supervise', 'pid'), 'utf8').trim(), String(app.pid));
+      // supervise/health as molt init writes it: the app passes its check, side2 fails its own.
+      const checked = await waitFor('both checks run', () => {
+        const s = readServices(root);
+        const a = s.find((x) => x.name === 'app')?.health;
+        const b = s.find((x) => x.name === 'side2')?.health;
+        return a?.healthy === true && b?.healthy === false && s;
+      }, 10_000);
+      assert.equal(checked.find((x) => x.name === 'side2')!.health!.failures >= 1, true);
       const side = svc.find((x) => x.name === 'side')!;
       assert.equal(side.state, 'down');
       assert.equal(side.normallyUp, false);

@@ -136,6 +136,11 @@ describe('health verdict', () => {
     assert.match(healthProblem(status(), null)!, /service app not found/);
     assert.match(healthProblem(status(), { ...up, state: 'down' })!, /service app is down/);
     assert.match(healthProblem(status(), { ...up, supervised: false })!, /not supervised/);
+    const checked = { ready: true, healthy: false, failures: 3, heals: 0, gaveUp: false };
+    assert.equal(healthProblem(status(), { ...up, health: { ...checked, healthy: true } }), undefined);
+    assert.equal(healthProblem(status(), { ...up, health: { ...checked, healthy: null } }), undefined, 'not checked yet');
+    assert.equal(healthProblem(status(), { ...up, health: checked }), 'service app fails its check (3 in a row)');
+    assert.equal(healthProblem(status(), { ...up, health: { ...checked, gaveUp: true } }), 'service app fails its check and healing gave up');
   });
   test('unhealthy while rolling back or when the newest update failed; a later success heals', () => {
     assert.match(healthProblem(status({ phase: 'rolling-back' }), up)!, /rolling back/);
