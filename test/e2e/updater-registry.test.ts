@@ -75,7 +75,7 @@ describe('updater end to end: OCI registry', { timeout: 240_000 }, () => {
     await publish(stack, 'layered:1.0.0', commonTgz, meta('1.0.0'));
     stack.start();
     await stack.waitAppVersion('1.0.0', 60_000);
-    await stack.waitStatus('1.0.0 committed', (x) => x.history.some((h) => h.event === 'commit' && h.version === '1.0.0'));
+    await stack.waitStatus('1.0.0 committed', (x) => x.phase === 'idle' && x.history.some((h) => h.event === 'commit' && h.version === '1.0.0'));
     const cached = path.join(stack.home, 'cache', 'sha256', commonHex);
     assert.ok(fs.existsSync(cached), 'the shared layer is in the blob cache under its digest');
 
@@ -87,7 +87,7 @@ describe('updater end to end: OCI registry', { timeout: 240_000 }, () => {
 
     await publish(stack, 'layered:2.0.0', commonTgz, meta('2.0.0'));
     await stack.waitAppVersion('2.0.0', 30_000);
-    await stack.waitStatus('2.0.0 committed', (x) => x.history.some((h) => h.event === 'commit' && h.version === '2.0.0'));
+    await stack.waitStatus('2.0.0 committed', (x) => x.phase === 'idle' && x.history.some((h) => h.event === 'commit' && h.version === '2.0.0'));
     assert.match(stack.m!.out() + stack.m!.err(), /cache entry corrupt, removing/, 'the corrupt entry was noticed');
     assert.equal(sha256(cached), commonHex, 'the cache holds the right bytes again');
     assert.equal(

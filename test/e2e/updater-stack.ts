@@ -337,7 +337,7 @@ export async function oneToFour(stack: Stack, publish: (version: string, behavio
   await publish('1.0.0', 'ok');
   stack.start();
   await stack.waitAppVersion('1.0.0', 60_000);
-  let s = await stack.waitStatus('1.0.0 committed', (x) => x.history.some((h) => h.event === 'commit' && h.version === '1.0.0'));
+  let s = await stack.waitStatus('1.0.0 committed', (x) => x.phase === 'idle' && x.history.some((h) => h.event === 'commit' && h.version === '1.0.0'));
   assert.equal(s.current, '1.0.0');
   assert.equal(stack.versionFileText(), '1.0.0');
   assert.match(s.source, source);
@@ -347,7 +347,7 @@ export async function oneToFour(stack: Stack, publish: (version: string, behavio
   await publish('2.0.0', 'ok');
   await stack.waitAppVersion('2.0.0', 30_000);
   const took = Date.now() - published2;
-  s = await stack.waitStatus('2.0.0 committed', (x) => x.history.some((h) => h.event === 'commit' && h.version === '2.0.0'));
+  s = await stack.waitStatus('2.0.0 committed', (x) => x.phase === 'idle' && x.history.some((h) => h.event === 'commit' && h.version === '2.0.0'));
   assert.equal(s.current, '2.0.0');
   assert.equal(s.previous, '1.0.0');
   assert.equal(stack.versionFileText(), '2.0.0');
@@ -402,7 +402,7 @@ export async function oneToFour(stack: Stack, publish: (version: string, behavio
   // v4 clears the way.
   await publish('4.0.0', 'ok');
   await stack.waitAppVersion('4.0.0', 30_000);
-  s = await stack.waitStatus('4.0.0 committed', (x) => x.history.some((h) => h.event === 'commit' && h.version === '4.0.0'));
+  s = await stack.waitStatus('4.0.0 committed', (x) => x.phase === 'idle' && x.history.some((h) => h.event === 'commit' && h.version === '4.0.0'));
   assert.equal(s.current, '4.0.0');
   assert.equal(s.previous, '2.0.0');
   assert.equal(stack.versionFileText(), '4.0.0');
