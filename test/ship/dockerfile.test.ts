@@ -130,27 +130,31 @@ describe('docker/Dockerfile', () => {
     for (const junk of ['node_modules/koffi/package.json', 'dist/molt.mjs', 'test/run.mjs', '.git/HEAD']) assert.equal(allows(junk), false, `${junk} stays out of the context`);
   });
 
-  test('the runtime stage carries the wrapper, the build output, and every example service with its log service', () => {
+  test('the runtime stage carries the wrapper, the build output, and the example services with the app\'s log service', () => {
     const copies = rt.instructions.filter((i) => i.op === 'COPY').map(parseCopy);
     const fromBuild = copies.find((c) => c.flags.from === 'build');
     assert.deepEqual(fromBuild && [fromBuild.sources, fromBuild.dest], [['/out/'], `${LIB}/`]);
     const wrapper = copies.find((c) => c.dest === '/usr/local/bin/molt');
     assert.deepEqual(wrapper?.sources, ['docker/molt']);
     assert.match(fs.readFileSync(path.join(repoRoot, 'docker/molt'), 'utf8'), new RegExp(`^exec node ${LIB}/molt\\.mjs "\\$@"$`, 'm'), 'the wrapper execs node (PID 1 stays node, not sh)');
-    // Every run script under services/ lands at the same place under /etc/service, executable.
-    const runs: string[] = [];
-    (function walk(dir: string) {
-      for (const e of fs.readdirSync(path.join(repoRoot, dir), { withFileTypes: true })) {
-        if (e.isDirectory()) walk(path.join(dir, e.name));
-        else if (e.name === 'run') runs.push(path.join(dir, e.name));
-      }
-    })('services');
-    assert.ok(runs.includes('services/app/run') && runs.includes('services/updater/run') && runs.includes('services/app/log/run'));
-    for (const r of runs) {
-      const c = copies.find((x) => x.sources[0] === r);
-      assert.ok(c, `${r} is copied`);
-      assert.equal(c.dest, r.replace(/^services\//, '/etc/service/'));
-      assert.equal(c.flags.chmod, '755');
+    // services/ is copied whole to /etc/service; git keeps each run script executable.
+    const svc = copies.find((c) => c.sources[0] === 'services/');
+    assert.equal(svc?.dest, '/etc/service/');
+    const allows = dockerignoreAllows(fs.readFileSync(path.join(repoRoot, '.dockerignore'), 'utf8'));
+    const index = run('git', ['-C', repoRoot, 'ls-files', '-s', 'services']);
+    assert.equal(index.status, 0, index.stderr);
+    const files = index.stdout.trim().split('\n').map((l) => {
+      const [mode, , , file] = l.split(/\s+/);
+      return { mode: mode!, file: file! };
+    });
+    const runs = files.filter((f) => path.basename(f.file) === 'run').map((f) => f.file);
+    assert.deepEqual(runs.sort(), ['services/app/log/run', 'services/app/run', 'services/updater/run']);
+    for (const f of files) {
+      assert.ok(allows(f.file), `${f.file} is in the build context`);
+      if (path.basename(f.file) === 'run') assert.equal(f.mode, '100755', `${f.file} is executable in git`);
+    }
+    for (const state of ['services/app/supervise/status', 'services/app/log/supervise/lock', 'services/updater/supervise/pid']) {
+      assert.equal(allows(state), false, `${state} (run-time state) stays out of the image`);
     }
   });
 

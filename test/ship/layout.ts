@@ -84,6 +84,13 @@ export function buildLayout(root: string): Layout {
     if (c.flags.from !== undefined) continue; // the build stage's output: made above
     if (c.sources.length !== 1) throw new Error(`line ${c.line}: one source per COPY is what this layout reader handles`);
     const src = path.join(repoRoot, c.sources[0]!);
+    if (fs.statSync(src).isDirectory()) {
+      // COPY dir/ dest/ copies the directory's contents, modes kept, minus what .dockerignore drops.
+      if (!c.dest.endsWith('/')) throw new Error(`line ${c.line}: a directory COPY is expected to end its destination with /`);
+      if (c.flags.chmod) throw new Error(`line ${c.line}: --chmod on a directory COPY is not handled here`);
+      fs.cpSync(src, at(c.dest), { recursive: true, filter: (p) => path.basename(p) !== 'supervise' });
+      continue;
+    }
     const dest = c.dest.endsWith('/') ? path.join(at(c.dest), path.basename(src)) : at(c.dest);
     fs.mkdirSync(path.dirname(dest), { recursive: true });
     let text = fs.readFileSync(src, 'utf8');
