@@ -63,7 +63,6 @@ export class Updater implements UpdaterControl {
   private trial: Trial | undefined;
   private download: { version: string; bytes: number; total?: number } | undefined;
   private waiting: string | undefined;
-  private available: string | undefined;
   private nextCheckWall: number | undefined;
   private checkTimer: NodeJS.Timeout | undefined;
   private gateTimer: NodeJS.Timeout | undefined;
@@ -111,7 +110,8 @@ export class Updater implements UpdaterControl {
       policy: this.cfg.policy,
       current: this.d.store.current(),
       previous: this.d.store.previous(),
-      available: this.available,
+      // Derived, not remembered: only ever a release newer than what runs now.
+      available: this.releases.length ? this.choose()?.version : undefined,
       releases: this.releases.slice(0, 20).map((r) => ({ version: r.version, prerelease: r.prerelease, blocked: blocked.has(r.version) })),
       lastCheck: this.j.state.lastCheck,
       nextCheckAt: this.nextCheckWall ? new Date(this.nextCheckWall).toISOString() : undefined,
@@ -270,7 +270,6 @@ export class Updater implements UpdaterControl {
       if (idle && !this.busy) await this.enter('checking');
       await this.list();
       const chosen = this.choose();
-      this.available = chosen?.version;
       if (!chosen) {
         this.waiting = undefined;
         this.done(action, `up to date (${this.d.store.current() ?? 'nothing installed'})`);
@@ -454,7 +453,6 @@ export class Updater implements UpdaterControl {
       const removed = await this.d.store.prune(this.cfg.keep, protect).catch(() => [] as string[]);
       if (removed.length) log.info('pruned old versions', { removed: removed.join(',') });
       await this.enter('idle', null);
-      this.available = this.choose()?.version;
       return `updated to ${t.version} (${verdict.why})`;
     }
     await this.rollBack({ ...t, failure: verdict.reason });
@@ -577,7 +575,6 @@ export class Updater implements UpdaterControl {
     this.event({ event: 'rollback', version: t.from, from: t.version, detail: reason });
     this.event({ event: 'block', version: t.version, detail: reason });
     await this.enter('idle', null);
-    this.available = this.choose()?.version;
   }
 
   private async manualRollback(action: ActionInfo, prev: string): Promise<void> {
