@@ -137,7 +137,8 @@ export class ApiMetrics {
   ) {
     this.derived = new StatusCounter(refused);
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry });
+    // A coarse event-loop monitor: the default (10 ms) would wake an idle updater 100 times a second.
+    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 1000 });
     const counter = (name: string, help: string) => new Counter({ name, help, registers });
     this.counters = {
       checks: counter('molt_checks_total', 'Release checks finished.'),

@@ -87,11 +87,22 @@ const forkErrors = new Set(['EAGAIN', 'ENOMEM', 'ENOSYS']);
  * Runs ./check in the current directory. `name` is the service as given on
  * the command line, for warnings; `warn` writes one line to stderr.
  */
+/** molt's supervise/health (absent under runsv: then there is nothing to wait for, as with runit). */
+function readyByNotification(): boolean {
+  try {
+    const h = JSON.parse(fs.readFileSync('supervise/health', 'utf8')) as { notificationFd?: number | null; ready?: boolean };
+    return h.notificationFd == null || h.ready === true;
+  } catch {
+    return true;
+  }
+}
+
 export function checkScriptPasses(name: string, warn: (line: string) => void): boolean {
   try {
     fs.statSync('check');
   } catch (err) {
-    if (codeOf(err) === 'ENOENT') return true;
+    // No check script: a service that declares s6 readiness (notification-fd) is available once ready.
+    if (codeOf(err) === 'ENOENT') return readyByNotification();
     warn(`warning: unable to stat ${name}/check: ${errorText(codeOf(err) ?? 'EIO')}\n`);
     return false;
   }

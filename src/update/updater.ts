@@ -73,6 +73,8 @@ export class Updater implements UpdaterControl {
   private watchPid = 0;
   private deaths: number[] = [];
   private lastCrashLoopReport = -Infinity;
+  /** Releases whose download or install failed: retried with a growing delay, not at every poll. */
+  private readonly failures = new Map<string, { count: number; until: number }>();
 
   constructor(private readonly d: UpdaterDeps) {}
 
@@ -280,7 +282,10 @@ export class Updater implements UpdaterControl {
         this.done(action, `${chosen.version} is available`);
       }
       if (idle && !this.busy) await this.enter('idle');
-      if (chosen && this.cfg.policy !== 'manual' && !this.busy) {
+      const backoff = chosen && this.failures.get(chosen.version);
+      if (backoff && performance.now() < backoff.until) {
+        this.waiting = `${chosen!.version} failed ${backoff.count} time${backoff.count === 1 ? '' : 's'}; retrying later`;
+      } else if (chosen && this.cfg.policy !== 'manual' && !this.busy) {
         const bg = this.newAction('update', chosen.version);
         this.busy = bg;
         void this.stageAndMaybeApply(bg, chosen).finally(() => {
@@ -312,6 +317,8 @@ export class Updater implements UpdaterControl {
 
   /** Why `version` may not be applied yet: delay, rollout, schedule; undefined when it may. */
   private gate(version: string): { why: string; retryMs: number } | undefined {
+    // With nothing installed there is nothing running to protect: install at once.
+    if (!this.d.store.current()) return undefined;
     const seen = Date.parse(this.j.state.firstSeen[version] ?? new Date().toISOString());
     const readyAt = seen + this.cfg.delayMs + rolloutDelayMs(this.d.hostname, version, this.cfg.rolloutMs);
     const now = Date.now();
@@ -344,7 +351,14 @@ export class Updater implements UpdaterControl {
       const result = await this.apply();
       this.done(action, result);
     } catch (err) {
-      this.fail(action, errMessage(err));
+      const msg = errMessage(err);
+      const n = (this.failures.get(release.version)?.count ?? 0) + 1;
+      const waitMs = Math.min(this.cfg.intervalMs * 2 ** n, 3600_000);
+      this.failures.set(release.version, { count: n, until: performance.now() + waitMs });
+      log.warn('update failed', { version: release.version, error: msg, attempts: n, retry_in_ms: waitMs });
+      this.event({ event: 'check-failed', version: release.version, detail: msg });
+      await this.j.save().catch(() => {});
+      this.fail(action, msg);
     }
   }
 
@@ -455,6 +469,8 @@ export class Updater implements UpdaterControl {
       await this.enter('idle', null);
       return `updated to ${t.version} (${verdict.why})`;
     }
+    // A shutdown is not a verdict: leave the journal at `trial`, recovery judges it again.
+    if (this.stopped) throw new Error(`${t.version}: trial interrupted by shutdown`);
     await this.rollBack({ ...t, failure: verdict.reason });
     throw new Error(`${t.version} failed its trial (${verdict.reason}); rolled back to ${t.from ?? 'nothing'} and blocked it`);
   }

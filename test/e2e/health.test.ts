@@ -111,10 +111,16 @@ describe('readiness through notification-fd (s6 protocol)', () => {
       assert.match(m.err(), /service ready service=good/);
       await sleep(500);
       assert.equal(health(mute)?.ready, false, 'never wrote: not ready');
+      const before = health(good)!.pid;
       const r = molt(['sv', 'term', good]);
       assert.equal(r.status, 0);
-      await waitFor('not ready right after the restart', () => health(good)?.ready === false, 5000);
-      await waitFor('ready again', () => health(good)?.ready === true, 10_000);
+      // Readiness belongs to one run: the new run starts not ready, then reports it again.
+      const fresh = await waitFor('new run', () => {
+        const h = health(good);
+        return h && h.pid !== before && h.pid !== 0 ? h : undefined;
+      }, 10_000);
+      assert.equal(fresh.ready, false, 'a new run is not ready until it says so');
+      await waitFor('ready again', () => health(good)?.ready === true && health(good)?.pid === fresh.pid, 10_000);
     } finally {
       await stopAndWait(m);
     }
