@@ -7,6 +7,8 @@ import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 
 export interface Native {
+  /** The pid of some child that has exited, without reaping it (waitid WNOWAIT); 0 when none. */
+  peekZombie(): number;
   /** waitpid(pid, WNOHANG): 0 when still running, pid when reaped, -1 on error (errno in .errno()). */
   waitpidNoHang(pid: number): { pid: number; status: number };
   setChildSubreaper(): boolean;
@@ -44,6 +46,8 @@ export function native(): Native {
   }
   if (!lib) throw new Error(`cannot load libc: ${String(lastErr)}`);
   const waitpid = lib.func('int waitpid(int pid, _Out_ int *status, int options)');
+  const waitid = lib.func('int waitid(int idtype, int id, void *infop, int options)');
+  const siginfo = Buffer.alloc(128);
   const prctl = lib.func('int prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5)');
   const pipe2 = lib.func('int pipe2(_Out_ int *fds, int flags)');
   const flock = lib.func('int flock(int fd, int operation)');
@@ -64,6 +68,14 @@ export function native(): Native {
       const st = [0];
       const r = waitpid(pid, st, WNOHANG) as number;
       return { pid: r, status: st[0] ?? 0 };
+    },
+    peekZombie() {
+      const P_ALL = 0;
+      const WEXITED = 4;
+      const WNOWAIT = 0x01000000;
+      siginfo.fill(0);
+      if ((waitid(P_ALL, 0, siginfo, WEXITED | WNOHANG | WNOWAIT) as number) !== 0) return 0;
+      return siginfo.readInt32LE(16); // si_pid (Linux siginfo_t, SIGCHLD layout)
     },
     setChildSubreaper() {
       return (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) as number) === 0;

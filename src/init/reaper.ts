@@ -39,6 +39,32 @@ export class Reaper {
   }
 
   scan(): number {
+    const nat = native();
+    // Fast path: ask the kernel which child is a zombie (without reaping it) and reap it
+    // when it is ours to reap; the cost is per zombie, not per living child.
+    let reaped = 0;
+    let tracked = false;
+    for (let guard = 0; guard < 100_000; guard++) {
+      const pid = nat.peekZombie();
+      if (pid <= 0) break;
+      if (this.spawned.has(pid)) {
+        tracked = true; // libuv's own: leave it; look past it with a full scan
+        break;
+      }
+      const r = nat.waitpidNoHang(pid);
+      if (r.pid !== pid) break;
+      reaped++;
+      const { code, signal } = decodeWaitStatus(r.status);
+      this.onOrphanExit?.(pid, code, signal);
+    }
+    if (tracked) reaped += this.fullScan();
+    this.reapedCount += reaped;
+    if (reaped) this.onReap?.();
+    return reaped;
+  }
+
+  /** Every child, one by one: needed when a libuv child is the zombie the kernel shows first. */
+  private fullScan(): number {
     let reaped = 0;
     let pids: number[];
     try {
@@ -56,8 +82,6 @@ export class Reaper {
         this.onOrphanExit?.(pid, code, signal);
       }
     }
-    this.reapedCount += reaped;
-    if (reaped) this.onReap?.();
     return reaped;
   }
 }
