@@ -183,6 +183,7 @@ export class Updater implements UpdaterControl {
 
   async unblock(version: string): Promise<boolean> {
     if (!this.j.unblock(version)) return false;
+    this.failures.delete(version);
     this.event({ event: 'unblock', version });
     await this.j.save();
     // It may be the newest release again.
@@ -336,7 +337,14 @@ export class Updater implements UpdaterControl {
   private async stageAndMaybeApply(action: ActionInfo, release: Release): Promise<void> {
     try {
       const target = this.j.state.target;
-      if (this.j.state.phase !== 'staged' || target?.version !== release.version) await this.stage(release, 'policy');
+      if (this.j.state.phase !== 'staged' || target?.version !== release.version) {
+        try {
+          await this.stage(release, 'policy');
+        } catch (err) {
+          await this.stagingFailed(release, err);
+          throw err;
+        }
+      }
       const g = this.gate(release.version);
       if (g) {
         this.waiting = g.why;
@@ -351,15 +359,19 @@ export class Updater implements UpdaterControl {
       const result = await this.apply();
       this.done(action, result);
     } catch (err) {
-      const msg = errMessage(err);
-      const n = (this.failures.get(release.version)?.count ?? 0) + 1;
-      const waitMs = Math.min(this.cfg.intervalMs * 2 ** n, 3600_000);
-      this.failures.set(release.version, { count: n, until: performance.now() + waitMs });
-      log.warn('update failed', { version: release.version, error: msg, attempts: n, retry_in_ms: waitMs });
-      this.event({ event: 'check-failed', version: release.version, detail: msg });
-      await this.j.save().catch(() => {});
-      this.fail(action, msg);
+      this.fail(action, errMessage(err));
     }
+  }
+
+  /** A download or install that failed is retried with a growing delay, not at every poll. */
+  private async stagingFailed(release: Release, err: unknown): Promise<void> {
+    const msg = errMessage(err);
+    const n = (this.failures.get(release.version)?.count ?? 0) + 1;
+    const waitMs = Math.min(this.cfg.intervalMs * 2 ** n, 3600_000);
+    this.failures.set(release.version, { count: n, until: performance.now() + waitMs });
+    log.warn('download failed', { version: release.version, error: msg, attempts: n, retry_in_ms: waitMs });
+    this.event({ event: 'check-failed', version: release.version, detail: msg });
+    await this.j.save().catch(() => {});
   }
 
   private reevaluateStaged(): void {

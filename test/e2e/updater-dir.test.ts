@@ -70,7 +70,7 @@ describe('updater with a local release directory', () => {
     const st = await s.status();
     assert.equal(st?.current, '1.1.0', '1.2.0 was not tried again');
     assert.ok(st?.blocked.some((b) => b.version === '1.2.0'));
-    assert.equal(s.journal()?.phase, 'idle');
+    assert.ok(['idle', 'checking'].includes(s.journal()?.phase ?? ''), 'no update under way (a poll may be)');
   });
 
   test('a newer release clears the way; old versions are pruned to MOLT_KEEP', async () => {
