@@ -4,20 +4,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseHealth } from '../supervise/health.js';
 import { decodeStatus } from '../supervise/status.js';
+import { isSupervised as supervised } from '../supervise/probe.js';
 import type { ServiceInfo } from './types.js';
 
-/** A supervisor is attached when supervise/ok has a reader (runit's sv test: ENXIO means none). */
-function supervised(dir: string): boolean {
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(path.join(dir, 'supervise', 'ok'), fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
-    return true;
-  } catch {
-    return false;
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
-  }
-}
 
 function readExit(dir: string): ServiceInfo['lastExit'] {
   try {

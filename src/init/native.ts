@@ -25,7 +25,8 @@ export interface Native {
 
 let cached: Native | undefined;
 
-function libcNames(): string[] {
+/** Where libc is, on glibc and on musl (Alpine). */
+export function libcNames(): string[] {
   const arch = process.arch === 'x64' ? 'x86_64' : process.arch === 'arm64' ? 'aarch64' : process.arch;
   return ['libc.so.6', `/lib/ld-musl-${arch}.so.1`, `libc.musl-${arch}.so.1`];
 }

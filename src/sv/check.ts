@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { codeOf, errnoName, errorText } from './errors.js';
+import { libcNames } from '../init/native.js';
 
 const require = createRequire(import.meta.url);
 
@@ -23,10 +24,6 @@ interface Spawner {
 
 let spawner: Spawner | null | undefined;
 
-function libcNames(): string[] {
-  const arch = process.arch === 'x64' ? 'x86_64' : process.arch === 'arm64' ? 'aarch64' : process.arch;
-  return ['libc.so.6', `/lib/ld-musl-${arch}.so.1`, `libc.musl-${arch}.so.1`];
-}
 
 function loadSpawner(): Spawner | null {
   if (spawner !== undefined) return spawner;

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { decodeStatus, type SuperviseStatus } from '../supervise/status.js';
 import { parseHealth, type HealthFile } from '../supervise/health.js';
+import { isSupervised } from '../supervise/probe.js';
 import { UpdateError } from './types.js';
 
 export interface AppStatus extends SuperviseStatus {
@@ -25,13 +26,7 @@ export class AppControl {
 
   /** True when a supervisor holds the service (sv's liveness probe on supervise/ok). */
   supervised(): boolean {
-    try {
-      const fd = fs.openSync(this.sup('ok'), fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
-      fs.closeSync(fd);
-      return true;
-    } catch {
-      return false;
-    }
+    return isSupervised(this.dir);
   }
 
   status(): AppStatus | undefined {
