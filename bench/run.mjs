@@ -1142,10 +1142,24 @@ function report(results) {
 
 const RUNNERS = { 'idle-rss': idleRss, start, 'start-exit': startExit, reap, term, restart, 'idle-cpu': idleCpu };
 
+/** RESULTS.md past the init section belongs to the updater benches: keep it. */
+const UPDATER_PART = 'The sections below measure the updater';
+function writeResults(md) {
+  const file = path.join(BENCH, 'RESULTS.md');
+  let old = '';
+  try {
+    old = fs.readFileSync(file, 'utf8');
+  } catch {
+    // first run
+  }
+  const at = old.indexOf(UPDATER_PART);
+  fs.writeFileSync(file, at >= 0 ? `${md.trimEnd()}\n\n${old.slice(at)}` : md);
+}
+
 async function main() {
   const resultsFile = path.join(BENCH, 'results.json');
   if (args.includes('--report')) {
-    fs.writeFileSync(path.join(BENCH, 'RESULTS.md'), report(JSON.parse(fs.readFileSync(resultsFile, 'utf8'))));
+    writeResults(report(JSON.parse(fs.readFileSync(resultsFile, 'utf8'))));
     return;
   }
   requireTools();
@@ -1183,7 +1197,7 @@ async function main() {
   const md = report(results);
   if (write) {
     fs.writeFileSync(resultsFile, JSON.stringify(results, null, 2) + '\n');
-    fs.writeFileSync(path.join(BENCH, 'RESULTS.md'), md);
+    writeResults(md);
     log(`wrote ${path.relative(ROOT, resultsFile)} and bench/RESULTS.md`);
   }
   process.stdout.write(md + '\n');
