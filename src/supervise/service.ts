@@ -439,7 +439,7 @@ export class Slot {
       return undefined;
     }
     this.child = child;
-    this.svc.attachOutput(this, child);
+    this.svc.attachOutput(child);
     return child;
   }
 
@@ -461,10 +461,6 @@ export class Slot {
     if (this.checkTimer) clearTimeout(this.checkTimer);
     this.closeNotification();
     this.sup.close();
-  }
-
-  statusSummary(): { phase: string; pid: number; want: string; since: number; starts: number } {
-    return { phase: this.state.phase, pid: this.pid, want: this.state.want, since: this.stampMs, starts: this.starts };
   }
 }
 
@@ -555,7 +551,7 @@ export class Service {
     );
   }
 
-  attachOutput(slot: Slot, child: ChildProcess): void {
+  attachOutput(child: ChildProcess): void {
     if (!this.env.logPrefix) return;
     for (const stream of [child.stdout, child.stderr]) {
       if (!stream) continue;
@@ -564,7 +560,6 @@ export class Service {
       stream.on('end', () => splitter.end());
       stream.on('error', () => splitter.end());
     }
-    void slot;
   }
 
   /** A check's output, bounded: a check that floods is cut off, not buffered. */
@@ -627,10 +622,6 @@ export class Service {
 
   slots(): Slot[] {
     return this.log ? [this.main, this.log] : [this.main];
-  }
-
-  running(): boolean {
-    return this.slots().some((s) => s.pid !== 0);
   }
 }
 
