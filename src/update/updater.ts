@@ -75,6 +75,8 @@ export class Updater implements UpdaterControl {
   private lastCrashLoopReport = -Infinity;
   /** Releases whose download or install failed: retried with a growing delay, not at every poll. */
   private readonly failures = new Map<string, { count: number; until: number }>();
+  /** First discovery of each version on the monotonic clock: MOLT_DELAY and MOLT_ROLLOUT count from it, so a wall-clock jump moves neither. */
+  private readonly seenMono = new Map<string, number>();
 
   constructor(private readonly d: UpdaterDeps) {}
 
@@ -260,7 +262,10 @@ export class Updater implements UpdaterControl {
     const res = await this.d.source.list({ signal: this.abort.signal });
     this.releases = sortNewestFirst(res.releases);
     const now = new Date().toISOString();
-    for (const r of this.releases) this.j.state.firstSeen[r.version] ??= now;
+    for (const r of this.releases) {
+      this.j.state.firstSeen[r.version] ??= now;
+      this.firstSeenMono(r.version);
+    }
     this.j.state.lastCheck = { at: now, ok: true, notModified: res.notModified };
     this.d.hooks?.onCheck?.(true);
     return this.releases;
@@ -320,18 +325,29 @@ export class Updater implements UpdaterControl {
   private gate(version: string): { why: string; retryMs: number } | undefined {
     // With nothing installed there is nothing running to protect: install at once.
     if (!this.d.store.current()) return undefined;
-    const seen = Date.parse(this.j.state.firstSeen[version] ?? new Date().toISOString());
-    const readyAt = seen + this.cfg.delayMs + rolloutDelayMs(this.d.hostname, version, this.cfg.rolloutMs);
+    const left = this.firstSeenMono(version) + this.cfg.delayMs + rolloutDelayMs(this.d.hostname, version, this.cfg.rolloutMs) - performance.now();
     const now = Date.now();
-    if (readyAt > now) {
+    if (left > 0) {
       const what = this.cfg.rolloutMs ? 'delay and rollout' : 'delay';
-      return { why: `${what}: applies after ${new Date(readyAt).toISOString()}`, retryMs: readyAt - now };
+      return { why: `${what}: applies after ${new Date(now + left).toISOString()}`, retryMs: left };
     }
     if (this.cfg.schedule && !inSchedule(this.cfg.schedule, new Date(now))) {
       const opens = nextOpening(this.cfg.schedule, new Date(now));
       return { why: `outside the schedule window: opens ${opens.toISOString()}`, retryMs: opens.getTime() - now };
     }
     return undefined;
+  }
+
+  /** The journal's wall-clock firstSeen survives restarts; it is read once per process (the time already waited, never
+   *  negative), and from then on only the monotonic clock advances the delay. */
+  private firstSeenMono(version: string): number {
+    let t = this.seenMono.get(version);
+    if (t === undefined) {
+      const seen = Date.parse(this.j.state.firstSeen[version] ?? '');
+      t = performance.now() - (Number.isFinite(seen) ? Math.max(0, Date.now() - seen) : 0);
+      this.seenMono.set(version, t);
+    }
+    return t;
   }
 
   private async stageAndMaybeApply(action: ActionInfo, release: Release): Promise<void> {
