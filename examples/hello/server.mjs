@@ -27,7 +27,7 @@ if (behaviour === 'hang') {
 } else {
   const server = http.createServer((req, res) => {
     res.setHeader('content-type', 'application/json');
-    res.end(JSON.stringify({ app: 'hello', version }) + '\n');
+    res.end(JSON.stringify({ app: 'hello', version, pid: process.pid }) + '\n');
   });
   // Socket activation (molt `listen` files, systemd): the listening socket is fd 3.
   const inherited = Number(process.env.LISTEN_FDS || 0) > 0 && Number(process.env.LISTEN_PID) === process.pid;

@@ -16,6 +16,7 @@ import net from 'node:net';
 import { afterCheck, formatHealth, initialHealth, onRestart, parseNotificationFd, type HealthState } from './health.js';
 import { parseDuration } from '../common/duration.js';
 import { bindAll, closeAll, listenEnv, parseListen, type BoundSocket } from './listen.js';
+import { formatNext, HANDOVER_LETTERS, initialNext, stepNext, type NextEvent, type NextState } from './handover.js';
 
 const log = logger('supervise');
 
@@ -56,6 +57,23 @@ function sameState(a: SlotState, b: SlotState): boolean {
   return a.phase === b.phase && a.want === b.want && a.paused === b.paused && a.gotTerm === b.gotTerm && a.throttled === b.throttled && a.exited === b.exited;
 }
 
+/** The second instance of `run` during an overlapping handover (handover.ts). */
+interface NextRun {
+  child: ChildProcess;
+  startedAt: number;
+  since: string;
+  ready: boolean;
+  notify: net.Socket | undefined;
+  notifyFd: number | undefined;
+  onExit: (code: number | null, signal: NodeJS.Signals | null) => void;
+}
+
+interface NotificationPipe {
+  fd: number;
+  writeFd: number;
+  sock: net.Socket;
+}
+
 export class Slot {
   state: SlotState;
   child: ChildProcess | undefined;
@@ -75,6 +93,10 @@ export class Slot {
   private notifyFd: number | undefined;
   private notifySock: net.Socket | undefined;
   private warnedCheck = false;
+  private exitListener: ((code: number | null, signal: NodeJS.Signals | null) => void) | undefined;
+  private nextState: NextState = initialNext();
+  private nextRun: NextRun | undefined;
+  private nextExit: { code: number; signal: number } | null = null;
 
   constructor(
     readonly svc: Service,
@@ -88,6 +110,8 @@ export class Slot {
   }
 
   open(): void {
+    // A next instance from an earlier life of the container is long gone.
+    fs.rmSync(path.join(this.cwd, 'supervise', 'next'), { force: true });
     this.sup.open((bytes) => {
       for (const b of bytes) this.dispatch({ type: 'control', letter: String.fromCharCode(b) });
     });
@@ -99,6 +123,13 @@ export class Slot {
   }
 
   dispatch(event: SlotEvent): void {
+    if (event.type === 'control' && !this.isLog) {
+      if (HANDOVER_LETTERS.has(event.letter)) {
+        this.driveNext({ type: 'control', letter: event.letter as 'N' | 'P' | 'K', mainRunning: this.state.phase === 'run' && this.pid !== 0 });
+        return;
+      }
+      if (event.letter === 'd' || event.letter === 'x') this.driveNext({ type: 'main-stopping' });
+    }
     const before = this.state;
     const t = step(before, event);
     this.state = t.state;
@@ -179,7 +210,9 @@ export class Slot {
     this.stampMs = Date.now();
     this.starts++;
     this.health = onRestart(this.health);
-    const extra = this.isLog ? undefined : this.openNotificationPipe();
+    const extra = this.isLog ? undefined : this.openNotificationPipe(() => this.markReady(child));
+    this.notifySock = extra?.sock;
+    this.notifyFd = extra?.fd;
     const child = this.spawnChild('./run', [], extra, this.isLog ? [] : this.svc.bound);
     if (extra) fs.closeSync(extra.writeFd); // the child holds it now; EOF when it closes it
     if (!child) {
@@ -188,18 +221,28 @@ export class Slot {
       setImmediate(() => this.onRunExit(111, null));
       return;
     }
-    child.once('exit', (code, signal) => this.onRunExit(code, signal));
+    this.child = child;
+    this.exitListener = (code, signal) => this.onRunExit(code, signal);
+    child.once('exit', this.exitListener);
     this.writeHealth();
     if (!this.isLog) this.scheduleCheck();
   }
 
+  /** The service's run reported ready on its notification fd. */
+  private markReady(child: ChildProcess | undefined): void {
+    if (!child || child !== this.child || this.health.ready) return;
+    this.health = { ...this.health, ready: true };
+    log.info('service ready', { service: this.label });
+    this.writeHealth();
+    this.svc.env.onChange?.();
+  }
+
   /** s6 readiness: `notification-fd` names the fd on which the service writes a newline once ready. */
-  private openNotificationPipe(): { fd: number; writeFd: number } | undefined {
+  private openNotificationPipe(onReady: () => void): NotificationPipe | undefined {
     let raw: string;
     try {
       raw = fs.readFileSync(path.join(this.cwd, 'notification-fd'), 'utf8');
     } catch {
-      this.notifyFd = undefined;
       return undefined;
     }
     const fd = parseNotificationFd(raw);
@@ -211,20 +254,15 @@ export class Slot {
       log.warn('notification-fd collides with the listen sockets (fds 3..), ignored', { service: this.label, fd, sockets: this.svc.bound.length });
       return undefined;
     }
-    this.notifyFd = fd;
     const [r, w] = native().pipe();
     const sock = new net.Socket({ fd: r, readable: true, writable: false });
-    this.notifySock = sock;
     sock.on('data', (chunk: Buffer) => {
-      if (!chunk.includes(0x0a) || this.health.ready) return;
-      this.health = { ...this.health, ready: true };
-      log.info('service ready', { service: this.label });
-      this.writeHealth();
-      this.svc.env.onChange?.();
+      if (!chunk.includes(0x0a)) return;
       sock.destroy();
+      onReady();
     });
     sock.on('error', () => sock.destroy());
-    return { fd, writeFd: w };
+    return { fd, writeFd: w, sock };
   }
 
   private closeNotification(): void {
@@ -383,6 +421,7 @@ export class Slot {
       setImmediate(() => this.dispatch({ type: 'finish-exited' }));
       return;
     }
+    this.child = child;
     this.runningFinish = true;
     this.finishTimer = setTimeout(() => {
       log.warn('finish timed out, killing it', { service: this.label, timeout_ms: this.svc.env.finishTimeoutMs });
@@ -438,7 +477,6 @@ export class Slot {
       log.error('cannot start', { service: this.label, file, error: this.describeSpawnFailure(file) });
       return undefined;
     }
-    this.child = child;
     this.svc.attachOutput(child);
     return child;
   }
@@ -455,12 +493,157 @@ export class Slot {
     }
   }
 
+  // ---- overlapping handover (handover.ts) -------------------------------
+
+  private driveNext(e: NextEvent): void {
+    const before = this.nextState;
+    const t = stepNext(before, e);
+    this.nextState = t.state;
+    for (const a of t.actions) {
+      if (a === 'spawn') this.spawnNext();
+      else if (a === 'promote') this.promoteNext();
+      else if (a === 'stop') this.stopNext();
+      else log.warn('handover refused: the service is not running', { service: this.label });
+    }
+    if (t.actions.length || before.phase !== t.state.phase) {
+      this.writeNext();
+      this.svc.env.onChange?.();
+    }
+  }
+
+  /** A second `run` beside the running one, on the same sockets and the same log pipe. */
+  private spawnNext(): void {
+    this.nextExit = null;
+    let run: NextRun | undefined;
+    const notify = this.openNotificationPipe(() => {
+      if (run && this.nextRun === run) {
+        run.ready = true;
+        log.info('next instance ready', { service: this.label, pid: run.child.pid });
+        this.writeNext();
+        this.svc.env.onChange?.();
+      } else if (run) {
+        this.markReady(run.child); // promoted before it said so
+      }
+    });
+    const child = this.spawnChild('./run', [], notify, this.svc.bound);
+    if (notify) fs.closeSync(notify.writeFd);
+    if (!child) {
+      notify?.sock.destroy();
+      this.nextExit = { code: 111, signal: 0 };
+      setImmediate(() => this.driveNext({ type: 'exited' }));
+      return;
+    }
+    const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
+      run!.notify?.destroy();
+      if (this.nextRun !== run) return;
+      this.nextRun = undefined;
+      this.nextExit = { code: code ?? -1, signal: signal ? signalNumber(signal) : 0 };
+      log.info(signal ? 'next instance killed' : 'next instance exited', { service: this.label, code: code ?? undefined, signal: signal ?? undefined });
+      this.driveNext({ type: 'exited' });
+    };
+    run = { child, startedAt: performance.now(), since: new Date().toISOString(), ready: false, notify: notify?.sock, notifyFd: notify?.fd, onExit };
+    this.nextRun = run;
+    child.once('exit', onExit);
+    log.info('next instance started', { service: this.label, pid: child.pid });
+  }
+
+  /** The next instance becomes the service's run; the one it replaces gets its stop signal. */
+  private promoteNext(): void {
+    const run = this.nextRun;
+    if (!run) return;
+    if (this.state.phase === 'finish') {
+      // finish owns the slot now; promoting would race it. The updater falls back to a restart.
+      log.warn('handover refused: finish is running', { service: this.label });
+      this.nextState = { ...this.nextState, phase: 'run' };
+      return;
+    }
+    const old = this.child;
+    if (old && this.exitListener) old.removeListener('exit', this.exitListener);
+    if (old) this.retire(old);
+    this.closeNotification();
+    if (this.throttleTimer) clearTimeout(this.throttleTimer);
+    this.throttleTimer = undefined;
+    run.child.removeListener('exit', run.onExit);
+    this.nextRun = undefined;
+    this.child = run.child;
+    this.exitListener = (code, signal) => this.onRunExit(code, signal);
+    run.child.once('exit', this.exitListener);
+    this.notifySock = run.notify;
+    this.notifyFd = run.notifyFd;
+    this.startedAt = run.startedAt;
+    this.stampMs = Date.now();
+    this.starts++;
+    this.health = { ...onRestart(this.health), ready: run.ready };
+    this.state = { ...this.state, phase: 'run', throttled: false, gotTerm: false, paused: false };
+    log.info('handed over', { service: this.label, pid: run.child.pid, replaced: old?.pid });
+    this.writeStatus();
+    this.writeHealth();
+    this.scheduleCheck();
+  }
+
+  /** Stop a process that is no longer the service's run: its stop signal, then KILL after the grace time. */
+  private retire(child: ChildProcess): void {
+    const pid = child.pid;
+    if (!pid) return;
+    const sig = this.svc.downSignal();
+    const kill = setTimeout(() => {
+      log.warn('replaced instance did not stop in time, killing', { service: this.label, pid });
+      signalQuietly(pid, 'SIGKILL');
+    }, this.svc.env.stopTimeoutMs);
+    child.once('exit', (code, signal) => {
+      clearTimeout(kill);
+      log.info('replaced instance exited', { service: this.label, pid, code: code ?? undefined, signal: signal ?? undefined });
+    });
+    signalQuietly(pid, sig);
+    if (sig !== 'SIGCONT') signalQuietly(pid, 'SIGCONT');
+  }
+
+  private stopNext(): void {
+    const run = this.nextRun;
+    if (!run?.child.pid) return;
+    const pid = run.child.pid;
+    const sig = this.svc.downSignal();
+    const kill = setTimeout(() => signalQuietly(pid, 'SIGKILL'), this.svc.env.stopTimeoutMs);
+    run.child.once('exit', () => clearTimeout(kill));
+    signalQuietly(pid, sig);
+    if (sig !== 'SIGCONT') signalQuietly(pid, 'SIGCONT');
+  }
+
+  private writeNext(): void {
+    if (this.nextState.generation === 0) return; // never used: no file
+    const run = this.nextRun;
+    try {
+      this.sup.writeFile(
+        'next',
+        formatNext({
+          phase: this.nextState.phase,
+          generation: this.nextState.generation,
+          pid: run?.child.pid ?? 0,
+          ready: run?.ready ?? false,
+          since: run?.since ?? null,
+          exit: this.nextExit,
+        }),
+      );
+    } catch (err) {
+      log.warn('cannot write supervise/next', { service: this.label, error: err });
+    }
+  }
+
   close(): void {
     if (this.throttleTimer) clearTimeout(this.throttleTimer);
     if (this.finishTimer) clearTimeout(this.finishTimer);
     if (this.checkTimer) clearTimeout(this.checkTimer);
     this.closeNotification();
+    this.nextRun?.notify?.destroy();
     this.sup.close();
+  }
+}
+
+function signalQuietly(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // already gone
   }
 }
 

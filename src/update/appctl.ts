@@ -6,6 +6,7 @@ import path from 'node:path';
 import { decodeStatus, type SuperviseStatus } from '../supervise/status.js';
 import { parseHealth, type HealthFile } from '../supervise/health.js';
 import { isSupervised } from '../supervise/probe.js';
+import { parseNext, type NextFile } from '../supervise/handover.js';
 import { UpdateError } from './types.js';
 
 export interface AppStatus extends SuperviseStatus {
@@ -93,6 +94,57 @@ export class AppControl {
   async start(timeoutMs = 5000): Promise<boolean> {
     this.send('u');
     return this.waitUntil((s) => s.state === 'run' && s.pid !== 0, timeoutMs);
+  }
+
+  /** The overlapping handover's second instance, as the supervisor publishes it (supervise/next). */
+  next(): NextFile | undefined {
+    try {
+      return parseNext(fs.readFileSync(this.sup('next'), 'utf8'));
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The service has `listen` sockets that molt holds: two instances can serve on them at once. */
+  hasListen(): boolean {
+    try {
+      return fs.readFileSync(path.join(this.dir, 'listen'), 'utf8').replace(/#.*/g, '').trim() !== '';
+    } catch {
+      return false;
+    }
+  }
+
+  /** Start a next instance beside the running one; resolves with it once it runs, else undefined. */
+  async startNext(timeoutMs = 5000): Promise<NextFile | undefined> {
+    const before = this.next()?.generation ?? 0;
+    this.send('N');
+    const end = performance.now() + timeoutMs;
+    for (;;) {
+      const n = this.next();
+      if (n && n.generation > before) return n.phase === 'run' || n.phase === 'down' ? n : undefined;
+      if (performance.now() >= end) return undefined;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** Make the next instance (pid) the service's run; true once the status says so. */
+  async promoteNext(pid: number, timeoutMs = 5000): Promise<boolean> {
+    this.send('P');
+    return this.waitUntil((s) => s.state === 'run' && s.pid === pid, timeoutMs);
+  }
+
+  /** Stop the next instance, if one runs; resolves once it is gone (KILL after timeoutMs is the supervisor's). */
+  async stopNext(timeoutMs: number): Promise<void> {
+    const n = this.next();
+    if (!n || (n.phase !== 'run' && n.phase !== 'stopping')) return;
+    this.send('K');
+    const end = performance.now() + timeoutMs + 3000;
+    while (performance.now() < end) {
+      const m = this.next();
+      if (!m || (m.phase !== 'run' && m.phase !== 'stopping')) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new UpdateError(`the next instance of ${this.name} did not stop`, 'bad-input');
   }
 
   hasCheck(): boolean {

@@ -38,6 +38,8 @@ export interface UpdaterConfig {
   trialMs: number;
   ready: 'auto' | 'explicit';
   crashLimit: number;
+  /** restart: stop the old version, then start the new one; overlap: start the new one beside it first (needs `listen`). */
+  handover: 'restart' | 'overlap';
   socket: string;
   servicesDir: string;
   stopTimeoutMs: number;
@@ -80,6 +82,7 @@ export const configReference: { name: string; default: string; meaning: string }
   { name: 'MOLT_VERSION_FILE', default: '/version', meaning: 'file holding the version in use' },
   { name: 'MOLT_TRIAL', default: '30s', meaning: 'a new version is committed after staying up this long (and passing check), or at once when it reports ready' },
   { name: 'MOLT_READY', default: 'auto', meaning: 'auto: surviving the trial commits; explicit: the app must report ready (molt ready) before the trial ends' },
+  { name: 'MOLT_HANDOVER', default: 'restart', meaning: 'restart: stop the old version, then start the new one; overlap: start the new one beside the old one on the app\'s listen sockets, stop the old one only once the new one passed its trial' },
   { name: 'MOLT_CRASH_LIMIT', default: '2', meaning: 'deaths during the trial that roll it back (integer >= 1)' },
   { name: 'MOLT_SOCKET', default: '/run/molt/molt.sock', meaning: 'the API socket (mode 0600) that the CLI and apps talk to' },
   { name: 'MOLT_SERVICES', default: '/etc/service', meaning: 'service directories (environment only, shared with molt init)' },
@@ -405,6 +408,7 @@ export function readUpdaterConfig(env: NodeJS.ProcessEnv, readFile: (path: strin
   const trialMs = s.duration('MOLT_TRIAL', 30_000, { min: 1, minText: '1ms' });
   const ready = s.oneOf('MOLT_READY', ['auto', 'explicit'] as const, 'auto');
   const crashLimit = s.int('MOLT_CRASH_LIMIT', 2, 1);
+  const handover = s.oneOf('MOLT_HANDOVER', ['restart', 'overlap'] as const, 'restart');
   const socket = s.absPath('MOLT_SOCKET', '/run/molt/molt.sock');
   if (Buffer.byteLength(socket) > SOCKET_PATH_MAX) s.fail('MOLT_SOCKET', `is too long for a Unix socket path (at most ${SOCKET_PATH_MAX} bytes)`);
   const servicesDir = s.has('MOLT_SERVICES') ? s.absPath('MOLT_SERVICES', '/etc/service') : s.absPath('SVDIR', '/etc/service');
@@ -454,6 +458,7 @@ export function readUpdaterConfig(env: NodeJS.ProcessEnv, readFile: (path: strin
     trialMs,
     ready,
     crashLimit,
+    handover,
     socket,
     servicesDir,
     stopTimeoutMs,

@@ -21,6 +21,8 @@ export interface UpdateTarget {
   startedAt: string;
   /** The reason to block with, once rolling back. */
   failure?: string;
+  /** Set when the new version was started beside the old one (MOLT_HANDOVER=overlap). */
+  handover?: 'overlap';
 }
 
 export interface JournalState {

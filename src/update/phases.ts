@@ -6,7 +6,8 @@ export const nextPhases: Record<UpdatePhase, readonly UpdatePhase[]> = {
   idle: ['checking', 'downloading', 'staged', 'rolling-back', 'idle'],
   checking: ['idle', 'downloading', 'staged'],
   downloading: ['staged', 'idle'],
-  staged: ['stopping', 'idle', 'downloading', 'checking'],
+  // swapping straight from staged: an overlapping handover never stops the old version first.
+  staged: ['stopping', 'swapping', 'idle', 'downloading', 'checking'],
   stopping: ['swapping', 'rolling-back', 'idle'],
   swapping: ['starting', 'rolling-back'],
   starting: ['trial', 'rolling-back'],

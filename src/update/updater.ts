@@ -50,6 +50,23 @@ interface Trial {
   ready: boolean;
 }
 
+/** One look at the instance on trial: the service's run, or the next instance of an overlapping handover. */
+interface TrialSample {
+  /** 0 while it is down. */
+  pid: number;
+  exitCode?: number;
+  /** The supervisor's readiness of this very pid (notification-fd). */
+  ready: boolean;
+  /** The supervisor's own check result for this pid; null when it has none. */
+  healthy: boolean | null;
+}
+
+interface TrialProbe {
+  sample(): TrialSample;
+  /** Bring a dead instance back (the supervisor does that by itself for the service's run). */
+  revive?(): void;
+}
+
 function errMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
@@ -472,8 +489,19 @@ export class Updater implements UpdaterControl {
   private async apply(): Promise<string> {
     const t = this.j.state.target;
     if (!t) throw new Error('internal: nothing staged');
-    log.info('applying', { version: t.version, from: t.from ?? 'none' });
+    log.info('applying', { version: t.version, from: t.from ?? 'none', handover: this.cfg.handover });
     this.event({ event: 'update', version: t.version, from: t.from });
+    // A first install has nothing to overlap with.
+    if (this.cfg.handover === 'overlap' && t.from) {
+      const running = this.d.app.status();
+      const why = !this.d.app.hasListen()
+        ? 'the app has no listen file (two instances could not share its port)'
+        : !running || running.state !== 'run' || !running.pid
+          ? 'the app is not running'
+          : undefined;
+      if (!why) return this.applyOverlapping({ ...t, handover: 'overlap' }, running!.pid);
+      log.warn('overlapping handover not possible, stopping then starting', { version: t.version, why });
+    }
     await this.enter('stopping');
     await this.d.app.stop(this.cfg.stopTimeoutMs);
     await this.enter('swapping');
@@ -482,11 +510,66 @@ export class Updater implements UpdaterControl {
     return this.startAndJudge(t);
   }
 
+  /**
+   * MOLT_HANDOVER=overlap: staged -> swapping -> starting -> trial with the new version
+   * running beside the old one on the same sockets; the old one gets its stop signal only
+   * once the new one passed, and a failed new one is stopped while the old one never was.
+   */
+  private async applyOverlapping(t: UpdateTarget, oldPid: number): Promise<string> {
+    await this.enter('swapping', t);
+    await this.swapTo(t.version);
+    await this.enter('starting');
+    const first = await this.d.app.startNext();
+    if (!first) log.warn('next instance did not start', { version: t.version });
+    await this.enter('trial');
+    let diedAt: number | undefined;
+    const verdict = await this.runTrial(t.version, t.from, {
+      sample: () => {
+        const n = this.d.app.next();
+        const pid = n && n.phase === 'run' ? n.pid : 0;
+        return { pid, exitCode: n?.exit?.code, ready: pid !== 0 && n!.ready, healthy: null };
+      },
+      revive: () => {
+        // The supervisor does not restart a next instance: we do, throttled like a restart.
+        const now = performance.now();
+        diedAt ??= now;
+        if (now - diedAt < 1000) return;
+        diedAt = undefined;
+        this.trySend('N');
+      },
+    });
+    if (verdict.ok) {
+      const next = this.d.app.next();
+      const promoted = next && next.phase === 'run' && (await this.d.app.promoteNext(next.pid));
+      if (!promoted) {
+        // It passed but could not be handed over (say, finish was running): a plain restart.
+        log.warn('handover failed, restarting the app on the new version', { version: t.version });
+        await this.d.app.stopNext(this.cfg.stopTimeoutMs).catch(() => {});
+        await this.d.app.stop(this.cfg.stopTimeoutMs);
+        await this.d.app.start();
+      }
+      this.watchPid = this.d.app.status()?.pid ?? 0;
+      return this.commit(t, verdict.why);
+    }
+    if (this.stopped) throw new Error(`${t.version}: trial interrupted by shutdown`);
+    await this.rollBack({ ...t, failure: verdict.reason }, oldPid);
+    throw new Error(`${t.version} failed its trial (${verdict.reason}); stopped it, ${t.from ?? 'nothing'} kept running, blocked it`);
+  }
+
   private async startAndJudge(t: UpdateTarget): Promise<string> {
     await this.d.app.start();
     await this.enter('trial');
     const verdict = await this.runTrial(t.version, t.from);
-    if (verdict.ok) {
+    if (verdict.ok) return this.commit(t, verdict.why);
+    // A shutdown is not a verdict: leave the journal at `trial`, recovery judges it again.
+    if (this.stopped) throw new Error(`${t.version}: trial interrupted by shutdown`);
+    await this.rollBack({ ...t, failure: verdict.reason });
+    throw new Error(`${t.version} failed its trial (${verdict.reason}); rolled back to ${t.from ?? 'nothing'} and blocked it`);
+  }
+
+  private async commit(t: UpdateTarget, why: string): Promise<string> {
+    {
+      const verdict = { why };
       await this.enter('committed');
       this.event({ event: 'commit', version: t.version, from: t.from, detail: verdict.why });
       log.info('committed', { version: t.version, why: verdict.why });
@@ -497,10 +580,6 @@ export class Updater implements UpdaterControl {
       await this.enter('idle', null);
       return `updated to ${t.version} (${verdict.why})`;
     }
-    // A shutdown is not a verdict: leave the journal at `trial`, recovery judges it again.
-    if (this.stopped) throw new Error(`${t.version}: trial interrupted by shutdown`);
-    await this.rollBack({ ...t, failure: verdict.reason });
-    throw new Error(`${t.version} failed its trial (${verdict.reason}); rolled back to ${t.from ?? 'nothing'} and blocked it`);
   }
 
   private async swapTo(version: string): Promise<void> {
@@ -527,7 +606,18 @@ export class Updater implements UpdaterControl {
     }
   }
 
-  private async runTrial(version: string, from: string | undefined): Promise<{ ok: true; why: string } | { ok: false; reason: string }> {
+  /** The service's run, as the supervisor reports it. */
+  private readonly runProbe: TrialProbe = {
+    sample: () => {
+      const s = this.d.app.status();
+      const pid = s && s.state === 'run' ? s.pid : 0;
+      const health = pid !== 0 ? this.d.app.health() : undefined;
+      const mine = health && health.pid === pid ? health : undefined;
+      return { pid, exitCode: s?.lastExit?.code, ready: mine?.ready === true, healthy: mine ? mine.healthy : null };
+    },
+  };
+
+  private async runTrial(version: string, from: string | undefined, probe: TrialProbe = this.runProbe): Promise<{ ok: true; why: string } | { ok: false; reason: string }> {
     const start = performance.now();
     const trial: Trial = { version, from, startedAt: new Date().toISOString(), startMono: start, deadlineMono: start + this.cfg.trialMs, crashes: 0, ready: false };
     this.trial = trial;
@@ -537,14 +627,14 @@ export class Updater implements UpdaterControl {
     try {
       for (;;) {
         if (this.stopped) return { ok: false, reason: 'the updater stopped during the trial' };
-        const s = this.d.app.status();
-        const pid = s && s.state === 'run' ? s.pid : 0;
+        const s = probe.sample();
+        const pid = s.pid;
         const now = performance.now();
         if (pid !== lastPid) {
-          if (lastPid !== 0 && s?.lastExit?.code !== 42) {
+          if (lastPid !== 0 && s.exitCode !== 42) {
             // One death of the trial version (exit 42 is a request, not a crash).
             trial.crashes++;
-            log.warn('app died during its trial', { version, crashes: trial.crashes, code: s?.lastExit?.code, signal: s?.lastExit?.signal || undefined });
+            log.warn('app died during its trial', { version, crashes: trial.crashes, code: s.exitCode });
           }
           upSince = pid !== 0 ? now : undefined;
           lastPid = pid;
@@ -552,16 +642,14 @@ export class Updater implements UpdaterControl {
         // The stay-up clock is what auto mode commits on; show it as the deadline.
         if (this.cfg.ready === 'auto') trial.deadlineMono = (upSince ?? now) + this.cfg.trialMs;
         // The supervisor's health state of this very run: s6 readiness, and its own check results.
-        const health = pid !== 0 ? this.d.app.health() : undefined;
-        const mine = health && health.pid === pid ? health : undefined;
-        if (mine?.ready && !trial.ready) {
+        if (s.ready && !trial.ready) {
           trial.ready = true;
           log.info('app ready (notification-fd)', { version });
         }
         let checkPassed: boolean | undefined;
         const stayed = upSince !== undefined && now - upSince >= this.cfg.trialMs;
         if (stayed && !trial.ready && this.cfg.ready === 'auto' && this.d.app.hasCheck()) {
-          checkPassed = mine && mine.healthy !== null ? mine.healthy : await this.runCheckScript();
+          checkPassed = s.healthy !== null ? s.healthy : await this.runCheckScript();
         }
         const v = judgeTrial({
           nowMs: now,
@@ -576,6 +664,7 @@ export class Updater implements UpdaterControl {
         });
         if (v.verdict === 'commit') return { ok: true, why: v.why };
         if (v.verdict === 'fail') return { ok: false, reason: v.reason };
+        if (pid === 0) probe.revive?.();
         await new Promise((r) => setTimeout(r, TRIAL_POLL_MS));
       }
     } finally {
@@ -599,16 +688,21 @@ export class Updater implements UpdaterControl {
     });
   }
 
-  private async rollBack(t: UpdateTarget): Promise<void> {
+  /** overlapOldPid: the old version's pid during an overlapping handover; it keeps running if it still does. */
+  private async rollBack(t: UpdateTarget, overlapOldPid?: number): Promise<void> {
     const reason = t.failure ?? 'rolled back';
     log.warn('rolling back', { version: t.version, to: t.from ?? 'none', reason });
     await this.enter('rolling-back', t);
-    await this.d.app.stop(this.cfg.stopTimeoutMs).catch((err) => log.warn('stop during rollback failed', { error: errMessage(err) }));
+    const stopFailed = (err: unknown) => log.warn('stop during rollback failed', { error: errMessage(err) });
+    if (overlapOldPid !== undefined) await this.d.app.stopNext(this.cfg.stopTimeoutMs).catch(stopFailed);
+    // The old version is untouched only if its very process still runs; a restart since then ran the new one.
+    const oldRuns = overlapOldPid !== undefined && this.d.app.status()?.pid === overlapOldPid;
+    if (!oldRuns) await this.d.app.stop(this.cfg.stopTimeoutMs).catch(stopFailed);
     if (t.from && this.d.store.has(t.from)) {
       await this.swapTo(t.from);
       // `previous` would now name the failed version; nothing to go back to from here.
       await this.d.store.setPrevious(undefined);
-      await this.d.app.start().catch((err) => log.warn('start after rollback failed', { error: errMessage(err) }));
+      if (!oldRuns) await this.d.app.start().catch((err) => log.warn('start after rollback failed', { error: errMessage(err) }));
     } else {
       // A first install failed: take `current` away so the app waits instead of running a bad release.
       fs.rmSync(path.join(this.d.store.home, 'current'), { force: true });
@@ -641,6 +735,8 @@ export class Updater implements UpdaterControl {
     const t = st.target;
     const plan = recoveryFor(st.phase, current, t?.version, t?.from);
     await this.d.store.cleanStaging().catch((err) => log.warn('cannot clean staging', { error: errMessage(err) }));
+    // A next instance of an interrupted overlapping handover is not judged by anyone now: stop it.
+    if (t?.handover === 'overlap' && st.phase !== 'idle') await this.d.app.stopNext(this.cfg.stopTimeoutMs).catch(() => {});
     if (st.phase !== 'idle') log.warn('recovering an interrupted update', { phase: st.phase, plan, version: t?.version, current: current ?? 'none' });
     switch (plan) {
       case 'idle':
@@ -668,7 +764,9 @@ export class Updater implements UpdaterControl {
         st.phase = 'starting';
         await this.j.save();
         this.busy = this.newAction('update', t!.version);
-        void this.startAndJudge(t!)
+        // After an overlapping handover the service's run may still be the old version: restart it on current.
+        void (t!.handover === 'overlap' ? this.d.app.stop(this.cfg.stopTimeoutMs) : Promise.resolve())
+          .then(() => this.startAndJudge(t!))
           .then((m) => this.done(this.busy!, m))
           .catch((err) => this.fail(this.busy!, errMessage(err)))
           .finally(() => (this.busy = undefined));

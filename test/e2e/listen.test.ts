@@ -9,6 +9,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { molt, script, sleep, startMolt, stopAndWait, tmpdir, waitFor } from '../helpers/molt.js';
 import { freePort, makeStack } from '../helpers/stack.js';
+import { get, load } from '../helpers/load.js';
 
 /** An app that serves on the inherited fd 3 and reports what socket activation gave it. */
 const activatedApp = `#!${process.execPath}
@@ -22,39 +23,6 @@ const plainApp = (port: number) => `#!${process.execPath}
 const server = require('node:http').createServer((q, r) => r.end('{}')).listen(${port}, '127.0.0.1');
 process.on('SIGTERM', () => server.close(() => process.exit(0)));
 `;
-
-function get(port: number): Promise<{ ok: boolean; body?: string; error?: string }> {
-  return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/', timeout: 5000, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ ok: res.statusCode === 200, body }));
-    });
-    req.on('error', (e: NodeJS.ErrnoException) => resolve({ ok: false, error: e.code ?? e.message }));
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-  });
-}
-
-/** Requests back to back until stop() (bounded by count); returns failures by kind. */
-function load(port: number, max = 5000) {
-  let stopped = false;
-  const failures: string[] = [];
-  let done = 0;
-  const finished = (async () => {
-    while (!stopped && done < max) {
-      const r = await get(port);
-      done++;
-      if (!r.ok) failures.push(r.error ?? 'http');
-    }
-  })();
-  return {
-    async stop() {
-      stopped = true;
-      await finished;
-      return { done, failures };
-    },
-  };
-}
 
 describe('listen: socket activation', () => {
   test('fds 3.. with LISTEN_FDS, LISTEN_FDNAMES and LISTEN_PID set to the app itself', async () => {

@@ -45,6 +45,7 @@ describe('defaults', () => {
       trialMs: 30_000,
       ready: 'auto',
       crashLimit: 2,
+      handover: 'restart',
       socket: '/run/molt/molt.sock',
       servicesDir: '/etc/service',
       stopTimeoutMs: 7000,
@@ -149,10 +150,11 @@ describe('each variable', () => {
   });
 
   test('trial', () => {
-    const c = read({ ...DIR, MOLT_TRIAL: '2m', MOLT_READY: 'explicit', MOLT_CRASH_LIMIT: '4' });
+    const c = read({ ...DIR, MOLT_TRIAL: '2m', MOLT_READY: 'explicit', MOLT_CRASH_LIMIT: '4', MOLT_HANDOVER: 'overlap' });
     assert.equal(c.trialMs, 120_000);
     assert.equal(c.ready, 'explicit');
     assert.equal(c.crashLimit, 4);
+    assert.equal(c.handover, 'overlap');
   });
 
   test('control plane', () => {
@@ -228,6 +230,7 @@ describe('invalid values', () => {
     [{ ...DIR, MOLT_TRIAL: 'long' }, /^MOLT_TRIAL="long" must be a duration/],
     [{ ...DIR, MOLT_TRIAL: '0' }, /^MOLT_TRIAL="0" is too short/],
     [{ ...DIR, MOLT_READY: 'yes' }, /^MOLT_READY="yes" must be one of auto, explicit$/],
+    [{ ...DIR, MOLT_HANDOVER: 'blue-green' }, /^MOLT_HANDOVER="blue-green" must be one of restart, overlap$/],
     [{ ...DIR, MOLT_CRASH_LIMIT: '0' }, /^MOLT_CRASH_LIMIT="0" must be an integer >= 1$/],
     [{ ...DIR, MOLT_CRASH_LIMIT: '-1' }, /^MOLT_CRASH_LIMIT="-1" must be an integer >= 1$/],
     [{ ...DIR, MOLT_SOCKET: 'molt.sock' }, /^MOLT_SOCKET="molt.sock" must be an absolute path$/],
@@ -411,6 +414,7 @@ describe('configReference', () => {
     assert.equal(doc('MOLT_VERSION_FILE'), c.versionFile);
     assert.equal(doc('MOLT_READY'), c.ready);
     assert.equal(doc('MOLT_CRASH_LIMIT'), String(c.crashLimit));
+    assert.equal(doc('MOLT_HANDOVER'), c.handover);
     assert.equal(doc('MOLT_SOCKET'), c.socket);
     assert.equal(doc('MOLT_SERVICES'), c.servicesDir);
     assert.equal(doc('MOLT_LOG_LEVEL'), c.logLevel);
