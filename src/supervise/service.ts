@@ -94,6 +94,8 @@ export class Slot {
   private notifySock: net.Socket | undefined;
   private warnedCheck = false;
   private exitListener: ((code: number | null, signal: NodeJS.Signals | null) => void) | undefined;
+  private customChain: Promise<void> | undefined;
+  private spawnPending = false;
   private nextState: NextState = initialNext();
   private nextRun: NextRun | undefined;
   private nextExit: { code: number; signal: number } | null = null;
@@ -137,20 +139,52 @@ export class Slot {
     for (const a of t.actions) {
       switch (a.type) {
         case 'spawn-run':
-          this.spawnRun();
+          if (this.customized()) {
+            // runsv runs control/u before every start of run, and waits for it.
+            this.spawnPending = true;
+            this.afterCustom(async () => {
+              await this.custom('u');
+              this.spawnPending = false;
+              if (this.state.phase !== 'run' || this.child) return; // stopped meanwhile
+              this.spawnRun();
+              this.writeStatus();
+              this.svc.env.onChange?.();
+            });
+          } else this.spawnRun();
           break;
         case 'spawn-finish':
           this.spawnFinish(a.code, a.signal);
           break;
         case 'stop': {
           const sig = this.svc.downSignal();
+          if (this.customized()) {
+            // runsv: control/t may replace the stop signal; CONT always; then control/d or control/x.
+            const want = this.state.want;
+            this.state = { ...this.state, gotTerm: false }; // set when the signal is really sent
+            this.afterCustom(async () => {
+              if (!(await this.custom('t'))) this.termSent(sig);
+              this.kill('SIGCONT');
+              if (want === 'down' || want === 'exit') await this.custom(want === 'down' ? 'd' : 'x');
+            });
+            break;
+          }
           this.kill(sig);
           if (sig !== 'SIGCONT') this.kill('SIGCONT');
           break;
         }
-        case 'signal':
-          this.kill(a.signal);
+        case 'signal': {
+          const letter = event.type === 'control' ? event.letter : undefined;
+          if (letter && this.customized()) {
+            // control/<letter> exiting 0 replaces the signal.
+            if (letter === 't') this.state = { ...this.state, gotTerm: false };
+            this.afterCustom(async () => {
+              if (await this.custom(letter)) return;
+              if (letter === 't') this.termSent(a.signal);
+              else this.kill(a.signal);
+            });
+          } else this.kill(a.signal);
           break;
+        }
         case 'arm-throttle':
           this.armThrottle();
           break;
@@ -179,7 +213,61 @@ export class Slot {
     }
   }
 
+  /** runsv's `control/<c>` scripts apply (never to a logger), or earlier ones are still running. */
+  private customized(): boolean {
+    if (this.isLog) return false;
+    return this.customChain !== undefined || exists(path.join(this.cwd, 'control'));
+  }
+
+  /** The stop signal went out after a control script let it: runsv's "got TERM" from then on. */
+  private termSent(sig: NodeJS.Signals): void {
+    this.kill(sig);
+    if (this.state.phase !== 'run' || !this.child) return;
+    this.state = { ...this.state, gotTerm: true };
+    this.writeStatus();
+    this.svc.env.onChange?.();
+  }
+
+  /** Work that follows a control script, in the order the control bytes came. */
+  private afterCustom(work: () => Promise<void>): void {
+    const next = (this.customChain ?? Promise.resolve())
+      .then(work)
+      .catch((err: unknown) => log.warn('control script failed', { service: this.label, error: err }));
+    this.customChain = next;
+    void next.finally(() => {
+      if (this.customChain === next) this.customChain = undefined;
+    });
+  }
+
+  /** Run control/<letter> when it is executable; true when it exited 0 (its default action is then skipped). */
+  private custom(letter: string): Promise<boolean> {
+    const file = `./control/${letter}`;
+    try {
+      const st = fs.statSync(path.join(this.cwd, file));
+      if (!st.isFile() || !(st.mode & 0o100)) return Promise.resolve(false);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') log.warn('cannot stat control script', { service: this.label, file, error: err });
+      return Promise.resolve(false);
+    }
+    const child = this.spawnChild(file, []);
+    if (!child) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      // runsv waits for ever; a control script that hangs gets finish's deadline here.
+      const timer = setTimeout(() => {
+        log.warn('control script timed out, killing it', { service: this.label, file, timeout_ms: this.svc.env.finishTimeoutMs });
+        signalQuietly(child.pid!, 'SIGKILL');
+      }, this.svc.env.finishTimeoutMs);
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        log.debug('control script exited', { service: this.label, file, code: code ?? undefined });
+        resolve(code === 0);
+      });
+    });
+  }
+
   private writeStatus(): void {
+    // While control/u runs, run has not started: leave the status as it was, as runsv does.
+    if (this.spawnPending) return;
     try {
       this.sup.write({
         stampMs: this.stampMs,
