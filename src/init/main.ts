@@ -13,7 +13,11 @@ import { ConfigError, readInitConfig, type InitConfig } from './config.js';
 const log = logger('init');
 
 const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGQUIT'] as const;
-const RELAYED_SIGNALS = ['SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGALRM'] as const;
+// What tini forwards, less what Node needs for itself: SIGPROF (V8's profiler), SIGPIPE
+// (sent to a writer, meaningless to relay), the synchronous ones and TTIN/TTOU.
+const RELAYED_SIGNALS = [
+  'SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGALRM', 'SIGCONT', 'SIGTSTP', 'SIGURG', 'SIGVTALRM', 'SIGXCPU', 'SIGXFSZ', 'SIGIO', 'SIGPWR',
+] as const;
 
 interface Cmd {
   child: ChildProcess;
@@ -40,6 +44,8 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 class Init {
+  /** Adopted orphans already sent TERM during the shutdown. */
+  private readonly termed = new Set<number>();
   private readonly reaper = new Reaper((pid, code, signal) =>
     log.debug('reaped orphan', { pid, code: code ?? undefined, signal: signal ?? undefined }),
   );
@@ -170,9 +176,18 @@ class Init {
     this.supervisor.stopAll();
     if (this.cmd?.child.pid && this.cmd.exit === undefined) signalPid(this.cmd.child.pid, cmdSignal);
     // Adopted orphans get TERM now and KILL when the grace time is up.
-    for (const pid of childrenOfSelf()) if (!this.reaper.isTracked(pid)) signalPid(pid, 'SIGTERM');
+    this.termAdopted();
     this.deadline = setTimeout(() => this.killEverything(), this.config.stopTimeoutMs);
     this.maybeDone();
+  }
+
+  /** TERM (once each) every child we did not spawn: orphans adopted from services and CMD. */
+  private termAdopted(): void {
+    for (const pid of childrenOfSelf()) {
+      if (this.reaper.isTracked(pid) || this.termed.has(pid)) continue;
+      this.termed.add(pid);
+      signalPid(pid, 'SIGTERM');
+    }
   }
 
   /** The grace time is over: SIGKILL every process left below us, then exit. */
@@ -192,6 +207,9 @@ class Init {
 
   private maybeDone(): void {
     if (!this.shuttingDown) return;
+    // Orphans adopted since the shutdown began (a wrapper's children once the wrapper died
+    // of its TERM) get their TERM now, not only KILL when the grace time is over.
+    this.termAdopted();
     if (!this.supervisor.allDone()) return;
     if (this.cmd && this.cmd.exit === undefined && this.cmd.child.pid !== undefined) return;
     if (this.reaper.trackedCount() > 0) return;

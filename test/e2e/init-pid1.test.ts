@@ -41,18 +41,19 @@ describe('molt init -- CMD: exit status', () => {
 });
 
 describe('molt init: signals', () => {
-  test('HUP, USR1 (Node reserves it for the inspector), USR2, WINCH and ALRM reach CMD; TERM stops it', async () => {
+  test('HUP, USR1 (Node reserves it for the inspector), USR2, WINCH, ALRM and the rest tini forwards reach CMD; TERM stops it', async () => {
     const dir = tmpdir('sig');
+    const relayed = ['SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGALRM', 'SIGCONT', 'SIGTSTP', 'SIGURG', 'SIGVTALRM', 'SIGXCPU', 'SIGXFSZ', 'SIGIO', 'SIGPWR'] as const;
     const printer = script(
       path.join(dir, 'printer.mjs'),
       `#!${process.execPath}
-for (const s of ['SIGHUP','SIGUSR1','SIGUSR2','SIGWINCH','SIGALRM','SIGTERM']) process.on(s, () => { console.log('got ' + s); if (s === 'SIGTERM') process.exit(0); });
+for (const s of [${relayed.map((x) => `'${x}'`).join(',')},'SIGTERM']) process.on(s, () => { console.log('got ' + s); if (s === 'SIGTERM') process.exit(0); });
 console.log('ready'); setInterval(() => {}, 1000);
 `,
     );
     const m = startMolt(['init', '--', printer], { env: { MOLT_SERVICES: emptyServices() } });
     await waitFor('printer ready', () => m.out().includes('ready'), 10_000);
-    for (const sig of ['SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGALRM'] as const) {
+    for (const sig of relayed) {
       await m.kill(sig);
       await waitFor(`${sig} relayed`, () => m.out().includes(`got ${sig}`), 5000);
     }
@@ -79,6 +80,21 @@ console.log('ready'); setInterval(() => {}, 1000);
     assert.ok(alive(pid), 'molt survived the storm');
     await m.kill('SIGTERM');
     assert.equal((await m.exited).code, 143);
+  });
+});
+
+describe('molt init: wrappers', () => {
+  test('docker stop with a wrapper CMD: the child the wrapper leaves behind gets TERM at once, not KILL after the grace time', async () => {
+    const dir = tmpdir('wrapper');
+    const app = script(path.join(dir, 'app.sh'), `#!/bin/sh\ntrap 'echo app got TERM; exit 0' TERM\necho app ready\nwhile :; do sleep 0.05; done\n`);
+    // The wrapper dies of its TERM (no trap, no exec) and leaves the app to PID 1.
+    const m = startMolt(['init', '--', 'sh', '-c', `${app} & wait`], { env: { MOLT_SERVICES: emptyServices(), MOLT_STOP_TIMEOUT: '3s' } });
+    await waitFor('app ready', () => m.out().includes('app ready'), 10_000);
+    await m.kill('SIGTERM');
+    const r = await m.exited;
+    assert.match(m.out(), /app got TERM/);
+    assert.doesNotMatch(m.err(), /grace time over/, 'nothing was left for KILL');
+    assert.equal(r.code, 143, "the wrapper's status: killed by TERM");
   });
 });
 
