@@ -21,7 +21,8 @@ export type SlotEvent =
   | { type: 'boot' }
   | { type: 'control'; letter: string }
   | { type: 'run-exited'; code: number | null; signal: number | null; hasFinish: boolean }
-  | { type: 'finish-exited' }
+  /** code 125 is s6's "do not restart": the service stays down (as after `sv down`). */
+  | { type: 'finish-exited'; code?: number | null }
   | { type: 'throttle-elapsed' }
   /** A logger's producer is gone and its pipe closed: let it drain to EOF, then let go. */
   | { type: 'drain' };
@@ -44,6 +45,9 @@ export interface Transition {
 export function initialState(normallyDown: boolean): SlotState {
   return { phase: 'down', want: normallyDown ? 'down' : 'up', paused: false, gotTerm: false, throttled: false, exited: false };
 }
+
+/** finish's exit code that tells the supervisor not to restart (s6-supervise's convention). */
+export const PERMANENT_FAILURE = 125;
 
 type Handler = (s: SlotState, e: SlotEvent) => Transition;
 type EventType = SlotEvent['type'];
@@ -177,7 +181,10 @@ export const transitions: Record<Phase, Record<EventType, Handler>> = {
     boot: ignore,
     control: (s, e) => controlWhileFinishing(s, (e as { letter: string }).letter),
     'run-exited': ignore,
-    'finish-exited': (s) => settleDown(s),
+    'finish-exited': (s, e) => {
+      const code = (e as Extract<SlotEvent, { type: 'finish-exited' }>).code;
+      return settleDown(code === PERMANENT_FAILURE && s.want === 'up' ? { ...s, want: 'down' } : s);
+    },
     'throttle-elapsed': ignore,
     drain: (s) => same({ ...s, want: 'exit' }),
   },

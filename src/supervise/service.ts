@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { ChildProcess, SpawnOptions, StdioOptions } from 'node:child_process';
 import { logger } from '../common/log.js';
 import { nextRestart, type Throttle } from './backoff.js';
-import { initialState, step, type SlotEvent, type SlotState } from './machine.js';
+import { initialState, PERMANENT_FAILURE, step, type SlotEvent, type SlotState } from './machine.js';
 import { LineSplitter, prefixed } from './lines.js';
 import { parseSignal, signalNumber } from './signals.js';
 import { SuperviseDir } from './superviseDir.js';
@@ -519,11 +519,12 @@ export class Slot {
         // gone
       }
     }, this.svc.env.finishTimeoutMs);
-    child.once('exit', () => {
+    child.once('exit', (code) => {
       clearTimeout(this.finishTimer);
       this.runningFinish = false;
       this.child = undefined;
-      this.dispatch({ type: 'finish-exited' });
+      if (code === PERMANENT_FAILURE) log.warn('finish exited 125: not restarting until sv up', { service: this.label });
+      this.dispatch({ type: 'finish-exited', code });
     });
   }
 

@@ -175,6 +175,25 @@ describe('throttle, scanning, bad services', () => {
     }
   });
 
+  test('a finish that exits 125 keeps the service down until sv up (s6), and sv shows it down', async () => {
+    const services = tmpdir('permafail');
+    const starts = path.join(services, 'starts');
+    const dir = path.join(services, 'broken');
+    script(path.join(dir, 'run'), `echo x >> ${starts}\nexit 1\n`);
+    script(path.join(dir, 'finish'), 'exit 125\n');
+    const m = startMolt(['init'], { env: { MOLT_SERVICES: services }, pidns: false });
+    try {
+      await waitFor('down after one start', () => /^down: .*: \d+s, normally up$/.test(svStatus(dir)), 10_000);
+      await sleep(2500); // a restart would have come after 1 s
+      assert.equal(fs.readFileSync(starts, 'utf8').trim().split('\n').length, 1, 'started once');
+      assert.match(m.err(), /finish exited 125: not restarting until sv up service=broken/);
+      sv('up', dir);
+      await waitFor('started again', () => fs.readFileSync(starts, 'utf8').trim().split('\n').length === 2, 5000);
+    } finally {
+      await stopAndWait(m);
+    }
+  });
+
   test('directories added and removed while running are picked up within 5 s', async () => {
     const services = tmpdir('scan');
     const m = startMolt(['init'], { env: { MOLT_SERVICES: services }, pidns: false });

@@ -70,6 +70,21 @@ test('finish runs with exit code and signal, then the slot settles', () => {
   assert.deepEqual(done.actions, []);
 });
 
+test('finish exiting 125 keeps the service down (s6); any other code restarts it', () => {
+  const f = step(running(), { type: 'run-exited', code: 1, signal: null, hasFinish: true });
+  const stay = step(f.state, { type: 'finish-exited', code: 125 });
+  assert.deepEqual({ phase: stay.state.phase, want: stay.state.want, throttled: stay.state.throttled }, { phase: 'down', want: 'down', throttled: false });
+  assert.deepEqual(stay.actions, []);
+  const again = step(f.state, { type: 'finish-exited', code: 1 });
+  assert.deepEqual(again.actions, [{ type: 'arm-throttle' }]);
+  assert.equal(again.state.want, 'up');
+  // sv up afterwards starts it again
+  assert.deepEqual(step(stay.state, { type: 'control', letter: 'u' }).actions, [{ type: 'spawn-run' }]);
+  // 125 after sv exit still lets the slot go
+  const exiting = step(step(running(), { type: 'control', letter: 'x' }).state, { type: 'run-exited', code: 0, signal: 15, hasFinish: true });
+  assert.equal(step(exiting.state, { type: 'finish-exited', code: 125 }).state.exited, true);
+});
+
 test('signal letters map to runsv signals and only while running', () => {
   const map: Record<string, string> = { t: 'SIGTERM', k: 'SIGKILL', p: 'SIGSTOP', c: 'SIGCONT', h: 'SIGHUP', a: 'SIGALRM', i: 'SIGINT', q: 'SIGQUIT', '1': 'SIGUSR1', '2': 'SIGUSR2' };
   for (const [letter, sig] of Object.entries(map)) {
