@@ -5,6 +5,7 @@ import path from 'node:path';
 import { parseHealth } from '../supervise/health.js';
 import { decodeStatus } from '../supervise/status.js';
 import { isSupervised as supervised } from '../supervise/probe.js';
+import { parseNext } from '../supervise/handover.js';
 import type { ServiceInfo } from './types.js';
 
 
@@ -31,6 +32,21 @@ function readHealth(dir: string, pid: number): ServiceInfo['health'] {
   const h: NonNullable<ServiceInfo['health']> = { ready: f.ready, healthy: f.healthy, failures: f.failures, heals: f.heals, gaveUp: f.gaveUp };
   if (f.lastCheck) h.lastCheck = f.lastCheck;
   return h;
+}
+
+/** The next instance of an overlapping handover, while one runs. */
+function readNext(dir: string): ServiceInfo['next'] {
+  let text: string;
+  try {
+    text = fs.readFileSync(path.join(dir, 'supervise', 'next'), 'utf8');
+  } catch {
+    return undefined;
+  }
+  const n = parseNext(text);
+  if (!n || !n.pid || (n.phase !== 'run' && n.phase !== 'stopping')) return undefined;
+  const out: NonNullable<ServiceInfo['next']> = { pid: n.pid, ready: n.ready, stopping: n.phase === 'stopping' };
+  if (n.since) out.since = n.since;
+  return out;
 }
 
 /** One service directory; `name` as shown (a log service is `<name>/log`). */
@@ -63,6 +79,8 @@ export function readService(dir: string, name: string, nowMs = Date.now()): Serv
   if (lastExit) info.lastExit = lastExit;
   const health = readHealth(dir, st.pid);
   if (health) info.health = health;
+  const next = readNext(dir);
+  if (next) info.next = next;
   return info;
 }
 

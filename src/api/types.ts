@@ -115,6 +115,8 @@ export interface ServiceInfo {
     gaveUp: boolean;
     lastCheck?: string;
   };
+  /** A second instance started beside this one for an overlapping handover (MOLT_HANDOVER=overlap). */
+  next?: { pid: number; ready: boolean; since?: string; stopping: boolean };
 }
 
 /** What the API and the CLI can ask of the running updater. */

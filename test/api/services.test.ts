@@ -48,8 +48,24 @@ describe('readServices', () => {
       ],
     );
     assert.ok(got.every((s) => !s.supervised), 'no supervisor holds these ok FIFOs');
+    assert.equal(got[0]!.next, undefined, 'no handover: no next instance');
     assert.equal(got[0]!.since, new Date(now - 3_700_000).toISOString());
     assert.deepEqual(readServices(path.join(tmp, 'missing')), []);
+  });
+
+  test('a handover in progress shows its next instance; a finished one does not', () => {
+    const root = path.join(tmp, 'handover');
+    fs.mkdirSync(path.join(root, 'web', 'supervise'), { recursive: true });
+    fs.writeFileSync(path.join(root, 'web', 'supervise', 'status'), encodeStatus({ stampMs: Date.now(), pid: 10, paused: false, want: 'up', gotTerm: false, state: 'run' }));
+    const next = (f: object) => fs.writeFileSync(path.join(root, 'web', 'supervise', 'next'), JSON.stringify({ generation: 1, exit: null, since: '2026-11-22T00:00:00.000Z', ...f }) + '\n');
+    next({ phase: 'run', pid: 11, ready: true });
+    assert.deepEqual(readServices(root)[0]!.next, { pid: 11, ready: true, stopping: false, since: '2026-11-22T00:00:00.000Z' });
+    next({ phase: 'stopping', pid: 11, ready: false });
+    assert.equal(readServices(root)[0]!.next?.stopping, true);
+    next({ phase: 'down', pid: 0, ready: false });
+    assert.equal(readServices(root)[0]!.next, undefined);
+    fs.writeFileSync(path.join(root, 'web', 'supervise', 'next'), 'garbage');
+    assert.equal(readServices(root)[0]!.next, undefined);
   });
 
   test('directories supervised by molt init read as up and supervised, with the right pids', async () => {
