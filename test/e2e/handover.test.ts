@@ -119,15 +119,26 @@ async function hello(s: Stack): Promise<{ version: string; pid: number } | undef
   return r.ok && r.body ? (JSON.parse(r.body) as { version: string; pid: number }) : undefined;
 }
 
+/** The example stack with MOLT_HANDOVER=overlap, a listen file, and `first` installed and committed. */
+async function overlapStack(trial: string, first: string): Promise<{ s: Stack; appDir: string }> {
+  const s = await makeStack({ MOLT_HANDOVER: 'overlap', MOLT_TRIAL: trial });
+  const appDir = path.join(s.services, 'app');
+  fs.writeFileSync(path.join(appDir, 'listen'), `tcp 127.0.0.1:${s.port} http\n`);
+  try {
+    s.publish(first);
+    await waitFor(first, async () => (await hello(s))?.version === first, 30_000);
+    await waitFor('idle', async () => (await s.status())?.phase === 'idle', 15_000);
+  } catch (err) {
+    await stopAndWait(s.molt);
+    throw err;
+  }
+  return { s, appDir };
+}
+
 describe('handover: MOLT_HANDOVER=overlap updates', () => {
   test('the new version serves beside the old one, which stops only after the commit; a crashing one is stopped while the old one never was', async () => {
-    const s = await makeStack({ MOLT_HANDOVER: 'overlap', MOLT_TRIAL: '2s' });
-    const appDir = path.join(s.services, 'app');
-    fs.writeFileSync(path.join(appDir, 'listen'), `tcp 127.0.0.1:${s.port} http\n`);
+    const { s, appDir } = await overlapStack('2s', '1.0.0');
     try {
-      s.publish('1.0.0');
-      await waitFor('1.0.0', async () => (await hello(s))?.version === '1.0.0', 30_000);
-      await waitFor('idle', async () => (await s.status())?.phase === 'idle', 15_000);
       const oldPid = mainPid(appDir);
       assert.ok(oldPid > 0);
 
@@ -197,13 +208,8 @@ describe('handover: MOLT_HANDOVER=overlap updates', () => {
   });
 
   test('kill -9 of the updater during an overlapping trial: the next instance is stopped and the update judged again from the service', async () => {
-    const s = await makeStack({ MOLT_HANDOVER: 'overlap', MOLT_TRIAL: '3s' });
-    const appDir = path.join(s.services, 'app');
-    fs.writeFileSync(path.join(appDir, 'listen'), `tcp 127.0.0.1:${s.port} http\n`);
+    const { s, appDir } = await overlapStack('3s', '3.0.0');
     try {
-      s.publish('3.0.0');
-      await waitFor('3.0.0', async () => (await hello(s))?.version === '3.0.0', 30_000);
-      await waitFor('idle', async () => (await s.status())?.phase === 'idle', 15_000);
       const l = load(s.port, 20_000);
       s.publish('3.1.0');
       const n = await waitFor('next on trial', () => {
