@@ -102,7 +102,7 @@ describe('handover: the supervisor runs a next instance beside the service', () 
       }, 10_000);
       assert.equal(run(runitSv, ['down', dir]).status, 0);
       await waitFor('both down', () => !alive(n1.pid) && !alive(n3.pid), 5000);
-      assert.equal(next(dir)?.phase, 'down');
+      await waitFor('next instance down', () => next(dir)?.phase === 'down', 5000);
 
       // N while the service is down is refused (nothing to overlap with).
       control(dir, 'N');
