@@ -477,9 +477,9 @@ function section(cases, meta) {
       `a new connection per request (no keep-alive), ${REQUEST_TIMEOUT_MS / 1000} s timeout, ${RETRY_PAUSE_MS} ms pause after a failed request; ` +
       `${UPDATES} updates per approach (${VERSIONS[0]} -> ${VERSIONS[1]} -> ... -> ${VERSIONS.at(-1)}), ${SETTLE_MS / 1000} s of steady load before each. ` +
       'Every approach runs under `molt init` as PID 1 of a PID namespace. (a) a shell script doing what arno01/self-update\'s update loop does, with Debian\'s runit `sv` ' +
-      '(its `sv stop`/`sv start` poll the status file every 420 ms); (b) and (c): copies of services/app and services/updater, a `molt` wrapper on PATH, ' +
+      '(its `sv stop`/`sv start` poll the status file every 420 ms); (b), (c) and (d): copies of services/app and services/updater, a `molt` wrapper on PATH, ' +
       'releases published into MOLT_DIR (tarball + SHA256SUMS), MOLT_INTERVAL=1s, MOLT_TRIAL=1s; (c) adds `listen` = `tcp 127.0.0.1:PORT http` to the app service, ' +
-      'and hello serves on the inherited fd 3 (LISTEN_PID is its own pid). "During the updates" = requests sent between the start of an update ' +
+      'and hello serves on the inherited fd 3 (LISTEN_PID is its own pid); (d) also sets MOLT_HANDOVER=overlap. "During the updates" = requests sent between the start of an update ' +
       '(script start, or the release appearing in MOLT_DIR) and the first answer of the new version (for molt, the 1 s trial that follows is not part of it; requests during trials are in the steady state).',
     '',
   );
