@@ -5,9 +5,8 @@
 // refusal destDir is removed, so a hostile archive leaves no debris anywhere.
 import fs from 'node:fs';
 import path from 'node:path';
-import zlib from 'node:zlib';
-import { pipeline } from 'node:stream';
 import { UpdateError } from './types.js';
+import { fileChunks, gunzipChunks } from './chunks.js';
 import { isNoSpace } from './download.js';
 import {
   PolicyError,
@@ -204,12 +203,11 @@ export async function extractArchive(file: string, destDir: string, limits: Extr
     }
   }
 
-  const input = fs.createReadStream(file, { highWaterMark: 1024 * 1024 });
-  const stream: NodeJS.ReadableStream = gz
-    ? pipeline(input, zlib.createGunzip({ chunkSize: 256 * 1024 }), () => undefined)
-    : input;
+  // Read into one buffer and inflated into another: each chunk is a view, used (written) before the next is read.
+  const input = fileChunks(file, { signal });
+  const chunks = gz ? gunzipChunks(input) : input;
   try {
-    await readTar(stream as AsyncIterable<Buffer>, { onEntry });
+    await readTar(chunks, { onEntry });
     for (const [p, node] of tree) {
       if (node.kind !== 'symlink') continue;
       try {
@@ -227,9 +225,9 @@ export async function extractArchive(file: string, destDir: string, limits: Extr
     await fs.promises.rm(destDir, { recursive: true, force: true }).catch(() => undefined);
     throw toUpdateError(err, label, destDir, current);
   } finally {
-    // Also after success: bytes past the end marker may still be unread.
-    (stream as unknown as { destroy?: () => void }).destroy?.();
-    input.destroy();
+    // Also after success: bytes past the end marker may still be unread (closes the file).
+    await chunks.return(undefined).catch(() => undefined);
+    await input.return(undefined).catch(() => undefined);
   }
 }
 

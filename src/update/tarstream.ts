@@ -151,8 +151,13 @@ function typeOf(flag: string): TarType {
   }
 }
 
-/** Pulls exact byte counts out of an async chunk stream with one small carry-over buffer. */
+/**
+ * Pulls exact byte counts out of an async chunk stream. The stream may reuse one buffer for
+ * every chunk (extract.ts does): a chunk is only used until the next is pulled, and the few
+ * bytes that must outlive that (a header split across two chunks) are copied first.
+ */
 export class ByteSource {
+  /** The unread rest of the current chunk (a view of it). */
   private buf: Buffer = Buffer.alloc(0);
   private done = false;
   /** Bytes handed out so far (for messages). */
@@ -164,28 +169,42 @@ export class ByteSource {
     const r = await this.it.next();
     if (r.done) {
       this.done = true;
+      this.buf = Buffer.alloc(0);
       return false;
     }
-    const c = Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value);
-    this.buf = this.buf.length === 0 ? c : Buffer.concat([this.buf, c]);
+    this.buf = Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value);
     return true;
   }
 
-  /** Exactly n bytes; null at a clean end of input; throws when input ends part-way. */
+  /**
+   * Exactly n bytes; null at a clean end of input; throws when input ends part-way. The
+   * result is valid until the next call (it may be a view of the current chunk).
+   */
   async readExact(n: number): Promise<Buffer | null> {
-    while (this.buf.length < n) {
-      if (!(await this.pull())) {
-        if (this.buf.length === 0) return null;
-        throw new TarFormatError(`unexpected end of archive (needed ${n} bytes, got ${this.buf.length})`);
-      }
+    if (this.buf.length === 0 && n > 0 && !(await this.pull())) return null;
+    if (this.buf.length >= n) {
+      const out = this.buf.subarray(0, n);
+      this.buf = this.buf.subarray(n);
+      this.position += n;
+      return out;
     }
-    const out = this.buf.subarray(0, n);
-    this.buf = this.buf.subarray(n);
+    // Split across chunks: gather a copy before the next chunk replaces this one.
+    const out = Buffer.allocUnsafe(n);
+    let have = 0;
+    while (have < n) {
+      if (this.buf.length === 0 && !(await this.pull())) {
+        throw new TarFormatError(`unexpected end of archive (needed ${n} bytes, got ${have})`);
+      }
+      const take = Math.min(n - have, this.buf.length);
+      this.buf.copy(out, have, 0, take);
+      this.buf = this.buf.subarray(take);
+      have += take;
+    }
     this.position += n;
     return out;
   }
 
-  /** Yields exactly n bytes in chunks as they arrive; throws when input ends early. */
+  /** Yields exactly n bytes in chunks as they arrive (views, each valid until the next); throws when input ends early. */
   async *stream(n: number): AsyncGenerator<Buffer> {
     let left = n;
     while (left > 0) {
@@ -257,7 +276,7 @@ export async function readTar(chunks: AsyncIterable<Buffer>, hooks: ReadTarHooks
         if (h.size > MAX_META) throw new TarFormatError(`extended header of ${h.size} bytes is too large`);
         const body = h.size === 0 ? Buffer.alloc(0) : await src.readExact(h.size);
         if (body === null) throw new TarFormatError('archive ends inside an extended header');
-        const copy = Buffer.from(body); // detach from the big chunk it may share
+        const copy = Buffer.from(body); // the chunk it may be a view of is about to be reused
         await src.skip((BLOCK - (h.size % BLOCK)) % BLOCK);
         if (h.typeflag === 'x') pax = parsePax(copy);
         else if (h.typeflag === 'L') longName = cstring(copy, 0, copy.length);

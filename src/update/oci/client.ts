@@ -54,6 +54,8 @@ interface CallOptions {
   idempotent?: boolean;
   /** Follow 3xx (blob downloads); the Authorization header never crosses origins. */
   followRedirects?: boolean;
+  /** Read the body through reused buffers (blobs: see http1.ts). */
+  reuseBuffer?: boolean;
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
@@ -181,7 +183,7 @@ export class RegistryClient {
       const headers: Record<string, string> = { ...co.headers };
       // Credentials only ever go to the registry's own origin, never to a redirect target elsewhere.
       if (target.origin === this.origin && this.auth && this.auth.expiresAtMs > Date.now()) headers.authorization = this.auth.value;
-      const res = await send({ method, url: target, headers, body: hop === 0 ? co.body : undefined, signal: co.signal, timeoutMs: this.opts.timeoutMs, idleMs: this.opts.idleMs });
+      const res = await send({ method, url: target, headers, body: hop === 0 ? co.body : undefined, signal: co.signal, timeoutMs: this.opts.timeoutMs, idleMs: this.opts.idleMs, reuseBuffer: co.reuseBuffer });
       const loc = header(res, 'location');
       if (!co.followRedirects || !REDIRECTS.has(res.status) || !loc) return res;
       discard(res);
@@ -368,9 +370,13 @@ export class RegistryClient {
     return tags;
   }
 
-  /** Open a blob for streaming; redirects to storage are followed without our credentials. */
-  async openBlob(digest: string, signal?: AbortSignal): Promise<{ body: NodeJS.ReadableStream; size?: number }> {
-    const res = await this.call('GET', this.url(`blobs/${digest}`), { signal, idempotent: true, followRedirects: true });
+  /**
+   * Open a blob for streaming; redirects to storage are followed without our credentials. The
+   * body's chunks are views of reused buffers: each is valid until the next is asked for
+   * (downloadVerified hashes and writes a chunk before it asks for the next).
+   */
+  async openBlob(digest: string, signal?: AbortSignal): Promise<{ body: AsyncIterable<Buffer> & { destroy(err?: Error): void }; size?: number }> {
+    const res = await this.call('GET', this.url(`blobs/${digest}`), { signal, idempotent: true, followRedirects: true, reuseBuffer: true });
     if (res.status !== 200) {
       if (res.status === 404) {
         discard(res);

@@ -6,6 +6,9 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
 import { UpdateError } from '../types.js';
+import { sendHttp1, type ResponseBody } from './http1.js';
+
+export type { ResponseBody } from './http1.js';
 
 export interface HttpRequest {
   method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -18,13 +21,18 @@ export interface HttpRequest {
   timeoutMs: number;
   /** Longest silence on the socket, headers or body. */
   idleMs: number;
+  /**
+   * For large bodies (blobs): read the response through reused buffers on a connection of its
+   * own (http1.ts), so a body chunk is valid only until the next one is asked for. GET/HEAD only.
+   */
+  reuseBuffer?: boolean;
 }
 
 export interface HttpResponse {
   status: number;
   headers: http.IncomingHttpHeaders;
   url: URL;
-  body: http.IncomingMessage;
+  body: ResponseBody;
 }
 
 const agentOpts = { keepAlive: true, maxSockets: 8 };
@@ -37,6 +45,10 @@ function describe(req: HttpRequest): string {
 
 /** Send one request; resolve at the response headers. Network faults become UpdateError('network'). */
 export function send(req: HttpRequest): Promise<HttpResponse> {
+  if (req.reuseBuffer && req.body === undefined && (req.method === 'GET' || req.method === 'HEAD')) {
+    const { method, url, signal, timeoutMs, idleMs } = req;
+    return sendHttp1({ method, url, headers: { 'user-agent': 'molt', ...req.headers }, signal, timeoutMs, idleMs }).then((r) => ({ ...r, url }));
+  }
   return new Promise<HttpResponse>((resolve, reject) => {
     if (req.signal?.aborted) {
       reject(new UpdateError(`${describe(req)}: aborted`, 'aborted'));
@@ -115,7 +127,8 @@ export async function readBody(res: HttpResponse, limit: number, what: string): 
         res.body.destroy();
         throw new UpdateError(`${what}: more than the ${limit} bytes allowed`, 'bad-input');
       }
-      chunks.push(c);
+      // A copy: a body read through reused buffers (reuseBuffer) overwrites its chunks later.
+      chunks.push(Buffer.from(c));
     }
   } catch (err) {
     if (err instanceof UpdateError) throw err;
