@@ -59,10 +59,12 @@ export function inflaterKind(): 'in-place' | 'stream' {
  * own checks stand: a bad header, a corrupt block, a wrong CRC or length, or input that ends
  * mid-stream throw zlib's error (code Z_*). Concatenated members are read as one stream, and
  * what follows the end of the gzip data is ignored when it is zero padding, as with zlib.gunzip.
+ * Inflating is synchronous, one output buffer (1 MiB) at a time: a few ms of the event loop.
  */
 export async function* gunzipChunks(input: AsyncIterable<Buffer>, opts: { bufferBytes?: number; forceStream?: boolean } = {}): AsyncGenerator<Buffer> {
   const outBytes = opts.bufferBytes ?? INFLATE_BYTES;
-  const z = zlib.createGunzip({ chunkSize: Math.max(outBytes, zlib.constants.Z_MIN_CHUNK) });
+  // Default chunkSize: the stream's own output buffer goes unused here.
+  const z = zlib.createGunzip();
   const native = opts.forceStream ? undefined : handleOf(z);
   if (!native) {
     z.close();
