@@ -2,7 +2,7 @@
 // It answers every HTTP request with its version, and can be told to misbehave
 // so that trials and rollbacks can be shown: a file named `behaviour` in the
 // release holds `crash` (exit 1 after 300 ms), `hang` (never listen, never ready)
-// or `ok`.
+// or `ok` (pack.sh's `exit` makes a release whose run exits at once).
 import http from 'node:http';
 import fs from 'node:fs';
 

@@ -59,6 +59,8 @@ interface TrialSample {
   ready: boolean;
   /** The supervisor's own check result for this pid; null when it has none. */
   healthy: boolean | null;
+  /** Deaths counted by the probe itself (an instance may die before any sample saw it run). */
+  deaths?: number;
 }
 
 interface TrialProbe {
@@ -519,15 +521,19 @@ export class Updater implements UpdaterControl {
     await this.enter('swapping', t);
     await this.swapTo(t.version);
     await this.enter('starting');
+    const base = this.d.app.next()?.generation ?? 0;
     const first = await this.d.app.startNext();
     if (!first) log.warn('next instance did not start', { version: t.version });
     await this.enter('trial');
     let diedAt: number | undefined;
+    // Each generation of the next instance that ended is one death, seen running or not.
+    const ended = new Set<number>();
     const verdict = await this.runTrial(t.version, t.from, {
       sample: () => {
         const n = this.d.app.next();
         const pid = n && n.phase === 'run' ? n.pid : 0;
-        return { pid, exitCode: n?.exit?.code, ready: pid !== 0 && n!.ready, healthy: null };
+        if (n && n.generation > base && n.phase === 'down' && n.exit?.code !== 42) ended.add(n.generation);
+        return { pid, exitCode: n?.exit?.code, ready: pid !== 0 && n!.ready, healthy: null, deaths: ended.size };
       },
       revive: () => {
         // The supervisor does not restart a next instance: we do, throttled like a restart.
@@ -557,9 +563,10 @@ export class Updater implements UpdaterControl {
   }
 
   private async startAndJudge(t: UpdateTarget): Promise<string> {
+    const before = this.d.app.status();
     await this.d.app.start();
     await this.enter('trial');
-    const verdict = await this.runTrial(t.version, t.from);
+    const verdict = await this.runTrial(t.version, t.from, this.runProbe(before?.state === 'down' ? before.stampMs : undefined));
     if (verdict.ok) return this.commit(t, verdict.why);
     // A shutdown is not a verdict: leave the journal at `trial`, recovery judges it again.
     if (this.stopped) throw new Error(`${t.version}: trial interrupted by shutdown`);
@@ -568,18 +575,15 @@ export class Updater implements UpdaterControl {
   }
 
   private async commit(t: UpdateTarget, why: string): Promise<string> {
-    {
-      const verdict = { why };
-      await this.enter('committed');
-      this.event({ event: 'commit', version: t.version, from: t.from, detail: verdict.why });
-      log.info('committed', { version: t.version, why: verdict.why });
-      // Pruned while still 'committed': a crash mid-prune is cleaned up by recovery.
-      const protect = [t.version, ...(t.from ? [t.from] : [])];
-      const removed = await this.d.store.prune(this.cfg.keep, protect).catch(() => [] as string[]);
-      if (removed.length) log.info('pruned old versions', { removed: removed.join(',') });
-      await this.enter('idle', null);
-      return `updated to ${t.version} (${verdict.why})`;
-    }
+    await this.enter('committed');
+    this.event({ event: 'commit', version: t.version, from: t.from, detail: why });
+    log.info('committed', { version: t.version, why });
+    // Pruned while still 'committed': a crash mid-prune is cleaned up by recovery.
+    const protect = [t.version, ...(t.from ? [t.from] : [])];
+    const removed = await this.d.store.prune(this.cfg.keep, protect).catch(() => [] as string[]);
+    if (removed.length) log.info('pruned old versions', { removed: removed.join(',') });
+    await this.enter('idle', null);
+    return `updated to ${t.version} (${why})`;
   }
 
   private async swapTo(version: string): Promise<void> {
@@ -607,17 +611,38 @@ export class Updater implements UpdaterControl {
   }
 
   /** The service's run, as the supervisor reports it. */
-  private readonly runProbe: TrialProbe = {
-    sample: () => {
-      const s = this.d.app.status();
-      const pid = s && s.state === 'run' ? s.pid : 0;
-      const health = pid !== 0 ? this.d.app.health() : undefined;
-      const mine = health && health.pid === pid ? health : undefined;
-      return { pid, exitCode: s?.lastExit?.code, ready: mine?.ready === true, healthy: mine ? mine.healthy : null };
-    },
-  };
+  /**
+   * The service's run, as the supervisor reports it. A death is a new pid after another one,
+   * or a `down` status with a stamp not seen before (other than `stoppedAt`, the stop before
+   * this start): a run that exits at once may never be seen running by a 100 ms poll.
+   */
+  private runProbe(stoppedAt: number | undefined): TrialProbe {
+    const downs = new Set<number>(stoppedAt !== undefined ? [stoppedAt] : []);
+    let lastRunPid = 0;
+    let countedSinceRun = false;
+    let deaths = 0;
+    return {
+      sample: () => {
+        const s = this.d.app.status();
+        const pid = s && s.state === 'run' ? s.pid : 0;
+        const request = s?.lastExit?.code === 42; // a restart into a staged update, not a crash
+        if (pid !== 0) {
+          if (lastRunPid !== 0 && pid !== lastRunPid && !countedSinceRun && !request) deaths++;
+          if (pid !== lastRunPid) countedSinceRun = false;
+          lastRunPid = pid;
+        } else if (s?.state === 'down' && !downs.has(s.stampMs)) {
+          downs.add(s.stampMs);
+          if (!request) deaths++;
+          countedSinceRun = true;
+        }
+        const health = pid !== 0 ? this.d.app.health() : undefined;
+        const mine = health && health.pid === pid ? health : undefined;
+        return { pid, exitCode: s?.lastExit?.code, ready: mine?.ready === true, healthy: mine ? mine.healthy : null, deaths };
+      },
+    };
+  }
 
-  private async runTrial(version: string, from: string | undefined, probe: TrialProbe = this.runProbe): Promise<{ ok: true; why: string } | { ok: false; reason: string }> {
+  private async runTrial(version: string, from: string | undefined, probe: TrialProbe): Promise<{ ok: true; why: string } | { ok: false; reason: string }> {
     const start = performance.now();
     const trial: Trial = { version, from, startedAt: new Date().toISOString(), startMono: start, deadlineMono: start + this.cfg.trialMs, crashes: 0, ready: false };
     this.trial = trial;
@@ -630,8 +655,12 @@ export class Updater implements UpdaterControl {
         const s = probe.sample();
         const pid = s.pid;
         const now = performance.now();
+        if (s.deaths !== undefined && s.deaths > trial.crashes) {
+          trial.crashes = s.deaths;
+          log.warn('app died during its trial', { version, crashes: trial.crashes, code: s.exitCode });
+        }
         if (pid !== lastPid) {
-          if (lastPid !== 0 && s.exitCode !== 42) {
+          if (s.deaths === undefined && lastPid !== 0 && s.exitCode !== 42) {
             // One death of the trial version (exit 42 is a request, not a crash).
             trial.crashes++;
             log.warn('app died during its trial', { version, crashes: trial.crashes, code: s.exitCode });

@@ -187,6 +187,12 @@ describe('handover: MOLT_HANDOVER=overlap updates', () => {
       const st = await s.status();
       assert.match(st!.blocked.find((b) => b.version === '1.2.0')!.reason, /crashed 2 times during its trial/);
       assert.notEqual(next(appDir)?.phase, 'run');
+
+      // One that exits at once, perhaps before the updater ever sees it run: each death still counts.
+      s.publish('1.3.0', 'exit');
+      await waitFor('1.3.0 blocked', async () => (await s.status())?.blocked.some((b) => b.version === '1.3.0'), 60_000);
+      assert.match((await s.status())!.blocked.find((b) => b.version === '1.3.0')!.reason, /crashed 2 times during its trial/);
+      assert.equal(mainPid(appDir), servingPid, 'still the same process');
     } finally {
       await stopAndWait(s.molt);
     }

@@ -91,6 +91,17 @@ describe('updater with a local release directory', () => {
     assert.equal((await s.status())?.current, '1.3.0', 'unblocking an older version never downgrades by itself');
   });
 
+  test('a release whose run exits at once (never seen running by a poll) is rolled back for its crashes, not left to the trial cap', async () => {
+    s.publish('1.4.0', 'exit');
+    const st = await waitFor('1.4.0 blocked', async () => {
+      const x = await s.status();
+      return x?.phase === 'idle' && x.blocked.some((b) => b.version === '1.4.0') ? x : undefined;
+    }, 30_000);
+    assert.match(st.blocked.find((b) => b.version === '1.4.0')!.reason, /crashed 2 times during its trial/);
+    assert.equal(st.current, '1.3.0');
+    await waitFor('1.3.0 answering again', async () => (await s.appVersion()) === '1.3.0', 10_000);
+  });
+
   test('invariants held throughout: current always resolved, no staging debris, a valid journal', () => {
     assert.equal(brokenSamples, 0, 'current never dangled');
     assert.ok(stagingEmpty(s.home));

@@ -20,7 +20,7 @@ export interface Stack {
   env: NodeJS.ProcessEnv;
   molt: Running;
   /** Pack hello VERSION into the release directory. */
-  publish(version: string, behaviour?: 'ok' | 'crash' | 'hang'): void;
+  publish(version: string, behaviour?: 'ok' | 'crash' | 'exit' | 'hang'): void;
   appVersion(): Promise<string | undefined>;
   status(): Promise<UpdaterStatus | undefined>;
   journal(): { phase: string; target?: { version: string } } | undefined;
