@@ -85,7 +85,6 @@ export class Slot {
   private runningFinish = false;
   readonly sup: SuperviseDir;
   lastExit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  starts = 0;
   health: HealthState = initialHealth();
   private checkTimer: NodeJS.Timeout | undefined;
   private checkChild: ChildProcess | undefined;
@@ -296,7 +295,6 @@ export class Slot {
   private spawnRun(): void {
     this.startedAt = performance.now();
     this.stampMs = Date.now();
-    this.starts++;
     this.health = onRestart(this.health);
     const extra = this.isLog ? undefined : this.openNotificationPipe(() => this.markReady(child));
     this.notifySock = extra?.sock;
@@ -661,7 +659,6 @@ export class Slot {
     this.notifyFd = run.notifyFd;
     this.startedAt = run.startedAt;
     this.stampMs = Date.now();
-    this.starts++;
     this.health = { ...onRestart(this.health), ready: run.ready };
     this.state = { ...this.state, phase: 'run', throttled: false, gotTerm: false, paused: false };
     log.info('handed over', { service: this.label, pid: run.child.pid, replaced: old?.pid });

@@ -24,12 +24,12 @@ describe('supervision through runit sv', () => {
     script(path.join(services, 'fin', 'finish'), `echo "finish $1 $2" >> ${path.join(services, 'finish.log')}\n`);
     fs.writeFileSync(path.join(services, 'fin', 'down'), '');
     script(path.join(services, 'logged', 'run'), 'i=0; while :; do i=$((i+1)); echo "line $i"; sleep 0.01; done\n');
-    // A logger that never holds a line it has not written: the shell's read takes one line
-    // byte by byte, and its TERM trap runs only once the echo is done. (A logger killed
-    // between its read and its write loses that line by itself; that is not the pipe's doing.)
+    // A logger that never drops a line it has read: the shell's read takes one line byte by
+    // byte, and TERM only sets a flag that is looked at once the line is written. (A logger
+    // killed between its read and its write loses that line by itself; not the pipe's doing.)
     script(
       path.join(services, 'logged', 'log', 'run'),
-      `trap 'exit 0' TERM\nwhile IFS= read -r l; do echo "L:$l" >> ${path.join(services, 'logged.out')}; done\n`,
+      `stop=\ntrap 'stop=1' TERM\nwhile IFS= read -r l; do echo "L:$l" >> ${path.join(services, 'logged.out')}; [ -z "$stop" ] || exit 0; done\n`,
     );
     m = startMolt(['init'], { env: { MOLT_SERVICES: services, MOLT_STOP_TIMEOUT: '3s' }, pidns: false });
     await waitFor('web up', () => svStatus(dir('web')).startsWith('run:'), 10_000);
