@@ -127,6 +127,33 @@ describe('readiness through notification-fd (s6 protocol)', () => {
   });
 });
 
+describe('sv waits for readiness', () => {
+  test('molt sv -w up returns once a notification-fd service said ready, and times out on one that never does', async () => {
+    const services = tmpdir('svready');
+    const slow = path.join(services, 'slow');
+    const mute = path.join(services, 'mute');
+    script(path.join(slow, 'run'), 'sleep 1.5\necho >&3\nexec sleep 1000 3>&-\n');
+    fs.writeFileSync(path.join(slow, 'notification-fd'), '3\n');
+    fs.writeFileSync(path.join(slow, 'down'), '');
+    script(path.join(mute, 'run'), 'exec sleep 1000\n');
+    fs.writeFileSync(path.join(mute, 'notification-fd'), '3\n');
+    fs.writeFileSync(path.join(mute, 'down'), '');
+    const m = startMolt(['init'], { env: { MOLT_SERVICES: services }, pidns: false });
+    try {
+      await waitFor('supervised', () => fs.existsSync(path.join(slow, 'supervise', 'ok')) && fs.existsSync(path.join(mute, 'supervise', 'ok')), 10_000);
+      const r = molt(['sv', '-w', '10', '-v', 'up', slow]);
+      assert.equal(r.status, 0, r.stdout + r.stderr);
+      assert.match(r.stdout, /^ok: run: /);
+      assert.equal(health(slow)?.ready, true, 'sv returned only once the service was ready');
+      const t = molt(['sv', '-w', '2', '-v', 'up', mute]);
+      assert.equal(t.status, 1, t.stdout);
+      assert.match(t.stdout, /^timeout: run: /);
+    } finally {
+      await stopAndWait(m);
+    }
+  });
+});
+
 describe('the updater trial uses the supervisor health state', () => {
   test('MOLT_READY=explicit: a release that signals readiness on its notification-fd is committed long before the deadline', async () => {
     const { makeStack } = await import('../helpers/stack.js');

@@ -141,6 +141,27 @@ echo "zombies=$z"
 });
 
 describe('molt init: shutdown', () => {
+  test('at shutdown a logger outlives its producer: the lines the producer writes on its way out are logged too', async () => {
+    const services = tmpdir('drain');
+    const out = path.join(services, 'chatty.out');
+    script(
+      path.join(services, 'chatty', 'run'),
+      // It takes its time to say its last words: a logger stopped with it would miss them.
+      `i=0\ntrap 'sleep 0.3; echo "last $i"; exit 0' TERM\nwhile :; do i=$((i+1)); echo "line $i"; sleep 0.002; done\n`,
+    );
+    script(path.join(services, 'chatty', 'log', 'run'), `exec cat >> ${out}\n`);
+    const m = startMolt(['init'], { env: { MOLT_SERVICES: services } });
+    await waitFor('lines flowing', () => fs.existsSync(out) && fs.readFileSync(out, 'utf8').split('\n').length > 200, 10_000);
+    await m.kill('SIGTERM');
+    assert.equal((await m.exited).code, 0);
+    const lines = fs.readFileSync(out, 'utf8').trim().split('\n');
+    const last = lines.pop()!;
+    const n = Number(/^last (\d+)$/.exec(last)?.[1]);
+    assert.ok(n > 0, `the producer's last words were logged: ${JSON.stringify(last)}`);
+    assert.equal(lines.length, n, 'every line before them too');
+    lines.forEach((l, i) => assert.equal(l, `line ${i + 1}`));
+  });
+
   test('a service that ignores TERM is killed when the grace time is over', async () => {
     const services = tmpdir('grace');
     script(path.join(services, 'stubborn', 'run'), `trap '' TERM\necho up\nexec sleep 1000\n`);
