@@ -19,15 +19,18 @@ function readExit(dir: string): ServiceInfo['lastExit'] {
   return undefined;
 }
 
-/** supervise/health when it speaks of this run (same pid) and there is something to say. */
-function readHealth(dir: string, pid: number): ServiceInfo['health'] {
-  let text: string;
+/** One of molt's own supervise/ files, parsed; undefined when absent or unreadable. */
+function readSupervise<T>(dir: string, name: string, parse: (text: string) => T | undefined): T | undefined {
   try {
-    text = fs.readFileSync(path.join(dir, 'supervise', 'health'), 'utf8');
+    return parse(fs.readFileSync(path.join(dir, 'supervise', name), 'utf8'));
   } catch {
     return undefined;
   }
-  const f = parseHealth(text);
+}
+
+/** supervise/health when it speaks of this run (same pid) and there is something to say. */
+function readHealth(dir: string, pid: number): ServiceInfo['health'] {
+  const f = readSupervise(dir, 'health', parseHealth);
   if (!f || !pid || f.pid !== pid || (!f.hasCheck && f.notificationFd === null)) return undefined;
   const h: NonNullable<ServiceInfo['health']> = { ready: f.ready, healthy: f.healthy, failures: f.failures, heals: f.heals, gaveUp: f.gaveUp };
   if (f.lastCheck) h.lastCheck = f.lastCheck;
@@ -36,13 +39,7 @@ function readHealth(dir: string, pid: number): ServiceInfo['health'] {
 
 /** The next instance of an overlapping handover, while one runs. */
 function readNext(dir: string): ServiceInfo['next'] {
-  let text: string;
-  try {
-    text = fs.readFileSync(path.join(dir, 'supervise', 'next'), 'utf8');
-  } catch {
-    return undefined;
-  }
-  const n = parseNext(text);
+  const n = readSupervise(dir, 'next', parseNext);
   if (!n || !n.pid || (n.phase !== 'run' && n.phase !== 'stopping')) return undefined;
   const out: NonNullable<ServiceInfo['next']> = { pid: n.pid, ready: n.ready, stopping: n.phase === 'stopping' };
   if (n.since) out.since = n.since;

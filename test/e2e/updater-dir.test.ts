@@ -28,6 +28,13 @@ describe('updater with a local release directory', () => {
     await stopAndWait(s.molt);
   });
 
+  /** The updater's status once `version` is blocked and nothing is under way. */
+  const blockedAndIdle = (version: string) =>
+    waitFor(`${version} blocked`, async () => {
+      const x = await s.status();
+      return x?.phase === 'idle' && x.blocked.some((b) => b.version === version) ? x : undefined;
+    }, 30_000);
+
   test('the first release is installed and started, and /version follows', async () => {
     await waitFor('1.0.0 answering', async () => (await s.appVersion()) === '1.0.0', 30_000);
     await waitFor('1.0.0 committed', async () => (await s.status())?.phase === 'idle', 15_000);
@@ -48,10 +55,7 @@ describe('updater with a local release directory', () => {
 
   test('a release that crashes in its trial is rolled back and blocked with its reason', async () => {
     s.publish('1.2.0', 'crash');
-    const st = await waitFor('1.2.0 blocked', async () => {
-      const x = await s.status();
-      return x?.phase === 'idle' && x.blocked.some((b) => b.version === '1.2.0') ? x : undefined;
-    }, 30_000);
+    const st = await blockedAndIdle('1.2.0');
     assert.match(st.blocked.find((b) => b.version === '1.2.0')!.reason, /crashed 2 times during its trial/);
     assert.equal(st.current, '1.1.0');
     await waitFor('1.1.0 answering again', async () => (await s.appVersion()) === '1.1.0', 10_000);
@@ -93,10 +97,7 @@ describe('updater with a local release directory', () => {
 
   test('a release whose run exits at once (never seen running by a poll) is rolled back for its crashes, not left to the trial cap', async () => {
     s.publish('1.4.0', 'exit');
-    const st = await waitFor('1.4.0 blocked', async () => {
-      const x = await s.status();
-      return x?.phase === 'idle' && x.blocked.some((b) => b.version === '1.4.0') ? x : undefined;
-    }, 30_000);
+    const st = await blockedAndIdle('1.4.0');
     assert.match(st.blocked.find((b) => b.version === '1.4.0')!.reason, /crashed 2 times during its trial/);
     assert.equal(st.current, '1.3.0');
     await waitFor('1.3.0 answering again', async () => (await s.appVersion()) === '1.3.0', 10_000);
