@@ -17,6 +17,7 @@ import { afterCheck, formatHealth, initialHealth, onRestart, parseNotificationFd
 import { parseDuration } from '../common/duration.js';
 import { bindAll, closeAll, listenEnv, parseListen, type BoundSocket } from './listen.js';
 import { formatNext, HANDOVER_LETTERS, initialNext, stepNext, type NextEvent, type NextState } from './handover.js';
+import { parseDepends } from './depends.js';
 
 const log = logger('supervise');
 
@@ -123,6 +124,11 @@ export class Slot {
     return this.child?.pid ?? 0;
   }
 
+  /** Up, and ready when it reports readiness (notification-fd): what dependants wait for. */
+  get readyForDependants(): boolean {
+    return this.state.phase === 'run' && this.pid !== 0 && !this.spawnPending && (this.notifyFd === undefined || this.health.ready);
+  }
+
   dispatch(event: SlotEvent): void {
     if (event.type === 'control' && !this.isLog) {
       if (HANDOVER_LETTERS.has(event.letter)) {
@@ -155,6 +161,7 @@ export class Slot {
           this.spawnFinish(a.code, a.signal);
           break;
         case 'stop': {
+          this.armTimeoutKill();
           const sig = this.svc.downSignal();
           if (this.customized()) {
             // runsv: control/t may replace the stop signal; CONT always; then control/d or control/x.
@@ -210,6 +217,29 @@ export class Slot {
     } catch {
       // Already gone: its exit event is on the way.
     }
+  }
+
+  /** s6's `timeout-kill`: KILL a run that has not stopped this long (ms, or a duration) after its stop signal. */
+  private armTimeoutKill(): void {
+    let raw: string;
+    try {
+      raw = fs.readFileSync(path.join(this.cwd, 'timeout-kill'), 'utf8');
+    } catch {
+      return; // as runit: sv down waits for the service; molt init's grace time bounds a shutdown
+    }
+    const ms = parseDuration(raw, 'ms');
+    if (!ms || ms <= 0) {
+      log.warn('bad timeout-kill, ignored', { service: this.label, value: raw.trim() });
+      return;
+    }
+    const pid = this.pid;
+    if (!pid) return;
+    const timer = setTimeout(() => {
+      if (this.pid !== pid) return;
+      log.warn('did not stop within timeout-kill, killing', { service: this.label, timeout_ms: ms });
+      this.kill('SIGKILL');
+    }, ms);
+    this.child?.once('exit', () => clearTimeout(timer));
   }
 
   /** runsv's `control/<c>` scripts apply (never to a logger), or earlier ones are still running. */
@@ -741,6 +771,14 @@ export class Service {
   bound: BoundSocket[] = [];
   /** All slots let go (after `x`, removal or shutdown). */
   done = false;
+  /** Services named in the `depends` file. */
+  readonly dependsOn: string[] = [];
+  /** Set by the supervisor: what this service still waits for before its first start. */
+  gate: (() => string[]) | undefined;
+  /** The first start waits for dependencies. */
+  bootPending = false;
+  private badDepends: string | undefined;
+  private lastWait = '';
   onDone: (() => void) | undefined;
   private readonly prefix: Buffer;
 
@@ -750,6 +788,11 @@ export class Service {
     readonly env: ServiceEnv,
   ) {
     this.prefix = Buffer.from(`[${name}] `);
+    try {
+      this.dependsOn = parseDepends(fs.readFileSync(path.join(dir, 'depends'), 'utf8'));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.badDepends = err instanceof Error ? err.message : String(err);
+    }
     const logDir = path.join(dir, 'log');
     let hasLog = false;
     try {
@@ -805,8 +848,12 @@ export class Service {
         return;
       }
     }
+    if (this.badDepends) {
+      log.error('bad depends file; service not started', { service: this.name, error: this.badDepends });
+      return;
+    }
     if (!specs.length) {
-      this.main.dispatch({ type: 'boot' });
+      this.bootMain();
       return;
     }
     bindAll(specs).then(
@@ -814,10 +861,33 @@ export class Service {
         if (this.done) return closeAll(bound);
         this.bound = bound;
         log.info('listening', { service: this.name, sockets: bound.map((b) => b.spec.name).join(',') });
-        this.main.dispatch({ type: 'boot' });
+        this.bootMain();
       },
       (err: Error) => log.error('service not started', { service: this.name, error: err.message }),
     );
+  }
+
+  /** The first start of run, once every dependency is up and ready. */
+  private bootMain(): void {
+    if (this.done) return;
+    const waiting = this.gate?.() ?? [];
+    if (waiting.length) {
+      this.bootPending = true;
+      const key = waiting.join(',');
+      if (key !== this.lastWait) log.info('waiting for dependencies', { service: this.name, on: key });
+      this.lastWait = key;
+      return;
+    }
+    if (this.bootPending) log.info('dependencies ready, starting', { service: this.name });
+    this.bootPending = false;
+    this.main.dispatch({ type: 'boot' });
+  }
+
+  /** The supervisor saw a change: a dependency may be ready now. */
+  retryBoot(): void {
+    if (!this.bootPending) return;
+    if (this.main.state.phase !== 'down') this.bootPending = false; // started by hand (sv up)
+    else this.bootMain();
   }
 
   attachOutput(child: ChildProcess): void {
@@ -851,6 +921,7 @@ export class Service {
 
   /** Stop everything in order: `run` gets its stop signal; the logger drains to EOF after it. */
   stop(): void {
+    this.bootPending = false;
     this.main.dispatch({ type: 'control', letter: 'x' });
   }
 

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { logger } from '../common/log.js';
 import { Service, type ServiceEnv } from './service.js';
+import { inCycles, mayStop, startBlockers, type Graph } from './depends.js';
 
 const log = logger('supervise');
 const RESCAN_MS = 5000;
@@ -17,12 +18,66 @@ export class Supervisor {
   private failed = new Map<string, string>();
   private stopping = false;
   private scanQueued = false;
+  private readonly env: ServiceEnv;
+  private readonly stopSent = new Set<Service>();
+  private reconsidering = false;
+  private inScan = false;
+  private warned = new Set<string>();
   onAllDone: (() => void) | undefined;
 
   constructor(
     readonly root: string,
-    private readonly env: ServiceEnv,
-  ) {}
+    env: ServiceEnv,
+  ) {
+    // Every state change may let a service that waits for its dependencies start, or stop.
+    this.env = {
+      ...env,
+      onChange: () => {
+        env.onChange?.();
+        this.reconsider();
+      },
+    };
+  }
+
+  private graph(): Graph {
+    const g = new Map<string, readonly string[]>();
+    for (const [name, svc] of this.services) if (!svc.done) g.set(name, svc.dependsOn);
+    return g;
+  }
+
+  private warnOnce(key: string, msg: string, fields: Record<string, unknown>): void {
+    if (this.warned.has(key)) return;
+    this.warned.add(key);
+    log.warn(msg, fields);
+  }
+
+  /** What `name` waits for: dependencies missing, down, or not ready yet. */
+  private blockers(svc: Service): string[] {
+    const name = svc.name;
+    // The asking service may not be in the map yet: it asks while it is being added.
+    const g = new Map(this.graph());
+    g.set(name, svc.dependsOn);
+    const cyclic = inCycles(g);
+    if (cyclic.has(name)) this.warnOnce(`cycle:${name}`, 'dependency cycle; starting without order', { service: name, depends: svc.dependsOn.join(',') });
+    return startBlockers(name, g, (dep) => {
+      const other = this.services.get(dep);
+      // During a scan a dependency may simply come later in the directory listing.
+      if ((!other || other.done) && !this.inScan) this.warnOnce(`missing:${name}:${dep}`, 'waiting for a service that does not exist', { service: name, dependency: dep });
+      return !!other && !other.done && other.main.readyForDependants;
+    }, cyclic);
+  }
+
+
+  private reconsider(): void {
+    if (this.reconsidering) return;
+    this.reconsidering = true;
+    try {
+      if (this.stopping) this.stopWhatMayStop();
+      else for (const svc of this.services.values()) svc.retryBoot();
+    } finally {
+      this.reconsidering = false;
+    }
+  }
 
   start(): void {
     this.scan(true);
@@ -76,6 +131,7 @@ export class Supervisor {
       return;
     }
     const present = new Set<string>();
+    this.inScan = true;
     for (const name of names) {
       if (name.startsWith('.')) continue;
       const dir = path.join(this.root, name);
@@ -90,6 +146,9 @@ export class Supervisor {
       if (known?.done) this.services.delete(name); // after `sv exit`, as runsvdir restarts runsv
       this.add(name, dir);
     }
+    this.inScan = false;
+    // Services added in this pass may be what others wait for.
+    this.reconsider();
     for (const [name, svc] of this.services) {
       if (!present.has(name) && !svc.done) {
         log.info('service removed, stopping', { service: name });
@@ -108,6 +167,7 @@ export class Supervisor {
     let svc: Service;
     try {
       svc = new Service(name, dir, this.env);
+      svc.gate = () => this.blockers(svc);
       svc.open();
     } catch (err) {
       const msg = err instanceof Error ? err.message : String(err);
@@ -127,10 +187,28 @@ export class Supervisor {
     this.watcher?.close();
     for (const svc of this.services.values()) {
       if (svc.done) continue;
-      svc.onDone = () => this.checkAllDone();
+      svc.onDone = () => {
+        this.stopWhatMayStop();
+        this.checkAllDone();
+      };
+    }
+    this.stopWhatMayStop();
+    this.checkAllDone();
+  }
+
+  /** Reverse dependency order: a service is stopped once nothing that depends on it still runs. */
+  private stopWhatMayStop(): void {
+    const g = this.graph();
+    const cyclic = inCycles(g);
+    const running = (name: string) => {
+      const svc = this.services.get(name);
+      return !!svc && !svc.done;
+    };
+    for (const [name, svc] of this.services) {
+      if (svc.done || this.stopSent.has(svc) || !mayStop(name, g, running, cyclic)) continue;
+      this.stopSent.add(svc);
       svc.stop();
     }
-    this.checkAllDone();
   }
 
   private checkAllDone(): void {
