@@ -182,6 +182,7 @@ function render(s) {
     el('td', null, v.state + (v.paused ? ', paused' : '') + (v.want && ((v.want === 'up') !== (v.state === 'up')) ? ', want ' + v.want : '') + (v.supervised ? '' : ', unsupervised'),
       v.health && v.health.healthy !== null ? [' ', el('span', { class: 'pill ' + (v.health.healthy ? 'ok' : 'bad'), title: v.health.lastCheck ? 'last check ' + new Date(v.health.lastCheck).toLocaleString() : '', text: v.health.healthy ? 'healthy' : v.health.gaveUp ? 'check failing, gave up' : 'check failing ×' + v.health.failures })] : null,
       v.health && v.health.healthy === null && !v.health.ready ? [' ', el('span', { class: 'pill', text: 'not ready' })] : null,
+      v.failed ? [' ', el('span', { class: 'pill bad', title: 'too many deaths (max-deaths): not restarted until sv up', text: 'failed' })] : null,
       v.next ? [' ', el('span', { class: 'pill', title: 'handover: a new instance runs beside this one', text: 'next ' + v.next.pid + (v.next.stopping ? ' stopping' : v.next.ready ? ' ready' : ' starting') })] : null),
     el('td', { class: 'mono', text: v.pid ? String(v.pid) : '' }),
     el('td', { text: v.seconds !== undefined ? dur(v.seconds) : '' }),

@@ -76,6 +76,7 @@ export function readService(dir: string, name: string, nowMs = Date.now()): Serv
   if (lastExit) info.lastExit = lastExit;
   const health = readHealth(dir, st.pid);
   if (health) info.health = health;
+  if (st.state === 'down' && readSupervise(dir, 'health', parseHealth)?.failed) info.failed = true;
   const next = readNext(dir);
   if (next) info.next = next;
   return info;

@@ -115,6 +115,8 @@ export interface ServiceInfo {
     gaveUp: boolean;
     lastCheck?: string;
   };
+  /** Stopped for good after too many deaths (`max-deaths`), until `sv up`. */
+  failed?: boolean;
   /** A second instance started beside this one for an overlapping handover (MOLT_HANDOVER=overlap). */
   next?: { pid: number; ready: boolean; since?: string; stopping: boolean };
 }

@@ -25,3 +25,26 @@ export function nextRestart(prev: Throttle, ranMs: number, maxMs: number): { thr
       : Math.min(prev.delayMs * 2, ceiling);
   return { throttle: { delayMs }, waitMs: Math.max(0, delayMs - ranMs) };
 }
+
+/** A `max-deaths` file: `COUNT [WINDOW]` (window in seconds or a duration, default 60 s). */
+export interface DeathLimit {
+  count: number;
+  windowMs: number;
+}
+
+export function parseDeathLimit(text: string, parseWindow: (raw: string) => number | undefined): DeathLimit | undefined {
+  const [count, window, ...rest] = text.trim().split(/\s+/);
+  const n = Number(count);
+  if (!Number.isInteger(n) || n < 1 || rest.length) return undefined;
+  const windowMs = window === undefined ? 60_000 : parseWindow(window);
+  return windowMs && windowMs > 0 ? { count: n, windowMs } : undefined;
+}
+
+/**
+ * Record a death at `nowMs` (monotonic) and say whether the service has now failed for good
+ * (supervisord's FATAL, s6-permafailon): `count` deaths within the last `windowMs`.
+ */
+export function recordDeath(deaths: readonly number[], nowMs: number, limit: DeathLimit): { deaths: number[]; failed: boolean } {
+  const recent = [...deaths.filter((t) => nowMs - t < limit.windowMs), nowMs];
+  return { deaths: recent, failed: recent.length >= limit.count };
+}

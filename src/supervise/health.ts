@@ -24,10 +24,12 @@ export interface HealthState {
   lastHealMono: number | undefined;
   /** Unhealthy again within the cooldown after a heal: reported once, no more restarts. */
   gaveUp: boolean;
+  /** Too many deaths (`max-deaths`): not restarted until sv up. */
+  failed: boolean;
 }
 
 export function initialHealth(): HealthState {
-  return { healthy: undefined, ready: false, failures: 0, checks: 0, heals: 0, lastHealMono: undefined, gaveUp: false };
+  return { healthy: undefined, ready: false, failures: 0, checks: 0, heals: 0, lastHealMono: undefined, gaveUp: false, failed: false };
 }
 
 export type HealthAction = 'none' | 'heal' | 'give-up' | 'unhealthy';
@@ -49,7 +51,7 @@ export function afterCheck(s: HealthState, passed: boolean, nowMono: number, p: 
 
 /** A new run of the service: readiness and the check result belong to the old one. */
 export function onRestart(s: HealthState): HealthState {
-  return { ...s, ready: false, healthy: undefined, failures: 0 };
+  return { ...s, ready: false, healthy: undefined, failures: 0, failed: false };
 }
 
 export interface HealthFile {
@@ -65,6 +67,8 @@ export interface HealthFile {
   notificationFd: number | null;
   /** ISO time of the last check. */
   lastCheck: string | null;
+  /** Stopped for good after `max-deaths` (absent in files from older molt). */
+  failed?: boolean;
 }
 
 export function formatHealth(s: HealthState, extra: { pid: number; hasCheck: boolean; notificationFd: number | undefined; lastCheck: string | undefined }): string {
@@ -79,6 +83,7 @@ export function formatHealth(s: HealthState, extra: { pid: number; hasCheck: boo
     hasCheck: extra.hasCheck,
     notificationFd: extra.notificationFd ?? null,
     lastCheck: extra.lastCheck ?? null,
+    failed: s.failed,
   };
   return JSON.stringify(f) + '\n';
 }

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { ChildProcess, SpawnOptions, StdioOptions } from 'node:child_process';
 import { logger } from '../common/log.js';
-import { nextRestart, type Throttle } from './backoff.js';
+import { nextRestart, parseDeathLimit, recordDeath, type Throttle } from './backoff.js';
 import { initialState, PERMANENT_FAILURE, step, type SlotEvent, type SlotState } from './machine.js';
 import { LineSplitter, prefixed } from './lines.js';
 import { parseSignal, signalNumber } from './signals.js';
@@ -95,6 +95,8 @@ export class Slot {
   private warnedCheck = false;
   private exitListener: ((code: number | null, signal: NodeJS.Signals | null) => void) | undefined;
   private customChain: Promise<void> | undefined;
+  /** Monotonic times of recent deaths, for `max-deaths`. */
+  private deaths: number[] = [];
   private spawnPending = false;
   private nextState: NextState = initialNext();
   private nextRun: NextRun | undefined;
@@ -525,8 +527,32 @@ export class Slot {
       // informational only
     }
     const hasFinish = !this.isLog && exists(path.join(this.cwd, 'finish'));
+    if (wanted && this.failedForGood()) this.state = { ...this.state, want: 'down' };
     this.svc.env.onRunExit?.(this.svc, this, code, signal, wanted);
     this.dispatch({ type: 'run-exited', code, signal: signal ? signalNumber(signal) : null, hasFinish });
+  }
+
+  /** `max-deaths COUNT [WINDOW]`: that many deaths within the window and it is not restarted until sv up. */
+  private failedForGood(): boolean {
+    let raw: string;
+    try {
+      raw = fs.readFileSync(path.join(this.cwd, 'max-deaths'), 'utf8');
+    } catch {
+      return false;
+    }
+    const limit = parseDeathLimit(raw, (w) => parseDuration(w, 's'));
+    if (!limit) {
+      log.warn('bad max-deaths, ignored (want COUNT [WINDOW])', { service: this.label, value: raw.trim() });
+      return false;
+    }
+    const r = recordDeath(this.deaths, performance.now(), limit);
+    this.deaths = r.deaths;
+    if (!r.failed) return false;
+    this.deaths = [];
+    log.error('failed: not restarting until sv up', { service: this.label, deaths: limit.count, window_ms: limit.windowMs });
+    this.health = { ...this.health, failed: true };
+    this.writeHealth();
+    return true;
   }
 
   private spawnFinish(code: number | null, signal: number | null): void {

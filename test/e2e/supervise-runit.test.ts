@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { run, runitSv, script, sleep, startMolt, stopAndWait, svStatus, tmpdir, waitFor, type Running } from '../helpers/molt.js';
+import { readServices } from '../../src/api/services.js';
 
 const sv = (...args: string[]) => run(runitSv, args);
 const pidOf = (status: string) => Number(/\(pid (\d+)\)/.exec(status)?.[1] ?? 0);
@@ -189,6 +190,26 @@ describe('throttle, scanning, bad services', () => {
       assert.match(m.err(), /finish exited 125: not restarting until sv up service=broken/);
       sv('up', dir);
       await waitFor('started again', () => fs.readFileSync(starts, 'utf8').trim().split('\n').length === 2, 5000);
+    } finally {
+      await stopAndWait(m);
+    }
+  });
+
+  test('max-deaths: a service that dies that often is not restarted until sv up, and shows as failed', async () => {
+    const services = tmpdir('maxdeaths');
+    const starts = path.join(services, 'starts');
+    const dir = path.join(services, 'flaky');
+    script(path.join(dir, 'run'), `echo x >> ${starts}\nexit 1\n`);
+    fs.writeFileSync(path.join(dir, 'max-deaths'), '2 60\n');
+    const m = startMolt(['init'], { env: { MOLT_SERVICES: services }, pidns: false });
+    try {
+      await waitFor('failed', () => /failed: not restarting until sv up service=flaky deaths=2 window_ms=60000/.test(m.err()), 10_000);
+      await waitFor('down', () => /^down: .*: \d+s, normally up$/.test(svStatus(dir)), 5000);
+      await sleep(2500); // the next restart would have come after 2 s
+      assert.equal(fs.readFileSync(starts, 'utf8').trim().split('\n').length, 2, 'started twice, then no more');
+      assert.equal(readServices(services).find((x) => x.name === 'flaky')?.failed, true, 'the API shows it failed');
+      sv('up', dir);
+      await waitFor('started again', () => fs.readFileSync(starts, 'utf8').trim().split('\n').length === 3, 5000);
     } finally {
       await stopAndWait(m);
     }

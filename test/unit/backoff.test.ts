@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { nextRestart, type Throttle } from '../../src/supervise/backoff.js';
+import { nextRestart, parseDeathLimit, recordDeath, type Throttle } from '../../src/supervise/backoff.js';
 
 test('quick deaths space starts 1, 2, 4, 8 ... seconds apart up to the maximum', () => {
   let t: Throttle = { delayMs: 0 };
@@ -26,4 +26,28 @@ test('a service that stayed up 10 s resets the delay and restarts at once', () =
 
 test('never less than 1 s between starts, even with a tiny maximum', () => {
   assert.equal(nextRestart({ delayMs: 1000 }, 0, 10).waitMs, 1000);
+});
+
+test('max-deaths: COUNT [WINDOW] parsed; a bad value is refused', () => {
+  const sec = (w: string) => (/^\d+$/.test(w) ? Number(w) * 1000 : w === '2m' ? 120_000 : undefined);
+  assert.deepEqual(parseDeathLimit('5\n', sec), { count: 5, windowMs: 60_000 });
+  assert.deepEqual(parseDeathLimit('3 10', sec), { count: 3, windowMs: 10_000 });
+  assert.deepEqual(parseDeathLimit('3 2m', sec), { count: 3, windowMs: 120_000 });
+  for (const bad of ['', '0', '-1', 'x', '3 soon', '3 10 20', '2.5']) assert.equal(parseDeathLimit(bad, sec), undefined, bad);
+});
+
+test('recordDeath: failed once COUNT deaths fall within the window; older ones are forgotten', () => {
+  const limit = { count: 3, windowMs: 10_000 };
+  let d: number[] = [];
+  let r = recordDeath(d, 0, limit);
+  assert.equal(r.failed, false);
+  r = recordDeath(r.deaths, 4_000, limit);
+  assert.equal(r.failed, false);
+  // the first death is out of the window by now
+  r = recordDeath(r.deaths, 12_000, limit);
+  assert.deepEqual({ deaths: r.deaths, failed: r.failed }, { deaths: [4_000, 12_000], failed: false });
+  r = recordDeath(r.deaths, 13_000, limit);
+  assert.equal(r.failed, true);
+  d = r.deaths;
+  assert.equal(d.length, 3);
 });
