@@ -53,7 +53,7 @@ test('a restart forgets readiness and the last result, keeps the heal history', 
 
 test('health file round-trips; notification-fd must be 3..255', () => {
   const text = formatHealth({ ...initialHealth(), ready: true }, { pid: 9, hasCheck: false, notificationFd: 3, lastCheck: undefined });
-  assert.deepEqual(parseHealth(text), { pid: 9, ready: true, healthy: null, failures: 0, checks: 0, heals: 0, gaveUp: false, hasCheck: false, notificationFd: 3, lastCheck: null });
+  assert.deepEqual(parseHealth(text), { pid: 9, ready: true, healthy: null, failures: 0, checks: 0, heals: 0, gaveUp: false, hasCheck: false, notificationFd: 3, lastCheck: null, failed: false });
   assert.equal(parseHealth('garbage'), undefined);
   assert.equal(parseNotificationFd('3\n'), 3);
   for (const bad of ['1', '2', 'x', '', '256', '3.5']) assert.equal(parseNotificationFd(bad), undefined, bad);
