@@ -25,12 +25,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-
-const BENCH = path.dirname(fileURLToPath(import.meta.url));
-const ROOT = path.dirname(BENCH);
-const DIST = path.join(ROOT, 'dist');
-const CLI = path.join(DIST, 'src/cli/main.js');
-const NODE = process.execPath;
+import { BENCH, CLI, DIST, NODE, childrenOf, git, kill, log, median, onExit, readText, requireBins, requireBuilt, sleep, statusKiB, upsertSection, watchdog } from './lib.mjs';
 
 // ------------------------------------------------------------ child mode
 
@@ -90,56 +85,11 @@ if (!Number.isInteger(REPS) || REPS < 1 || REPS > 50) {
   process.exit(2);
 }
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const log = (msg) => process.stderr.write(`bench: ${msg}\n`);
-
-for (const f of [CLI, path.join(DIST, 'test/helpers/registry.js'), path.join(DIST, 'src/update/sources/oci.js')]) {
-  if (!fs.existsSync(f)) {
-    log(`${f} is missing: run npx tsc -p . first`);
-    process.exit(2);
-  }
-}
-for (const bin of ['/usr/bin/curl', '/usr/bin/sha256sum', '/usr/bin/docker-registry', '/bin/bash']) {
-  if (!fs.existsSync(bin)) {
-    log(`${bin} is needed (apt-get install curl coreutils docker-registry)`);
-    process.exit(2);
-  }
-}
+requireBuilt([CLI, path.join(DIST, 'test/helpers/registry.js'), path.join(DIST, 'src/update/sources/oci.js')]);
+requireBins(['/usr/bin/curl', '/usr/bin/sha256sum', '/usr/bin/docker-registry', '/bin/bash'], 'apt-get install curl coreutils docker-registry');
 const { startRegistry } = await import(pathToFileURL(path.join(DIST, 'test/helpers/registry.js')).href);
 
 // ------------------------------------------------------------ utilities
-
-function percentile(xs, p) {
-  if (!xs.length) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.max(0, Math.ceil((p / 100) * s.length) - 1)];
-}
-const median = (xs) => percentile(xs, 50);
-
-function readText(file) {
-  try {
-    return fs.readFileSync(file, 'latin1');
-  } catch {
-    return undefined;
-  }
-}
-
-function statusKiB(pid, field) {
-  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readText(`/proc/${pid}/status`) ?? '');
-  return m ? Number(m[1]) : NaN;
-}
-
-function childrenOf(pid) {
-  const out = [];
-  let tids = [];
-  try {
-    tids = fs.readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return out;
-  }
-  for (const tid of tids) for (const p of (readText(`/proc/${pid}/task/${tid}/children`) ?? '').split(' ')) if (Number(p) > 0) out.push(Number(p));
-  return out;
-}
 
 function sh(cmd, opts = {}) {
   const r = spawnSync('/bin/bash', ['-c', cmd], { encoding: 'utf8', timeout: 600_000, ...opts });
@@ -154,36 +104,18 @@ const pids = new Set();
 let registry;
 
 function killEverything() {
-  for (const pid of pids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {}
-  }
+  for (const pid of pids) kill(pid);
   // The registry helper keeps its ChildProcess to itself: find it among our children by name.
   for (const pid of childrenOf(process.pid)) {
-    if ((readText(`/proc/${pid}/cmdline`) ?? '').startsWith('/usr/bin/docker-registry\0')) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {}
-    }
+    if ((readText(`/proc/${pid}/cmdline`) ?? '').startsWith('/usr/bin/docker-registry\0')) kill(pid);
   }
 }
-process.on('exit', () => {
+onExit(() => {
   killEverything();
   fs.rmSync(T, { recursive: true, force: true });
   if (registry) fs.rmSync(path.dirname(registry.root), { recursive: true, force: true });
 });
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(sig, () => {
-    log(`${sig}: killing everything started here`);
-    process.exit(130);
-  });
-}
-const watchdog = setTimeout(() => {
-  log('watchdog: the run took over 30 minutes; killing everything');
-  process.exit(1);
-}, 30 * 60_000);
-watchdog.unref();
+watchdog(30);
 
 // ------------------------------------------------------------ artifacts
 
@@ -430,18 +362,6 @@ function section(results, meta) {
   return L.join('\n');
 }
 
-function upsertSection(file, id, md) {
-  const begin = `<!-- ${id}: begin -->`;
-  const end = `<!-- ${id}: end -->`;
-  const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
-  const block = `${begin}\n${md}\n${end}`;
-  const i = text.indexOf(begin);
-  const j = text.indexOf(end);
-  const next = i >= 0 && j > i ? text.slice(0, i) + block + text.slice(j + end.length) : `${text.replace(/\n*$/, '\n\n')}${block}\n`;
-  fs.writeFileSync(`${file}.tmp`, next);
-  fs.renameSync(`${file}.tmp`, file);
-}
-
 // ------------------------------------------------------------ main
 
 const t0 = performance.now();
@@ -458,7 +378,6 @@ try {
 }
 for (const r of results) r.label = `${r.label}: ${(r.gzBytes / 1e6).toFixed(1)} MB tar.gz of ${(r.treeBytes / 1e6).toFixed(1)} MB (${(r.treeBytes / r.gzBytes).toFixed(2)}:1)`;
 
-const git = (a) => spawnSync('git', ['-C', ROOT, ...a], { encoding: 'utf8' }).stdout.trim();
 // Name them: another engineer's work in progress may be in the build without touching fetch().
 const dirtyFiles = git(['status', '--porcelain', '--', 'src']).split('\n').filter(Boolean).map((l) => l.replace(/^\s*\S+\s+/, ''));
 const dirty = dirtyFiles.length ? ` + uncommitted changes to ${dirtyFiles.slice(0, 3).join(', ')}${dirtyFiles.length > 3 ? ', ...' : ''}` : '';

@@ -20,21 +20,15 @@
 // Every molt is PID 1 of its own PID namespace (unshare --pid --fork
 // --mount-proc), killed by pid from the host when its measurement ends and on
 // any exit of this script; the temp directory is removed on every exit.
-import { spawn, spawnSync } from 'node:child_process';
-import crypto from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
+import { BENCH, CLI, ROOT, freePort, git, killMoltNamespaces, log, onExit, publishToDir, requireBins, requireBuilt, seedTree, sleep, startMoltNs, stopMoltNs, updaterTree, upsertSection, waitFor, watchdog } from './lib.mjs';
 
-const BENCH = path.dirname(fileURLToPath(import.meta.url));
-const ROOT = path.dirname(BENCH);
-const CLI = path.join(ROOT, 'dist/src/cli/main.js');
 const PACK = path.join(ROOT, 'examples/hello/pack.sh');
-const NODE = process.execPath;
 const SV = '/usr/bin/sv'; // Debian's runit sv, as the seed used (molt's supervise/ is runit-compatible)
 
 const args = process.argv.slice(2);
@@ -46,19 +40,8 @@ const REQUEST_TIMEOUT_MS = 10_000;
 const RETRY_PAUSE_MS = 10; // after a failed request, as a client that retries would
 const SETTLE_MS = 1000; // steady load between updates (and before the first)
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const log = (msg) => process.stderr.write(`bench: ${msg}\n`);
-
-if (!fs.existsSync(CLI)) {
-  log(`${CLI} is missing: run npx tsc -p . first`);
-  process.exit(2);
-}
-for (const bin of [SV, '/usr/bin/unshare', '/bin/tar']) {
-  if (!fs.existsSync(bin)) {
-    log(`${bin} is needed (apt-get install runit util-linux tar)`);
-    process.exit(2);
-  }
-}
+requireBuilt([CLI]);
+requireBins([SV, '/usr/bin/unshare', '/bin/tar'], 'apt-get install runit util-linux tar');
 if (process.getuid?.() !== 0) {
   log('unshare --pid needs root');
   process.exit(2);
@@ -66,6 +49,8 @@ if (process.getuid?.() !== 0) {
 
 // ---------------------------------------------------------------- utilities
 
+// Not lib.mjs's percentile: the latency arrays hold tens of thousands of
+// samples, sorted here as a Float64Array (their maximum by maxOf, not a spread).
 function percentile(xs, p) {
   if (!xs.length) return NaN;
   const s = Float64Array.from(xs).sort();
@@ -73,47 +58,6 @@ function percentile(xs, p) {
 }
 const median = (xs) => percentile(xs, 50);
 const maxOf = (xs) => xs.reduce((m, x) => (x > m ? x : m), -Infinity);
-
-async function waitFor(what, probe, timeoutMs, everyMs = 20) {
-  const end = performance.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (performance.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
-
-function readText(file) {
-  try {
-    return fs.readFileSync(file, 'latin1');
-  } catch {
-    return undefined;
-  }
-}
-
-function childrenOf(pid) {
-  const out = [];
-  let tids = [];
-  try {
-    tids = fs.readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return out;
-  }
-  for (const tid of tids) for (const p of (readText(`/proc/${pid}/task/${tid}/children`) ?? '').split(' ')) if (Number(p) > 0) out.push(Number(p));
-  return out;
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = s.address().port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** One GET on a new connection: { ok, version?, code? } where code names the failure (errno, 'timeout', 'http-NNN'). */
 function get(opts, timeoutMs = REQUEST_TIMEOUT_MS) {
@@ -161,66 +105,14 @@ async function status(socket) {
 // ---------------------------------------------------------- temp and cleanup
 
 const T = fs.mkdtempSync(path.join(os.tmpdir(), 'molt-listen-load-'));
-const namespaces = new Set();
 
-function killEverything() {
-  for (const ns of namespaces) {
-    for (const pid of childrenOf(ns.pid)) {
-      try {
-        process.kill(pid, 'SIGKILL'); // PID 1 of the namespace: the kernel kills the rest
-      } catch {}
-    }
-    try {
-      process.kill(ns.pid, 'SIGKILL');
-    } catch {}
-  }
-}
-process.on('exit', () => {
-  killEverything();
+onExit(() => {
+  killMoltNamespaces();
   fs.rmSync(T, { recursive: true, force: true });
 });
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(sig, () => {
-    log(`${sig}: killing everything started here`);
-    process.exit(130);
-  });
-}
-const watchdog = setTimeout(() => {
-  log('watchdog: the run took over 20 minutes; killing everything');
-  process.exit(1);
-}, 20 * 60_000);
-watchdog.unref();
-
-/** molt init as PID 1 of a new PID namespace. */
-function startMoltNs(env) {
-  const proc = spawn('unshare', ['--pid', '--fork', '--mount-proc', NODE, CLI, 'init'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  const keep = (d) => (out = (out + d).slice(-16384));
-  proc.stdout.setEncoding('utf8').on('data', keep);
-  proc.stderr.setEncoding('utf8').on('data', keep);
-  const exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
-  namespaces.add(proc);
-  exited.then(() => namespaces.delete(proc));
-  return { proc, exited, out: () => out };
-}
-
-async function stopMoltNs(ns) {
-  const [pid1] = childrenOf(ns.proc.pid);
-  if (pid1) {
-    try {
-      process.kill(pid1, 'SIGTERM');
-    } catch {}
-  }
-  const t = setTimeout(() => {
-    for (const pid of childrenOf(ns.proc.pid)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {}
-    }
-  }, 10_000);
-  await ns.exited;
-  clearTimeout(t);
-}
+watchdog(20);
+/** Every molt here keeps the last 16 KiB of its output, for error messages. */
+const MOLT_OUT_BYTES = 16384;
 
 // ---------------------------------------------------------------- releases
 
@@ -235,21 +127,6 @@ function packAll(dir) {
   fs.rmSync(path.join(dir, 'SHA256SUMS'), { force: true }); // publishToDir writes its own
 }
 
-function sha256(file) {
-  return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
-}
-
-/** Make a packed tarball visible in MOLT_DIR: its SHA256SUMS line first, then the file (one rename). */
-function publishToDir(file, dir) {
-  const name = path.basename(file);
-  const sums = path.join(dir, 'SHA256SUMS');
-  const lines = (readText(sums) ?? '').split('\n').filter((l) => l && !l.endsWith(`  ${name}`));
-  lines.push(`${sha256(file)}  ${name}`);
-  fs.writeFileSync(`${sums}.tmp`, lines.join('\n') + '\n');
-  fs.renameSync(`${sums}.tmp`, sums);
-  fs.copyFileSync(file, path.join(dir, `.${name}.tmp`));
-  fs.renameSync(path.join(dir, `.${name}.tmp`), path.join(dir, name));
-}
 
 // ------------------------------------------------------------------- load
 
@@ -307,13 +184,6 @@ function analyse(samples, windows) {
 
 // ---------------------------------------------------------------- cases
 
-function serviceDir(root, name, run) {
-  const dir = path.join(root, 'services', name);
-  fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(path.join(dir, 'run'), run, { mode: 0o755 });
-  return dir;
-}
-
 /** molt: copies of services/app and services/updater over a MOLT_DIR; with or without a listen file. */
 /** mode: 'plain' (app binds its port), 'listen' (molt holds it), 'overlap' (listen + MOLT_HANDOVER=overlap). */
 async function moltCase(mode) {
@@ -321,31 +191,19 @@ async function moltCase(mode) {
   const label = { plain: 'molt', listen: 'molt-listen', overlap: 'molt-overlap' }[mode];
   const root = path.join(T, label);
   const pending = path.join(root, 'pending');
-  const releases = path.join(root, 'releases');
-  const bin = path.join(root, 'bin');
-  fs.mkdirSync(releases, { recursive: true });
-  fs.mkdirSync(bin, { recursive: true });
-  fs.writeFileSync(path.join(bin, 'molt'), `#!/bin/sh\nexec "${NODE}" "${CLI}" "$@"\n`, { mode: 0o755 });
-  const app = serviceDir(root, 'app', fs.readFileSync(path.join(ROOT, 'services/app/run')));
-  serviceDir(root, 'updater', fs.readFileSync(path.join(ROOT, 'services/updater/run')));
+  const { app, releases, socket, env } = updaterTree(root);
   packAll(pending);
   const port = await freePort();
   if (withListen) fs.writeFileSync(path.join(app, 'listen'), `tcp 127.0.0.1:${port} http\n`);
-  const socket = path.join(root, 'molt.sock');
   const ns = startMoltNs({
-    PATH: `${bin}:${path.dirname(NODE)}:${process.env.PATH}`,
-    MOLT_SERVICES: path.join(root, 'services'),
-    MOLT_HOME: path.join(root, 'home'),
-    MOLT_DIR: releases,
-    MOLT_SOCKET: socket,
-    MOLT_VERSION_FILE: path.join(root, 'version'),
+    ...env,
     MOLT_INTERVAL: '1s',
     MOLT_TRIAL: '1s',
     MOLT_STOP_TIMEOUT: '5s',
     MOLT_LOG_LEVEL: 'info',
     MOLT_HANDOVER: mode === 'overlap' ? 'overlap' : 'restart',
     HELLO_PORT: String(port),
-  });
+  }, MOLT_OUT_BYTES);
   const windows = [];
   let load;
   try {
@@ -407,20 +265,14 @@ async function seedCase() {
   const label = 'seed';
   const root = path.join(T, label);
   const pending = path.join(root, 'pending');
-  const live = path.join(root, 'live');
   packAll(pending);
-  fs.mkdirSync(live, { recursive: true });
-  spawnSync('tar', ['-C', live, '-xzf', path.join(pending, `${VERSIONS[0]}.tar.gz`)]);
-  const script = path.join(root, 'update.sh');
-  fs.writeFileSync(script, SEED_SCRIPT, { mode: 0o755 });
-  serviceDir(root, 'app', `#!/bin/sh\nexec 2>&1\ncd "${live}" || exit 111\nexec ./run\n`);
+  const seed = seedTree(root, path.join(pending, `${VERSIONS[0]}.tar.gz`), SEED_SCRIPT);
   const port = await freePort();
   const ns = startMoltNs({
-    PATH: `${path.dirname(NODE)}:${process.env.PATH}`,
-    MOLT_SERVICES: path.join(root, 'services'),
+    ...seed.env,
     MOLT_STOP_TIMEOUT: '5s',
     HELLO_PORT: String(port),
-  });
+  }, MOLT_OUT_BYTES);
   const windows = [];
   let load;
   try {
@@ -430,17 +282,7 @@ async function seedCase() {
     for (let i = 1; i < VERSIONS.length; i++) {
       const v = VERSIONS[i];
       const from = performance.now();
-      const code = await new Promise((resolve) => {
-        const p = spawn(script, [path.join(pending, `${v}.tar.gz`), v], {
-          env: { ...process.env, SVDIR: path.join(root, 'services'), LIVE: live, WORK: root, SVWAIT: '7' },
-          stdio: 'ignore',
-        });
-        const t = setTimeout(() => p.kill('SIGKILL'), 60_000);
-        p.on('exit', (c) => {
-          clearTimeout(t);
-          resolve(c);
-        });
-      });
+      const code = await seed.update([path.join(pending, `${v}.tar.gz`), v], 60_000);
       if (code !== 0) throw new Error(`update.sh ${v} exited ${code}`);
       const first = await waitFor(`${v} to answer`, () => load.samples.find((s) => s.ok && s.version === v && s.sent >= from), 30_000, 10);
       const to = first.at;
@@ -506,18 +348,6 @@ function section(cases, meta) {
   return L.join('\n');
 }
 
-function upsertSection(file, id, md) {
-  const begin = `<!-- ${id}: begin -->`;
-  const end = `<!-- ${id}: end -->`;
-  const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
-  const block = `${begin}\n${md}\n${end}`;
-  const i = text.indexOf(begin);
-  const j = text.indexOf(end);
-  const next = i >= 0 && j > i ? text.slice(0, i) + block + text.slice(j + end.length) : `${text.replace(/\n*$/, '\n\n')}${block}\n`;
-  fs.writeFileSync(`${file}.tmp`, next);
-  fs.renameSync(`${file}.tmp`, file);
-}
-
 // ------------------------------------------------------------------- main
 
 const t0 = performance.now();
@@ -529,7 +359,6 @@ cases.push(await moltCase('listen'));
 cases.push(await moltCase('overlap'));
 for (const c of cases) c.stats = analyse(c.samples, c.windows);
 
-const git = (a) => spawnSync('git', ['-C', ROOT, ...a], { encoding: 'utf8' }).stdout.trim();
 const dirty = git(['status', '--porcelain', '--', 'src']) ? ' + uncommitted changes in src/' : '';
 const meta = {
   at: startedAt,

@@ -17,15 +17,11 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
+import { BENCH, CLI, NODE, ROOT, childrenOf, clkTck, cpuTicks, descendantsOf, kill, killPid1, log, median, onExit, percentile, readText, rssKiB, sleep, watchdog } from './lib.mjs';
 
-const BENCH = path.dirname(fileURLToPath(import.meta.url));
-const ROOT = path.dirname(BENCH);
-const CLI = path.join(ROOT, 'dist/src/cli/main.js');
-const NODE = process.execPath;
 const PYTHON = '/usr/bin/python3';
 const UNSHARE = ['unshare', '--pid', '--fork', '--mount-proc'];
-const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+const CLK_TCK = clkTck();
 
 const SECTIONS = ['idle-rss', 'start', 'start-exit', 'reap', 'term', 'restart', 'idle-cpu'];
 const args = process.argv.slice(2);
@@ -48,23 +44,12 @@ const ORPHANS = 10_000;
 
 // ---------------------------------------------------------------- utilities
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const log = (msg) => process.stderr.write(`bench: ${msg}\n`);
-
-function median(xs) {
-  return percentile(xs, 50);
-}
-/** Nearest-rank percentile. */
-function percentile(xs, p) {
-  if (!xs.length) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.max(0, Math.ceil((p / 100) * s.length) - 1)];
-}
 function summary(xs) {
   const values = xs.map((x) => Math.round(x * 100) / 100);
   return { n: xs.length, median: median(xs), p90: percentile(xs, 90), min: Math.min(...xs), max: Math.max(...xs), values };
 }
 
+/** Not lib.mjs's waitFor: the probes here are synchronous, called without an await, every 2 ms by default. */
 async function waitFor(what, probe, timeoutMs, everyMs = 2) {
   const end = performance.now() + timeoutMs;
   for (;;) {
@@ -83,55 +68,7 @@ function withTimeout(promise, ms, what) {
   ]);
 }
 
-function readText(file) {
-  try {
-    return fs.readFileSync(file, 'latin1');
-  } catch {
-    return undefined;
-  }
-}
-
-function childrenOf(pid) {
-  const out = [];
-  let tids = [];
-  try {
-    tids = fs.readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return out;
-  }
-  for (const tid of tids) {
-    const text = readText(`/proc/${pid}/task/${tid}/children`) ?? '';
-    for (const p of text.split(' ')) if (Number(p) > 0) out.push(Number(p));
-  }
-  return out;
-}
-
-function descendantsOf(pid) {
-  const seen = [];
-  const queue = childrenOf(pid);
-  while (queue.length) {
-    const p = queue.shift();
-    seen.push(p);
-    queue.push(...childrenOf(p));
-  }
-  return seen;
-}
-
 const comm = (pid) => (readText(`/proc/${pid}/comm`) ?? '').trim();
-
-/** VmRSS in KiB. */
-function rssKiB(pid) {
-  const m = /^VmRSS:\s+(\d+) kB/m.exec(readText(`/proc/${pid}/status`) ?? '');
-  return m ? Number(m[1]) : NaN;
-}
-
-/** utime+stime in clock ticks. */
-function cpuTicks(pid) {
-  const stat = readText(`/proc/${pid}/stat`);
-  if (!stat) return NaN;
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(f[11]) + Number(f[12]);
-}
 
 /** Context switches (voluntary + involuntary) over all threads: each is a wake-up. */
 function ctxSwitches(pid) {
@@ -164,34 +101,18 @@ const groups = new Set();
 
 function killEverything() {
   for (const ns of live) {
-    for (const pid of childrenOf(ns.proc.pid)) {
-      try {
-        process.kill(pid, 'SIGKILL'); // PID 1 of the namespace: the kernel kills the rest
-      } catch {}
-    }
-    try {
-      process.kill(-ns.proc.pid, 'SIGKILL');
-    } catch {}
+    killPid1(ns.proc.pid);
+    kill(-ns.proc.pid);
   }
-  for (const pgid of groups) {
-    try {
-      process.kill(-pgid, 'SIGKILL');
-    } catch {}
-  }
+  for (const pgid of groups) kill(-pgid);
 }
 
-process.on('exit', () => {
+onExit(() => {
   killEverything();
   try {
     fs.rmSync(T, { recursive: true, force: true });
   } catch {}
-});
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(sig, () => {
-    log(`${sig}: killing every namespace and exiting`);
-    process.exit(130);
-  });
-}
+}, 'killing every namespace and exiting');
 
 /** Shows a command as it was run, with the temp directory written as $T. */
 function show(argv, env = {}) {
@@ -248,14 +169,8 @@ function pid1(ns, timeoutMs = 5000) {
 }
 
 async function stopNs(ns) {
-  for (const pid of childrenOf(ns.proc.pid)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {}
-  }
-  try {
-    process.kill(-ns.proc.pid, 'SIGKILL');
-  } catch {}
+  killPid1(ns.proc.pid);
+  kill(-ns.proc.pid);
   await withTimeout(ns.exited, 5000, `${ns.command} to exit`);
 }
 
@@ -1175,11 +1090,7 @@ async function main() {
   const runId = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
   const mach = machine();
   // The whole run is bounded: a hang anywhere ends it, namespaces included.
-  const watchdog = setTimeout(() => {
-    log('watchdog: the run took over 15 minutes; killing everything');
-    process.exit(1);
-  }, 15 * 60_000);
-  watchdog.unref();
+  watchdog(15);
   const t0 = performance.now();
   for (const name of toRun) {
     log(`${name}: starting`);

@@ -19,19 +19,14 @@ import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
+import { CLI, NODE, ROOT, childrenOf, clkTck, cpuTicks, descendantsOf, freePort, kill, killMoltNamespaces, log, median, onExit, publishToDir, readText, requireBins, requireBuilt, rssKiB, seedTree, sleep, startMoltNs, stopMoltNs, updaterTree, waitFor } from './lib.mjs';
 
-const BENCH = path.dirname(fileURLToPath(import.meta.url));
-const ROOT = path.dirname(BENCH);
-const CLI = path.join(ROOT, 'dist/src/cli/main.js');
 const HELLO = path.join(ROOT, 'examples/hello');
-const NODE = process.execPath;
 const SV = '/usr/bin/sv'; // Debian's runit sv, as the seed used (molt's supervise/ is runit-compatible)
-const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+const CLK_TCK = clkTck();
 
 const quick = process.argv.includes('--quick');
 const UPDATES = quick ? 2 : 5;
@@ -40,92 +35,10 @@ const IDLE_S = quick ? 10 : 30;
 const REQUEST_EVERY_MS = 10;
 const START_REPS = quick ? 3 : 10;
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const log = (msg) => process.stderr.write(`bench: ${msg}\n`);
-
-if (!fs.existsSync(CLI)) {
-  log(`${CLI} is missing: run npx tsc -p . first`);
-  process.exit(2);
-}
-for (const bin of [SV, '/usr/bin/wget', '/usr/bin/python3', 'unshare']) {
-  if (bin.startsWith('/') && !fs.existsSync(bin)) {
-    log(`${bin} is needed (apt-get install runit wget python3)`);
-    process.exit(2);
-  }
-}
+requireBuilt([CLI]);
+requireBins([SV, '/usr/bin/wget', '/usr/bin/python3', 'unshare'], 'apt-get install runit wget python3');
 
 // ---------------------------------------------------------------- utilities
-
-function percentile(xs, p) {
-  if (!xs.length) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.max(0, Math.ceil((p / 100) * s.length) - 1)];
-}
-const median = (xs) => percentile(xs, 50);
-
-async function waitFor(what, probe, timeoutMs, everyMs = 20) {
-  const end = performance.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (performance.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
-
-function readText(file) {
-  try {
-    return fs.readFileSync(file, 'latin1');
-  } catch {
-    return undefined;
-  }
-}
-
-function childrenOf(pid) {
-  const out = [];
-  let tids = [];
-  try {
-    tids = fs.readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return out;
-  }
-  for (const tid of tids) for (const p of (readText(`/proc/${pid}/task/${tid}/children`) ?? '').split(' ')) if (Number(p) > 0) out.push(Number(p));
-  return out;
-}
-
-function descendantsOf(pid) {
-  const seen = [];
-  const queue = childrenOf(pid);
-  while (queue.length) {
-    const p = queue.shift();
-    seen.push(p);
-    queue.push(...childrenOf(p));
-  }
-  return seen;
-}
-
-function rssKiB(pid) {
-  const m = /^VmRSS:\s+(\d+) kB/m.exec(readText(`/proc/${pid}/status`) ?? '');
-  return m ? Number(m[1]) : NaN;
-}
-
-function cpuTicks(pid) {
-  const stat = readText(`/proc/${pid}/stat`);
-  if (!stat) return NaN;
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(f[11]) + Number(f[12]);
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = s.address().port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** GET over TCP or a Unix socket; resolves { status, body } or undefined on any failure. */
 function get(opts, timeoutMs = 1000) {
@@ -160,61 +73,19 @@ async function status(socket) {
 // ---------------------------------------------------------- temp and cleanup
 
 const T = fs.mkdtempSync(path.join(os.tmpdir(), 'molt-downtime-'));
-const namespaces = new Set();
+/** Other processes started here (the seed's file server, hello alone). */
 const pids = new Set();
 
 function killEverything() {
-  for (const ns of namespaces) {
-    for (const pid of childrenOf(ns.pid)) {
-      try {
-        process.kill(pid, 'SIGKILL'); // PID 1 of the namespace: the kernel kills the rest
-      } catch {}
-    }
-    try {
-      process.kill(ns.pid, 'SIGKILL');
-    } catch {}
-  }
-  for (const pid of pids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {}
-  }
+  killMoltNamespaces();
+  for (const pid of pids) kill(pid);
 }
-process.on('exit', () => {
+onExit(() => {
   killEverything();
   fs.rmSync(T, { recursive: true, force: true });
 });
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(sig, () => {
-    log(`${sig}: killing everything started here`);
-    process.exit(130);
-  });
-}
-
-/** molt init as PID 1 of a new PID namespace. */
-function startMoltNs(env) {
-  const proc = spawn('unshare', ['--pid', '--fork', '--mount-proc', NODE, CLI, 'init'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  const keep = (d) => (out = (out + d).slice(-8192));
-  proc.stdout.setEncoding('utf8').on('data', keep);
-  proc.stderr.setEncoding('utf8').on('data', keep);
-  const exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
-  namespaces.add(proc);
-  exited.then(() => namespaces.delete(proc));
-  return { proc, exited, out: () => out };
-}
-
-async function stopMoltNs(ns) {
-  const [pid1] = childrenOf(ns.proc.pid);
-  if (pid1) {
-    try {
-      process.kill(pid1, 'SIGTERM');
-    } catch {}
-  }
-  const t = setTimeout(() => killEverything(), 10_000);
-  await ns.exited;
-  clearTimeout(t);
-}
+/** Every molt here keeps the last 8 KiB of its output, for error messages. */
+const MOLT_OUT_BYTES = 8192;
 
 // ---------------------------------------------------------------- releases
 
@@ -235,21 +106,6 @@ function packRelease(version, outDir, padded) {
   if (r.status !== 0) throw new Error(`tar failed for ${version}`);
   fs.rmSync(work, { recursive: true, force: true });
   return file;
-}
-
-function sha256(file) {
-  return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
-}
-
-/** Make a prepared tarball visible in MOLT_DIR: its SHA256SUMS line first, then the file (one rename). */
-function publishToDir(file, dir) {
-  const name = path.basename(file);
-  const sums = path.join(dir, 'SHA256SUMS');
-  const lines = (readText(sums) ?? '').split('\n').filter((l) => l && !l.endsWith(`  ${name}`));
-  lines.push(`${sha256(file)}  ${name}`);
-  fs.writeFileSync(`${sums}.tmp`, lines.join('\n') + '\n');
-  fs.renameSync(`${sums}.tmp`, sums);
-  fs.renameSync(file, path.join(dir, name));
 }
 
 // ------------------------------------------------------------ request loop
@@ -300,46 +156,27 @@ function downtime(samples, since, from, to) {
 
 // ---------------------------------------------------------------- cases
 
-function serviceDir(root, name, run) {
-  const dir = path.join(root, 'services', name);
-  fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(path.join(dir, 'run'), run, { mode: 0o755 });
-  return dir;
-}
-
 /** molt: app + updater services over MOLT_DIR; returns per-update downtimes. */
 async function moltCase(padded) {
   const label = padded ? `molt-${PAD_MB}mb` : 'molt-small';
   const root = path.join(T, label);
   const pending = path.join(root, 'pending');
-  const releases = path.join(root, 'releases');
-  const bin = path.join(root, 'bin');
-  fs.mkdirSync(releases, { recursive: true });
-  fs.mkdirSync(bin, { recursive: true });
-  fs.writeFileSync(path.join(bin, 'molt'), `#!/bin/sh\nexec "${NODE}" "${CLI}" "$@"\n`, { mode: 0o755 });
-  serviceDir(root, 'app', fs.readFileSync(path.join(ROOT, 'services/app/run')));
-  serviceDir(root, 'updater', fs.readFileSync(path.join(ROOT, 'services/updater/run')));
+  const { releases, socket, env } = updaterTree(root);
   const versions = Array.from({ length: UPDATES + 1 }, (_, i) => `${i + 1}.0.0`);
   const files = versions.map((v) => packRelease(v, pending, padded));
   const size = fs.statSync(files[0]).size;
   const port = await freePort();
-  const socket = path.join(root, 'molt.sock');
   const ns = startMoltNs({
-    PATH: `${bin}:${path.dirname(NODE)}:${process.env.PATH}`,
-    MOLT_SERVICES: path.join(root, 'services'),
-    MOLT_HOME: path.join(root, 'home'),
-    MOLT_DIR: releases,
-    MOLT_SOCKET: socket,
-    MOLT_VERSION_FILE: path.join(root, 'version'),
+    ...env,
     MOLT_INTERVAL: '1s',
     MOLT_TRIAL: '2s',
     MOLT_STOP_TIMEOUT: '5s',
     MOLT_LOG_LEVEL: 'info',
     HELLO_PORT: String(port),
-  });
+  }, MOLT_OUT_BYTES);
   const results = [];
   try {
-    publishToDir(files[0], releases);
+    publishToDir(files[0], releases, { move: true });
     await waitFor('1.0.0 to answer', async () => (await appVersion(port)) === '1.0.0', 60_000, 100);
     await waitFor('1.0.0 committed', async () => (await status(socket))?.phase === 'idle', 30_000, 100);
     const load = startLoad(port);
@@ -347,7 +184,7 @@ async function moltCase(padded) {
       for (let i = 1; i < versions.length; i++) {
         const since = load.samples.length;
         await sleep(300);
-        publishToDir(files[i], releases);
+        publishToDir(files[i], releases, { move: true });
         const t0 = performance.now();
         await waitFor(
           `${versions[i]} committed`,
@@ -370,7 +207,7 @@ async function moltCase(padded) {
     log(`${label} failed: ${err.message}\n${ns.out().slice(-3000)}`);
     throw err;
   } finally {
-    await stopMoltNs(ns);
+    await stopMoltNs(ns, killEverything);
   }
   return { label, size, results };
 }
@@ -401,25 +238,19 @@ async function seedCase(padded, order) {
   const label = `${order}-${padded ? `${PAD_MB}mb` : 'small'}`;
   const root = path.join(T, label);
   const served = path.join(root, 'served');
-  const live = path.join(root, 'live');
   const versions = Array.from({ length: UPDATES + 1 }, (_, i) => `${i + 1}.0.0`);
   const files = versions.map((v) => packRelease(v, served, padded));
   const size = fs.statSync(files[0]).size;
-  fs.mkdirSync(live, { recursive: true });
-  spawnSync('tar', ['-C', live, '-xzf', files[0]]);
-  const script = path.join(root, 'update.sh');
-  fs.writeFileSync(script, SEED_SCRIPT, { mode: 0o755 });
-  serviceDir(root, 'app', `#!/bin/sh\nexec 2>&1\ncd "${live}" || exit 111\nexec ./run\n`);
+  const seed = seedTree(root, files[0], SEED_SCRIPT);
   const port = await freePort();
   const httpPort = await freePort();
   const server = spawn('/usr/bin/python3', ['-m', 'http.server', '--bind', '127.0.0.1', '--directory', served, String(httpPort)], { stdio: 'ignore' });
   pids.add(server.pid);
   const ns = startMoltNs({
-    PATH: `${path.dirname(NODE)}:${process.env.PATH}`,
-    MOLT_SERVICES: path.join(root, 'services'),
+    ...seed.env,
     MOLT_STOP_TIMEOUT: '5s',
     HELLO_PORT: String(port),
-  });
+  }, MOLT_OUT_BYTES);
   const results = [];
   try {
     await waitFor('the file server', async () => (await get({ host: '127.0.0.1', port: httpPort, path: '/' })) !== undefined, 10_000, 50);
@@ -430,17 +261,7 @@ async function seedCase(padded, order) {
         const since = load.samples.length;
         // As under runit, the app has been up for a while before the updater's next pass.
         await sleep(1500);
-        const r = await new Promise((resolve) => {
-          const p = spawn(script, [`http://127.0.0.1:${httpPort}/${versions[i]}.tar.gz`, versions[i], order], {
-            env: { ...process.env, SVDIR: path.join(root, 'services'), LIVE: live, WORK: root, SVWAIT: '7' },
-            stdio: 'ignore',
-          });
-          const t = setTimeout(() => p.kill('SIGKILL'), 120_000);
-          p.on('exit', (code) => {
-            clearTimeout(t);
-            resolve(code);
-          });
-        });
+        const r = await seed.update([`http://127.0.0.1:${httpPort}/${versions[i]}.tar.gz`, versions[i], order], 120_000);
         if (r !== 0) throw new Error(`update.sh exited ${r}`);
         await waitFor(`${versions[i]} to answer`, async () => load.samples.at(-1)?.version === versions[i], 30_000, 10);
         const d = downtime(load.samples, since, versions[i - 1], versions[i]);
@@ -452,7 +273,7 @@ async function seedCase(padded, order) {
       await load.stop();
     }
   } finally {
-    await stopMoltNs(ns);
+    await stopMoltNs(ns, killEverything);
     server.kill('SIGKILL');
     pids.delete(server.pid);
   }
@@ -483,28 +304,16 @@ async function appStart() {
 /** The updater at rest (1.0.0 committed, nothing new): CPU over IDLE_S seconds and RSS, for a poll interval. */
 async function idleCase(interval) {
   const root = path.join(T, `idle-${interval}`);
-  const releases = path.join(root, 'releases');
-  const bin = path.join(root, 'bin');
-  fs.mkdirSync(releases, { recursive: true });
-  fs.mkdirSync(bin, { recursive: true });
-  fs.writeFileSync(path.join(bin, 'molt'), `#!/bin/sh\nexec "${NODE}" "${CLI}" "$@"\n`, { mode: 0o755 });
-  serviceDir(root, 'app', fs.readFileSync(path.join(ROOT, 'services/app/run')));
-  serviceDir(root, 'updater', fs.readFileSync(path.join(ROOT, 'services/updater/run')));
-  publishToDir(packRelease('1.0.0', path.join(root, 'pending'), false), releases);
+  const { releases, socket, env } = updaterTree(root);
+  publishToDir(packRelease('1.0.0', path.join(root, 'pending'), false), releases, { move: true });
   const port = await freePort();
-  const socket = path.join(root, 'molt.sock');
   const ns = startMoltNs({
-    PATH: `${bin}:${path.dirname(NODE)}:${process.env.PATH}`,
-    MOLT_SERVICES: path.join(root, 'services'),
-    MOLT_HOME: path.join(root, 'home'),
-    MOLT_DIR: releases,
-    MOLT_SOCKET: socket,
-    MOLT_VERSION_FILE: path.join(root, 'version'),
+    ...env,
     MOLT_INTERVAL: interval,
     MOLT_TRIAL: '2s',
     MOLT_LOG_LEVEL: 'info',
     HELLO_PORT: String(port),
-  });
+  }, MOLT_OUT_BYTES);
   try {
     await waitFor('1.0.0 committed', async () => {
       const s = await status(socket);
@@ -533,7 +342,7 @@ async function idleCase(interval) {
       lastCheck: s?.lastCheck?.at,
     };
   } finally {
-    await stopMoltNs(ns);
+    await stopMoltNs(ns, killEverything);
   }
 }
 
