@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { UpdaterStatus } from '../api/types.js';
+import { childrenOf } from '../init/proc.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const cli = path.join(repo, 'dist/src/cli/main.js');
@@ -174,16 +175,4 @@ export async function main(): Promise<number> {
   say(`molt exited with ${code}; removing ${root}`);
   cleanup();
   return ok && code === 0 ? 0 : 1;
-}
-
-function childrenOf(pid: number): number[] {
-  try {
-    return fs
-      .readdirSync(`/proc/${pid}/task`)
-      .flatMap((tid) => fs.readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' '))
-      .map(Number)
-      .filter((n) => n > 0);
-  } catch {
-    return [];
-  }
 }

@@ -2,7 +2,8 @@
 // `children` file) and all descendants, for reaping and for the final kill.
 import fs from 'node:fs';
 
-function readChildrenOf(pid: number | 'self'): number[] {
+/** The direct children of `pid` (every thread's `children` file); a thread that cannot be read is skipped. */
+export function childrenOf(pid: number | 'self'): number[] {
   const out: number[] = [];
   let tids: string[];
   try {
@@ -26,18 +27,18 @@ function readChildrenOf(pid: number | 'self'): number[] {
 }
 
 export function childrenOfSelf(): number[] {
-  return readChildrenOf('self');
+  return childrenOf('self');
 }
 
 /** Every descendant of this process (breadth first). */
 export function descendantsOfSelf(): number[] {
   const seen = new Set<number>();
-  const queue = readChildrenOf('self');
+  const queue = childrenOf('self');
   while (queue.length) {
     const pid = queue.shift()!;
     if (seen.has(pid)) continue;
     seen.add(pid);
-    for (const c of readChildrenOf(pid)) queue.push(c);
+    for (const c of childrenOf(pid)) queue.push(c);
   }
   return [...seen];
 }
