@@ -221,6 +221,26 @@ export class Slot {
     }
   }
 
+  /** `timeout-up`: a run that has not said ready (notification-fd) this long after its start is restarted. */
+  private armTimeoutUp(child: ChildProcess): void {
+    let raw: string;
+    try {
+      raw = fs.readFileSync(path.join(this.cwd, 'timeout-up'), 'utf8');
+    } catch {
+      return;
+    }
+    const ms = parseDuration(raw, 'ms');
+    if (!ms || ms <= 0) {
+      log.warn('bad timeout-up, ignored', { service: this.label, value: raw.trim() });
+      return;
+    }
+    const timer = setTimeout(() => {
+      if (this.child !== child || this.health.ready || this.state.want !== 'up') return;
+      this.heal(`not ready within timeout-up (${ms} ms), restarting`);
+    }, ms);
+    child.once('exit', () => clearTimeout(timer));
+  }
+
   /** s6's `timeout-kill`: KILL a run that has not stopped this long (ms, or a duration) after its stop signal. */
   private armTimeoutKill(): void {
     let raw: string;
@@ -344,6 +364,7 @@ export class Slot {
     child.once('exit', this.exitListener);
     this.writeHealth();
     if (!this.isLog) this.scheduleCheck();
+    if (extra) this.armTimeoutUp(child);
   }
 
   /** The service's run reported ready on its notification fd. */
@@ -481,9 +502,9 @@ export class Slot {
   }
 
   /** Restart an unhealthy service: its stop signal, the grace time, then KILL. */
-  private heal(): void {
+  private heal(why = 'unhealthy, restarting'): void {
     const pid = this.pid;
-    log.warn('unhealthy, restarting', { service: this.label, heals: this.health.heals });
+    log.warn(why, { service: this.label, heals: this.health.heals });
     const sig = this.svc.downSignal();
     this.kill(sig);
     if (sig !== 'SIGCONT') this.kill('SIGCONT');

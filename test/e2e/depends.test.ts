@@ -17,6 +17,7 @@ describe('depends', () => {
     // db takes 1 s to be ready and says so on fd 3; it stops slowly.
     script(path.join(db, 'run'), `trap 'echo "db got TERM" >> ${order}; exit 0' TERM\nsleep 1\necho "db ready" >> ${order}\necho >&3\nexec 3>&-\nwhile :; do sleep 0.05; done\n`);
     fs.writeFileSync(path.join(db, 'notification-fd'), '3\n');
+    fs.writeFileSync(path.join(db, 'timeout-up'), '10s\n'); // ready well within it: never restarted
     // web and api depend on db; web reads db's readiness as it starts, and takes its time to stop.
     script(
       path.join(services, 'web', 'run'),
@@ -35,6 +36,7 @@ describe('depends', () => {
       assert.doesNotMatch(m.err(), /does not exist/, 'no false alarm for a dependency later in the listing');
       await m.kill('SIGTERM');
       assert.equal((await m.exited).code, 0);
+      assert.doesNotMatch(m.err(), /timeout-up/);
       const o = lines(order);
       const dbTerm = o.indexOf('db got TERM');
       assert.ok(dbTerm > o.indexOf('web stopped') && dbTerm > o.indexOf('api stopped'), `db got its TERM after its dependants stopped: ${o.join(' | ')}`);
@@ -79,6 +81,26 @@ describe('depends', () => {
       await waitFor('good up', () => m.out().includes('[good] good up'), 10_000);
       await waitFor('error', () => /bad depends file; service not started service=bad error="depends line 1 /.test(m.err()), 5000);
       assert.doesNotMatch(m.out(), /bad up/);
+    } finally {
+      await stopAndWait(m);
+    }
+  });
+});
+
+describe('timeout-up', () => {
+  test('a service that does not say ready within timeout-up is restarted, and its dependants keep waiting', async () => {
+    const services = tmpdir('timeout-up');
+    const starts = path.join(services, 'starts');
+    script(path.join(services, 'stuck', 'run'), `echo x >> ${starts}\nexec sleep 1000\n`);
+    fs.writeFileSync(path.join(services, 'stuck', 'notification-fd'), '3\n');
+    fs.writeFileSync(path.join(services, 'stuck', 'timeout-up'), '400\n');
+    script(path.join(services, 'app', 'run'), 'echo app up\nexec sleep 1000\n');
+    fs.writeFileSync(path.join(services, 'app', 'depends'), 'stuck\n');
+    const m = startMolt(['init'], { env: { MOLT_SERVICES: services }, pidns: false });
+    try {
+      await waitFor('restarted', () => lines(starts).length >= 2, 10_000);
+      assert.match(m.err(), /not ready within timeout-up \(400 ms\), restarting service=stuck/);
+      assert.doesNotMatch(m.out(), /app up/, 'its dependant still waits');
     } finally {
       await stopAndWait(m);
     }
