@@ -21,6 +21,7 @@ export class Supervisor {
   private readonly env: ServiceEnv;
   private readonly stopSent = new Set<Service>();
   private reconsidering = false;
+  private reconsiderAgain = false;
   private inScan = false;
   private warned = new Set<string>();
   onAllDone: (() => void) | undefined;
@@ -69,11 +70,19 @@ export class Supervisor {
 
 
   private reconsider(): void {
-    if (this.reconsidering) return;
+    if (this.reconsidering) {
+      // A start during this pass may unblock a service the pass already looked at.
+      this.reconsiderAgain = true;
+      return;
+    }
     this.reconsidering = true;
     try {
-      if (this.stopping) this.stopWhatMayStop();
-      else for (const svc of this.services.values()) svc.retryBoot();
+      for (let pass = 0; pass < 100; pass++) {
+        this.reconsiderAgain = false;
+        if (this.stopping) this.stopWhatMayStop();
+        else for (const svc of this.services.values()) svc.retryBoot();
+        if (!this.reconsiderAgain) break;
+      }
     } finally {
       this.reconsidering = false;
     }

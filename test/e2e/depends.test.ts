@@ -45,6 +45,22 @@ describe('depends', () => {
     }
   });
 
+  test('a chain listed against its order (a needs b needs c) starts c, b, a, with nothing else happening', async () => {
+    const services = tmpdir('depends-chain');
+    const order = path.join(services, 'order.log');
+    for (const [name, dep] of [['c', undefined], ['b', 'c'], ['a', 'b']] as const) {
+      script(path.join(services, name, 'run'), `echo ${name} >> ${order}\nexec sleep 1000\n`);
+      if (dep) fs.writeFileSync(path.join(services, name, 'depends'), `${dep}\n`);
+    }
+    const m = startMolt(['init'], { env: { MOLT_SERVICES: services }, pidns: false });
+    try {
+      await waitFor('all three', () => lines(order).length === 3, 10_000);
+      assert.deepEqual(lines(order), ['c', 'b', 'a']);
+    } finally {
+      await stopAndWait(m);
+    }
+  });
+
   test('a missing dependency holds the service back (said once) until it appears; a cycle starts without order', async () => {
     const services = tmpdir('depends-missing');
     script(path.join(services, 'jobs', 'run'), 'echo jobs up\nexec sleep 1000\n');
