@@ -44,3 +44,31 @@ export function readInitConfig(env: NodeJS.ProcessEnv): InitConfig {
   if (checkIntervalMs < 100) throw new ConfigError(`MOLT_CHECK_INTERVAL=${JSON.stringify(env.MOLT_CHECK_INTERVAL)} must be at least 100ms`);
   return { servicesDir, stopTimeoutMs, maxBackoffMs, finishTimeoutMs, logPrefix, checkIntervalMs, checkTimeoutMs, checkFailures, healCooldownMs };
 }
+
+export interface InitArgs {
+  /** CMD and its arguments; empty without one. */
+  cmd: string[];
+  /** tini's -e: these exit statuses of CMD are reported as 0 (e.g. 143 for a JVM stopped by TERM). */
+  successCodes: number[];
+}
+
+/** `molt init [-e CODE]... [--] [CMD ARGS...]`; throws ConfigError with one line on a bad option. Pure. */
+export function parseInitArgs(argv: string[]): InitArgs {
+  const successCodes: number[] = [];
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') {
+      i++;
+      break;
+    }
+    if (!a.startsWith('-') || a === '-') break;
+    const m = /^-e(.*)$/.exec(a);
+    if (!m) throw new ConfigError(`unknown option '${a}' (usage: molt init [-e CODE]... [--] [CMD ARGS...])`);
+    const raw = m[1] !== '' ? m[1]! : argv[++i];
+    const code = Number(raw);
+    if (raw === undefined || !/^\d+$/.test(raw) || code > 255) throw new ConfigError(`-e wants an exit code from 0 to 255, got ${JSON.stringify(raw ?? '')}`);
+    successCodes.push(code);
+  }
+  return { cmd: argv.slice(i), successCodes };
+}

@@ -8,7 +8,7 @@ import { exitStatus, type Service, type Slot } from '../supervise/service.js';
 import { childrenOfSelf, descendantsOfSelf } from './proc.js';
 import { native } from './native.js';
 import { Reaper } from './reaper.js';
-import { ConfigError, readInitConfig, type InitConfig } from './config.js';
+import { ConfigError, parseInitArgs, readInitConfig, type InitArgs, type InitConfig } from './config.js';
 
 const log = logger('init');
 
@@ -25,13 +25,10 @@ interface Cmd {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const args = argv[0] === '--' ? argv.slice(1) : argv;
-  if (args[0]?.startsWith('-') && args[0] !== '--') {
-    process.stderr.write(`molt init: unknown option '${args[0]}' (usage: molt init [--] [CMD ARGS...])\n`);
-    return 2;
-  }
   let config: InitConfig;
+  let args: InitArgs;
   try {
+    args = parseInitArgs(argv);
     config = readInitConfig(process.env);
   } catch (err) {
     if (err instanceof ConfigError) {
@@ -40,7 +37,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw err;
   }
-  return new Init(config, args).run();
+  return new Init(config, args.cmd, args.successCodes).run();
 }
 
 class Init {
@@ -59,6 +56,7 @@ class Init {
   constructor(
     private readonly config: InitConfig,
     private readonly argv: string[],
+    private readonly successCodes: number[] = [],
   ) {
     this.supervisor = new Supervisor(config.servicesDir, {
       spawn: (cmd, args, opts) => this.spawnTracked(cmd, args, opts),
@@ -224,7 +222,11 @@ class Init {
   private exit(): void {
     if (!this.finish) return;
     if (this.deadline) clearTimeout(this.deadline);
-    const code = this.cmd ? this.cmd.exit ?? 137 : this.exitCode;
+    let code = this.cmd ? this.cmd.exit ?? 137 : this.exitCode;
+    if (code !== 0 && this.successCodes.includes(code)) {
+      log.info('exit status counted as success (-e)', { status: code });
+      code = 0;
+    }
     log.info('exit', { code });
     const finish = this.finish;
     this.finish = undefined;

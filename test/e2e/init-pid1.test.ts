@@ -71,6 +71,17 @@ console.log('ready'); setInterval(() => {}, 1000);
     assert.equal((await m.exited).code, 143);
   });
 
+  test('-e 143 counts CMD killed by TERM as success (tini -e); a bad -e is a usage error', async () => {
+    const m = startMolt(['init', '-e', '143', '--', 'sleep', '100'], { env: { MOLT_SERVICES: emptyServices() } });
+    await waitFor('molt started', () => m.err().includes('starting'), 10_000);
+    await m.kill('SIGTERM');
+    assert.equal((await m.exited).code, 0);
+    assert.match(m.err(), /exit status counted as success \(-e\) status=143/);
+    const bad = startMolt(['init', '-e', 'x', '--', 'true'], { env: { MOLT_SERVICES: emptyServices() }, pidns: false });
+    assert.equal((await bad.exited).code, 2);
+    assert.match(bad.err(), /^molt init: -e wants an exit code from 0 to 255, got "x"\n$/);
+  });
+
   test('a storm of relayed signals does not hurt PID 1', async () => {
     const m = startMolt(['init', '--', 'sh', '-c', 'trap "" HUP USR2; echo ready; sleep 100'], { env: { MOLT_SERVICES: emptyServices() } });
     await waitFor('ready', () => m.out().includes('ready'), 10_000);

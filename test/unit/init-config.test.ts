@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readInitConfig } from '../../src/init/config.js';
+import { parseInitArgs, readInitConfig } from '../../src/init/config.js';
 import { parseSignal } from '../../src/supervise/signals.js';
 
 test('defaults follow the design: /etc/service, 7 s grace, 30 s backoff, prefix on', () => {
@@ -33,4 +33,13 @@ test('down-signal names parse in every spelling runit and s6 users write', () =>
   assert.equal(parseSignal('1'), 'SIGHUP');
   assert.equal(parseSignal('NOPE'), undefined);
   assert.equal(parseSignal(''), undefined);
+});
+
+test('init arguments: -e CODE (repeatable, also -eCODE), then -- or the first word starts CMD', () => {
+  assert.deepEqual(parseInitArgs([]), { cmd: [], successCodes: [] });
+  assert.deepEqual(parseInitArgs(['--', '-weird', 'x']), { cmd: ['-weird', 'x'], successCodes: [] });
+  assert.deepEqual(parseInitArgs(['-e', '143', '-e130', '--', 'java', '-jar', 'app.jar']), { cmd: ['java', '-jar', 'app.jar'], successCodes: [143, 130] });
+  assert.deepEqual(parseInitArgs(['-e', '0', 'sleep', '-e', '1']), { cmd: ['sleep', '-e', '1'], successCodes: [0] });
+  assert.throws(() => parseInitArgs(['-x']), /^Error: unknown option '-x' \(usage: molt init \[-e CODE\]\.\.\. \[--\] \[CMD ARGS\.\.\.\]\)$/);
+  for (const bad of [['-e'], ['-e', 'x'], ['-e', '256'], ['-e', '-1'], ['-e1.5']]) assert.throws(() => parseInitArgs(bad), /-e wants an exit code from 0 to 255/, bad.join(' '));
 });
