@@ -8,7 +8,7 @@ interface Command {
 }
 
 const commands: Record<string, Command> = {
-  init: { summary: 'init [-e CODE] [--] [CMD ARGS...]   run as PID 1: reap, relay signals, supervise services', load: () => import('../init/main.js') },
+  init: { summary: 'init [-e CODE] [-p SIG] [--] [CMD ARGS...]   run as PID 1: reap, relay signals, supervise services', load: () => import('../init/main.js') },
   sv: { summary: 'sv [-v] [-w SEC] COMMAND SERVICE...   control services (runit sv compatible)', load: () => import('../sv/main.js') },
   publish: { summary: 'publish REF FILE...   push files to an OCI registry as a release artifact', load: () => import('../update/publish.js') },
   updater: { summary: 'updater   run the updater service (from services/updater/run)', load: () => import('../update/main.js') },

@@ -1,6 +1,7 @@
 // molt init's settings, read once from the environment and validated at the
 // edge: a bad value is a one-line error naming the variable.
 import { parseDuration } from '../common/duration.js';
+import { parseSignal } from '../supervise/signals.js';
 
 export interface InitConfig {
   servicesDir: string;
@@ -50,11 +51,14 @@ export interface InitArgs {
   cmd: string[];
   /** tini's -e: these exit statuses of CMD are reported as 0 (e.g. 143 for a JVM stopped by TERM). */
   successCodes: number[];
+  /** tini's -p: the signal molt gets when its parent dies (when it is not PID 1). */
+  parentDeathSignal?: NodeJS.Signals;
 }
 
-/** `molt init [-e CODE]... [--] [CMD ARGS...]`; throws ConfigError with one line on a bad option. Pure. */
+/** `molt init [-e CODE]... [-p SIGNAL] [--] [CMD ARGS...]`; throws ConfigError with one line on a bad option. Pure. */
 export function parseInitArgs(argv: string[]): InitArgs {
   const successCodes: number[] = [];
+  let parentDeathSignal: NodeJS.Signals | undefined;
   let i = 0;
   for (; i < argv.length; i++) {
     const a = argv[i]!;
@@ -63,12 +67,20 @@ export function parseInitArgs(argv: string[]): InitArgs {
       break;
     }
     if (!a.startsWith('-') || a === '-') break;
+    const p = /^-p(.*)$/.exec(a);
+    if (p) {
+      const raw = p[1] !== '' ? p[1]! : argv[++i];
+      const sig = raw === undefined ? undefined : parseSignal(raw);
+      if (!sig) throw new ConfigError(`-p wants a signal name such as TERM, got ${JSON.stringify(raw ?? '')}`);
+      parentDeathSignal = sig;
+      continue;
+    }
     const m = /^-e(.*)$/.exec(a);
-    if (!m) throw new ConfigError(`unknown option '${a}' (usage: molt init [-e CODE]... [--] [CMD ARGS...])`);
+    if (!m) throw new ConfigError(`unknown option '${a}' (usage: molt init [-e CODE]... [-p SIGNAL] [--] [CMD ARGS...])`);
     const raw = m[1] !== '' ? m[1]! : argv[++i];
     const code = Number(raw);
     if (raw === undefined || !/^\d+$/.test(raw) || code > 255) throw new ConfigError(`-e wants an exit code from 0 to 255, got ${JSON.stringify(raw ?? '')}`);
     successCodes.push(code);
   }
-  return { cmd: argv.slice(i), successCodes };
+  return parentDeathSignal ? { cmd: argv.slice(i), successCodes, parentDeathSignal } : { cmd: argv.slice(i), successCodes };
 }

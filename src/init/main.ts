@@ -9,6 +9,10 @@ import { childrenOfSelf, descendantsOfSelf } from './proc.js';
 import { native } from './native.js';
 import { Reaper } from './reaper.js';
 import { ConfigError, parseInitArgs, readInitConfig, type InitArgs, type InitConfig } from './config.js';
+import { signalNumber } from '../supervise/signals.js';
+
+/** Read as early as possible, for -p: a parent that is gone by then has been replaced. */
+const PARENT_AT_START = process.ppid;
 
 const log = logger('init');
 
@@ -37,7 +41,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw err;
   }
-  return new Init(config, args.cmd, args.successCodes).run();
+  return new Init(config, args.cmd, args.successCodes, args.parentDeathSignal).run();
 }
 
 class Init {
@@ -57,6 +61,7 @@ class Init {
     private readonly config: InitConfig,
     private readonly argv: string[],
     private readonly successCodes: number[] = [],
+    private readonly parentDeathSignal?: NodeJS.Signals,
   ) {
     this.supervisor = new Supervisor(config.servicesDir, {
       spawn: (cmd, args, opts) => this.spawnTracked(cmd, args, opts),
@@ -92,6 +97,11 @@ class Init {
     process.on('SIGTTIN', () => {});
     process.on('SIGPIPE', () => {});
 
+    if (this.parentDeathSignal && process.pid !== 1) {
+      if (!native().setParentDeathSignal(signalNumber(this.parentDeathSignal))) log.warn('cannot set the parent-death signal (-p)');
+      // The parent may have died before the kernel knew to tell us.
+      else if (process.ppid !== PARENT_AT_START) setImmediate(() => process.kill(process.pid, this.parentDeathSignal!));
+    }
     const done = new Promise<number>((resolve) => (this.finish = resolve));
     log.info('starting', { pid: process.pid, services: this.config.servicesDir, cmd: this.argv.length ? this.argv.join(' ') : undefined });
     this.supervisor.start();

@@ -12,6 +12,8 @@ export interface Native {
   /** waitpid(pid, WNOHANG): 0 when still running, pid when reaped, -1 on error (errno in .errno()). */
   waitpidNoHang(pid: number): { pid: number; status: number };
   setChildSubreaper(): boolean;
+  /** prctl(PR_SET_PDEATHSIG): the kernel sends `signum` when our parent dies. */
+  setParentDeathSignal(signum: number): boolean;
   /** A pipe whose both ends are close-on-exec (children get them only through stdio). */
   pipe(): [number, number];
   /** flock(LOCK_EX|LOCK_NB): false when another process holds it. */
@@ -80,6 +82,10 @@ export function native(): Native {
     },
     setChildSubreaper() {
       return (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) as number) === 0;
+    },
+    setParentDeathSignal(signum: number) {
+      const PR_SET_PDEATHSIG = 1;
+      return (prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0) as number) === 0;
     },
     pipe() {
       const fds = new Int32Array(2);

@@ -4,7 +4,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { alive, script, startMolt, stopAndWait, tmpdir, waitFor } from '../helpers/molt.js';
+import { spawn } from 'node:child_process';
+import { alive, cli, script, startMolt, stopAndWait, tmpdir, waitFor } from '../helpers/molt.js';
 
 const emptyServices = () => tmpdir('empty');
 
@@ -80,6 +81,22 @@ console.log('ready'); setInterval(() => {}, 1000);
     const bad = startMolt(['init', '-e', 'x', '--', 'true'], { env: { MOLT_SERVICES: emptyServices() }, pidns: false });
     assert.equal((await bad.exited).code, 2);
     assert.match(bad.err(), /^molt init: -e wants an exit code from 0 to 255, got "x"\n$/);
+  });
+
+  test('-p TERM: when molt (not PID 1) loses its parent, it gets TERM and shuts down (tini -p)', async () => {
+    const dir = tmpdir('pdeath');
+    const pidfile = path.join(dir, 'molt.pid');
+    const errfile = path.join(dir, 'molt.err');
+    const parent = spawn('sh', ['-c', `MOLT_SERVICES=${emptyServices()} "${process.execPath}" "${cli}" init -p TERM -- sleep 1000 2>${errfile} & echo $! > ${pidfile}; wait`], { stdio: 'ignore', detached: true });
+    const pid = await waitFor('molt pid', () => fs.existsSync(pidfile) && Number(fs.readFileSync(pidfile, 'utf8')), 5000);
+    await waitFor('molt started', () => fs.existsSync(errfile) && fs.readFileSync(errfile, 'utf8').includes('starting'), 10_000);
+    try {
+      process.kill(parent.pid!, 'SIGKILL');
+      await waitFor('molt gone', () => !alive(pid), 10_000);
+      assert.match(fs.readFileSync(errfile, 'utf8'), /signal received, stopping signal=SIGTERM/);
+    } finally {
+      if (alive(pid)) process.kill(pid, 'SIGKILL');
+    }
   });
 
   test('a storm of relayed signals does not hurt PID 1', async () => {

@@ -40,6 +40,9 @@ test('init arguments: -e CODE (repeatable, also -eCODE), then -- or the first wo
   assert.deepEqual(parseInitArgs(['--', '-weird', 'x']), { cmd: ['-weird', 'x'], successCodes: [] });
   assert.deepEqual(parseInitArgs(['-e', '143', '-e130', '--', 'java', '-jar', 'app.jar']), { cmd: ['java', '-jar', 'app.jar'], successCodes: [143, 130] });
   assert.deepEqual(parseInitArgs(['-e', '0', 'sleep', '-e', '1']), { cmd: ['sleep', '-e', '1'], successCodes: [0] });
-  assert.throws(() => parseInitArgs(['-x']), /^Error: unknown option '-x' \(usage: molt init \[-e CODE\]\.\.\. \[--\] \[CMD ARGS\.\.\.\]\)$/);
+  assert.throws(() => parseInitArgs(['-x']), /^Error: unknown option '-x' \(usage: molt init \[-e CODE\]\.\.\. \[-p SIGNAL\] \[--\] \[CMD ARGS\.\.\.\]\)$/);
+  assert.deepEqual(parseInitArgs(['-p', 'TERM', 'app']), { cmd: ['app'], successCodes: [], parentDeathSignal: 'SIGTERM' });
+  assert.deepEqual(parseInitArgs(['-pSIGINT', '-e', '2', '--', 'app']), { cmd: ['app'], successCodes: [2], parentDeathSignal: 'SIGINT' });
+  for (const bad of [['-p'], ['-p', 'NOPE']]) assert.throws(() => parseInitArgs(bad), /-p wants a signal name such as TERM/, bad.join(' '));
   for (const bad of [['-e'], ['-e', 'x'], ['-e', '256'], ['-e', '-1'], ['-e1.5']]) assert.throws(() => parseInitArgs(bad), /-e wants an exit code from 0 to 255/, bad.join(' '));
 });
