@@ -223,17 +223,8 @@ export class Slot {
 
   /** `timeout-up`: a run that has not said ready (notification-fd) this long after its start is restarted. */
   private armTimeoutUp(child: ChildProcess): void {
-    let raw: string;
-    try {
-      raw = fs.readFileSync(path.join(this.cwd, 'timeout-up'), 'utf8');
-    } catch {
-      return;
-    }
-    const ms = parseDuration(raw, 'ms');
-    if (!ms || ms <= 0) {
-      log.warn('bad timeout-up, ignored', { service: this.label, value: raw.trim() });
-      return;
-    }
+    const ms = this.durationFile('timeout-up', 'ms');
+    if (!ms) return;
     const timer = setTimeout(() => {
       if (this.child !== child || this.health.ready || this.state.want !== 'up') return;
       this.heal(`not ready within timeout-up (${ms} ms), restarting`);
@@ -243,17 +234,9 @@ export class Slot {
 
   /** s6's `timeout-kill`: KILL a run that has not stopped this long (ms, or a duration) after its stop signal. */
   private armTimeoutKill(): void {
-    let raw: string;
-    try {
-      raw = fs.readFileSync(path.join(this.cwd, 'timeout-kill'), 'utf8');
-    } catch {
-      return; // as runit: sv down waits for the service; molt init's grace time bounds a shutdown
-    }
-    const ms = parseDuration(raw, 'ms');
-    if (!ms || ms <= 0) {
-      log.warn('bad timeout-kill, ignored', { service: this.label, value: raw.trim() });
-      return;
-    }
+    // Without the file, as runit: sv down waits for the service; molt init's grace time bounds a shutdown.
+    const ms = this.durationFile('timeout-kill', 'ms');
+    if (!ms) return;
     const pid = this.pid;
     if (!pid) return;
     const timer = setTimeout(() => {
@@ -423,16 +406,22 @@ export class Slot {
     }
   }
 
-  private checkInterval(): number {
+  /** A duration file of the service directory (a bare number in `bareUnit`); undefined when absent or bad (said). */
+  private durationFile(name: string, bareUnit: 'ms' | 's'): number | undefined {
+    let raw: string;
     try {
-      const raw = fs.readFileSync(path.join(this.cwd, 'check-interval'), 'utf8');
-      const v = parseDuration(raw, 's');
-      if (v && v > 0) return v;
-      log.warn('bad check-interval, using the default', { service: this.label, value: raw.trim() });
+      raw = fs.readFileSync(path.join(this.cwd, name), 'utf8');
     } catch {
-      // no per-service interval
+      return undefined;
     }
-    return this.svc.env.checkIntervalMs;
+    const v = parseDuration(raw, bareUnit);
+    if (v && v > 0) return v;
+    log.warn(`bad ${name}, ignored`, { service: this.label, value: raw.trim() });
+    return undefined;
+  }
+
+  private checkInterval(): number {
+    return this.durationFile('check-interval', 's') ?? this.svc.env.checkIntervalMs;
   }
 
   private scheduleCheck(): void {
