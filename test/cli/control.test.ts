@@ -12,7 +12,7 @@ import { readServices } from '../../src/api/services.js';
 import { setLogLevel } from '../../src/common/log.js';
 import { encodeStatus } from '../../src/supervise/status.js';
 import { FakeUpdater } from '../api/fake-updater.js';
-import { cli } from '../helpers/molt.js';
+import { cli, runCli } from '../helpers/molt.js';
 
 setLogLevel('warn');
 
@@ -24,23 +24,9 @@ interface Result {
 
 /** Run the built CLI without blocking this process's event loop (it serves the API). */
 function molt(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 20_000): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const base = { ...process.env };
-    for (const k of ['MOLT_SOCKET', 'MOLT_SERVICES', 'SVDIR', 'MOLT_APP', 'MOLT_ADMIN_TOKEN']) delete base[k];
-    const p = spawn(process.execPath, [cli, ...args], { env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    p.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-    const t = setTimeout(() => {
-      p.kill('SIGKILL');
-      reject(new Error(`molt ${args.join(' ')} did not finish within ${timeoutMs} ms\n${out}\n${err}`));
-    }, timeoutMs);
-    p.once('exit', (code) => {
-      clearTimeout(t);
-      resolve({ code, out, err });
-    });
-  });
+  const base = { ...process.env };
+  for (const k of ['MOLT_SOCKET', 'MOLT_SERVICES', 'SVDIR', 'MOLT_APP', 'MOLT_ADMIN_TOKEN']) delete base[k];
+  return runCli(args, { ...base, ...env }, timeoutMs);
 }
 
 describe('molt control commands', () => {

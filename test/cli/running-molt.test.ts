@@ -3,12 +3,11 @@
 // CLI over the socket and through the admin TCP listener with its token.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { githubSignature } from '../../src/api/auth.js';
 import { connect } from '../../src/client/index.js';
-import { cli, script, startMolt, tmpdir, waitFor, type Running } from '../helpers/molt.js';
+import { cli, runCli, script, startMolt, tmpdir, waitFor, type Running } from '../helpers/molt.js';
 import { req } from '../api/request.js';
 
 const TOKEN = 'running-molt-token-0123456789';
@@ -19,21 +18,7 @@ function release(dir: string, version: string): void {
 }
 
 function molt(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 30_000): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [cli, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    p.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-    const t = setTimeout(() => {
-      p.kill('SIGKILL');
-      reject(new Error(`molt ${args.join(' ')} did not finish within ${timeoutMs} ms\n${out}${err}`));
-    }, timeoutMs);
-    p.once('exit', (code) => {
-      clearTimeout(t);
-      resolve({ code, out, err });
-    });
-  });
+  return runCli(args, { ...process.env, ...env }, timeoutMs);
 }
 
 describe('control plane of a running molt', () => {

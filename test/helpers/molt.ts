@@ -160,3 +160,22 @@ export async function stopAndWait(m: Running, timeoutMs = 15_000): Promise<{ cod
   }
   return r;
 }
+
+/** Run the built CLI with exactly `env`, without blocking this process's event loop (a test may serve the API it talks to). */
+export function runCli(args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [cli, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+    p.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+    const t = setTimeout(() => {
+      p.kill('SIGKILL');
+      reject(new Error(`molt ${args.join(' ')} did not finish within ${timeoutMs} ms\n${out}\n${err}`));
+    }, timeoutMs);
+    p.once('exit', (code) => {
+      clearTimeout(t);
+      resolve({ code, out, err });
+    });
+  });
+}
