@@ -33,7 +33,7 @@ function parseArgs(argv) {
   return out;
 }
 
-// src/cli/version.ts reads package.json relative to its own compiled file, a
+// src/common/version.ts reads package.json relative to its own compiled file, a
 // path that does not exist next to a bundle: inline the (version-stamped)
 // package.json text at that call instead. Fails loudly if the read moves.
 function inlinePackageJson(pkgText) {
@@ -42,7 +42,7 @@ function inlinePackageJson(pkgText) {
   return {
     name: 'inline-package-json',
     setup(b) {
-      b.onLoad({ filter: /[\\/]src[\\/]cli[\\/]version\.ts$/ }, async (args) => {
+      b.onLoad({ filter: /[\\/]src[\\/]common[\\/]version\.ts$/ }, async (args) => {
         const src = await fs.promises.readFile(args.path, 'utf8');
         const out = src.replace(pattern, () => {
           replaced++;
@@ -52,7 +52,7 @@ function inlinePackageJson(pkgText) {
         return { contents: out, loader: 'ts' };
       });
       b.onEnd(() => {
-        if (replaced === 0) throw new Error('src/cli/version.ts was not bundled: molt version would fail');
+        if (replaced === 0) throw new Error('src/common/version.ts was not bundled: molt version would fail');
       });
     },
   };

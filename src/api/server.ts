@@ -5,7 +5,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { logger } from '../common/log.js';
-import { UpdateError } from '../update/types.js';
+import { UpdateError } from '../common/errors.js';
 import { adminProblem, bearerChecker, githubSignatureValid, isLoopbackHost, parseAdminAddr } from './auth.js';
 import { healthProblem } from './health.js';
 import { ApiError, readBody, sendError, sendJson, sendText } from './http.js';

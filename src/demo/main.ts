@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { UpdaterStatus } from '../api/types.js';
-import { childrenOf } from '../init/proc.js';
+import { childrenOf } from '../common/proc.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const cli = path.join(repo, 'dist/src/cli/main.js');

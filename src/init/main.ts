@@ -5,8 +5,8 @@ import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
 import { logger } from '../common/log.js';
 import { Supervisor } from '../supervise/supervisor.js';
 import { exitStatus, type Service, type Slot } from '../supervise/service.js';
-import { childrenOfSelf, descendantsOfSelf } from './proc.js';
-import { native } from './native.js';
+import { childrenOfSelf, descendantsOfSelf } from '../common/proc.js';
+import { native } from '../common/native.js';
 import { Reaper } from './reaper.js';
 import { ConfigError, parseInitArgs, readInitConfig, type InitArgs, type InitConfig } from './config.js';
 import { signalNumber } from '../supervise/signals.js';

@@ -2,8 +2,8 @@
 // libuv waits only for its own pids; a waitpid(-1) here would make their `exit`
 // event vanish. So: on SIGCHLD (coalesced to one scan per tick) list our
 // children and waitpid(pid, WNOHANG) only those we did not spawn.
-import { childrenOfSelf } from './proc.js';
-import { decodeWaitStatus, native } from './native.js';
+import { childrenOfSelf } from '../common/proc.js';
+import { decodeWaitStatus, native } from '../common/native.js';
 
 export class Reaper {
   private readonly spawned = new Set<number>();

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import dns from 'node:dns/promises';
-import { native } from '../init/native.js';
+import { native } from '../common/native.js';
 
 export type ListenSpec =
   | { kind: 'tcp'; host: string; port: number; name: string }

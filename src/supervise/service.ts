@@ -11,7 +11,7 @@ import { initialState, PERMANENT_FAILURE, step, type SlotEvent, type SlotState }
 import { LineSplitter, prefixed } from './lines.js';
 import { parseSignal, signalNumber } from './signals.js';
 import { SuperviseDir } from './superviseDir.js';
-import { native } from '../init/native.js';
+import { native } from '../common/native.js';
 import net from 'node:net';
 import { afterCheck, formatHealth, initialHealth, onRestart, parseNotificationFd, type HealthState } from './health.js';
 import { parseDuration } from '../common/duration.js';

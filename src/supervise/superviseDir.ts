@@ -3,7 +3,8 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { native } from '../init/native.js';
+import { SyscallError } from '../common/errors.js';
+import { native } from '../common/native.js';
 import { encodeStatus, formatPid, formatStat, type SuperviseStatus } from './status.js';
 
 const { O_RDONLY, O_WRONLY, O_NONBLOCK } = fs.constants;
@@ -23,7 +24,7 @@ function ensureFifo(file: string): void {
     // absent
   }
   if (st && !st.isFIFO()) throw new Error(`${file} exists but is not a fifo`);
-  if (!st && native().mkfifo(file, 0o600) !== 0) throw new Error(`cannot create fifo ${file}: errno ${native().errno()}`);
+  if (!st && native().mkfifo(file, 0o600) !== 0) throw new SyscallError('mkfifo', native().errno(), { target: file });
 }
 
 /** mkdir supervise (0700); when it is a dangling symlink, create its target, as runsv does. */

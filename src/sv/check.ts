@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { codeOf, errnoName, errorText } from './errors.js';
-import { libcNames } from '../init/native.js';
+import { libcNames } from '../common/native.js';
 
 const require = createRequire(import.meta.url);
 

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { moltVersion } from '../cli/version.js';
+import { moltVersion } from '../common/version.js';
 import { parseArgs, USAGE } from './args.js';
 import { planFor, type Plan } from './commands.js';
 import { FatalError, Session } from './session.js';

@@ -57,24 +57,5 @@ export interface ReleaseSource {
   fetch(release: Release, stagingRoot: string, opts?: FetchOptions): Promise<FetchedRelease>;
 }
 
-/** An error a person can act on: one line, naming what was wrong. Never a stack trace to users. */
-export class UpdateError extends Error {
-  constructor(
-    message: string,
-    readonly code:
-      | 'network'
-      | 'http'
-      | 'rate-limited'
-      | 'not-found'
-      | 'integrity'
-      | 'hostile-archive'
-      | 'disk-full'
-      | 'bad-input'
-      | 'config'
-      | 'aborted',
-    readonly retryAfterMs?: number,
-  ) {
-    super(message);
-    this.name = 'UpdateError';
-  }
-}
+export { UpdateError } from '../common/errors.js';
+export type { UpdateErrorCode } from '../common/errors.js';

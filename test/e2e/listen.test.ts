@@ -91,7 +91,7 @@ describe('listen: socket activation', () => {
     const m = startMolt(['init'], { env: { MOLT_SERVICES: services }, pidns: false });
     try {
       await waitFor('b up', () => m.out().includes('[b] b up'), 10_000);
-      await waitFor('errors', () => /service not started service=a error="cannot listen on tcp 127.0.0.1:\d+: bind: Address already in use"/.test(m.err()) && /bad listen file; service not started service=c/.test(m.err()), 5000);
+      await waitFor('errors', () => /service not started service=a error="cannot listen on tcp 127.0.0.1:\d+: bind: Address already in use \(EADDRINUSE\)"/.test(m.err()) && /bad listen file; service not started service=c/.test(m.err()), 5000);
     } finally {
       blocker.close();
       await stopAndWait(m);

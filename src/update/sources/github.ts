@@ -24,7 +24,7 @@ import { checksumAssets, lookupChecksum, parseChecksumFile } from '../github/che
 import { decide, gateWait, readRateLimit, type Headers, type RateLimitState, type RetryPolicy } from '../github/ratelimit.js';
 import { MalformedRelease, parseRelease, parseReleaseList, type GhRelease } from '../github/releases.js';
 import { versionFromTag } from '../github/tags.js';
-import { moltVersion } from '../../cli/version.js';
+import { moltVersion } from '../../common/version.js';
 
 const log = logger('github');
 

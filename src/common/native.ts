@@ -3,6 +3,7 @@
 // flock. Bound through koffi: it ships prebuilt glibc and musl binaries, so the
 // image needs no compiler, and costs about 5 MB of RSS.
 import { createRequire } from 'node:module';
+import { SyscallError } from './errors.js';
 
 const require = createRequire(import.meta.url);
 
@@ -61,6 +62,7 @@ export function native(): Native {
   const listen = lib.func('int listen(int fd, int backlog)');
   const close = lib.func('int close(int fd)');
   const strerror = lib.func('const char *strerror(int errnum)');
+  const failed = (call: string, errno = koffi.errno()) => new SyscallError(call, errno, { text: strerror(errno) as string });
   const WNOHANG = 1;
   const PR_SET_CHILD_SUBREAPER = 36;
   const O_CLOEXEC = 0o2000000;
@@ -89,7 +91,7 @@ export function native(): Native {
     },
     pipe() {
       const fds = new Int32Array(2);
-      if ((pipe2(fds, O_CLOEXEC) as number) !== 0) throw new Error(`pipe2 failed errno=${koffi.errno()}`);
+      if ((pipe2(fds, O_CLOEXEC) as number) !== 0) throw failed('pipe2');
       return [fds[0]!, fds[1]!];
     },
     tryLock(fd) {
@@ -104,11 +106,11 @@ export function native(): Native {
       const SOL_SOCKET = 1;
       const SO_REUSEADDR = 2;
       const fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0) as number;
-      if (fd < 0) throw new Error(`socket: ${strerror(koffi.errno()) as string}`);
-      const fail = (what: string): never => {
-        const msg = strerror(koffi.errno()) as string;
+      if (fd < 0) throw failed('socket');
+      const fail = (call: string): never => {
+        const err = failed(call);
         close(fd);
-        throw new Error(`${what}: ${msg}`);
+        throw err;
       };
       if (reuseAddr) {
         const one = Buffer.alloc(4);
