@@ -24,7 +24,7 @@ function libfaketime(): string {
     .readdirSync('/usr/lib')
     .map((d) => path.join('/usr/lib', d, 'faketime', 'libfaketime.so.1'))
     .filter((f) => fs.existsSync(f));
-  if (!candidates[0]) throw new Error('libfaketime.so.1 not found under /usr/lib/*/faketime: install Debian package faketime (.ci/run does)');
+  if (!candidates[0]) throw new Error('libfaketime.so.1 not found under /usr/lib/*/faketime: install Debian package faketime (npm test does, as root)');
   return candidates[0];
 }
 
