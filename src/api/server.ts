@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { logger } from '../common/log.js';
 import { UpdateError } from '../common/errors.js';
 import { adminProblem, bearerChecker, githubSignatureValid, isLoopbackHost, parseAdminAddr } from './auth.js';
+import { guardConnections } from './guard.js';
 import { healthProblem } from './health.js';
 import { ApiError, readBody, sendError, sendJson, sendText } from './http.js';
 import { ApiMetrics, type MetricsSource } from './metrics.js';
@@ -39,6 +40,8 @@ export interface ApiOptions {
   triggerPollMs?: number;
   /** How often metrics sample status and services between scrapes (default 2000 ms). */
   sampleMs?: number;
+  /** How long a connection may take to send a request's headers (default 10 000 ms). */
+  headersTimeoutMs?: number;
 }
 
 export interface ApiHandle {
@@ -55,6 +58,9 @@ interface Route {
 }
 
 const NOTIFY_BODY_LIMIT = 1024 * 1024; // GitHub release payloads carry release notes
+/** Open connections per listener, and per remote address on TCP (a browser opens about 6). */
+const MAX_CONNECTIONS = 128;
+const MAX_PER_CLIENT = 16;
 
 /** The route table: path -> allowed methods. `:v` is one path segment. */
 const ROUTES: { pattern: RegExp; name: string; methods: string[] }[] = [
@@ -275,18 +281,24 @@ export async function startApi(ctl: UpdaterControl, opts: ApiOptions): Promise<A
     (changing || status >= 400 ? log.info : log.debug)('request', { via, method, path: path.slice(0, 200), status });
   }
 
+  const headersTimeoutMs = opts.headersTimeoutMs ?? 10_000;
   const make = (via: Via) => {
-    const server = http.createServer({ maxHeaderSize: 16 * 1024 }, (req, res) => {
+    // Node checks headersTimeout and requestTimeout only every connectionsCheckingInterval
+    // (30 s by default); the guard times the headers itself, this keeps the body's 30 s close to 30.
+    const server = http.createServer({ maxHeaderSize: 16 * 1024, connectionsCheckingInterval: 1000 }, (req, res) => {
       handle(req, res, via).catch((err) => {
         log.error('handler crashed', { error: err });
         if (!res.headersSent) sendError(res, 500, 'internal error');
       });
     });
-    server.headersTimeout = 10_000;
+    server.headersTimeout = headersTimeoutMs;
     server.requestTimeout = 30_000;
     server.keepAliveTimeout = 5_000;
     server.maxHeadersCount = 64;
-    server.maxConnections = 128;
+    // The Unix socket has no remote address: one client, bounded by the total alone.
+    guardConnections(server, { headersTimeoutMs, total: MAX_CONNECTIONS, perClient: via === 'tcp' ? MAX_PER_CLIENT : MAX_CONNECTIONS });
+    // A backstop only: the guard keeps fewer open, dropping the oldest half-open ones.
+    server.maxConnections = 2 * MAX_CONNECTIONS;
     return server;
   };
 
