@@ -6,6 +6,7 @@ import path from 'node:path';
 import { writeFileAtomic } from '../common/atomic.js';
 import { logger } from '../common/log.js';
 import type { BlockedEntry, HistoryEntry, UpdatePhase } from '../api/types.js';
+import { canEnter, canRecover } from './phases.js';
 import type { Release } from './types.js';
 
 const log = logger('journal');
@@ -84,12 +85,27 @@ export class Journal {
     }
   }
 
-  async save(): Promise<void> {
-    await writeFileAtomic(this.file, JSON.stringify(this.state, null, 2) + '\n', { mode: 0o600 });
+  /** Saves one after another: two at once would share the temp file's name and one rename would fail. */
+  private writing: Promise<void> = Promise.resolve();
+
+  save(): Promise<void> {
+    return this.write(this.state);
   }
 
-  /** Record a phase before doing it. */
-  async enter(phase: UpdatePhase, target?: UpdateTarget | null): Promise<void> {
+  private write(state: JournalState): Promise<void> {
+    const text = JSON.stringify(state, null, 2) + '\n';
+    const done = this.writing.then(() => writeFileAtomic(this.file, text, { mode: 0o600 }));
+    this.writing = done.catch(() => undefined); // the caller of this write gets its error; the next write still runs
+    return done;
+  }
+
+  /**
+   * Record a phase before doing it. Only the phase table's rows are allowed: `step` for
+   * an update's own course, `recovery` for recover()'s way out of an abandoned phase.
+   */
+  async enter(phase: UpdatePhase, target?: UpdateTarget | null, via: 'step' | 'recovery' = 'step'): Promise<void> {
+    const from = this.state.phase;
+    if (!(via === 'step' ? canEnter : canRecover)(from, phase)) throw new Error(`internal: phase ${from} -> ${phase} is not in the table`);
     this.state.phase = phase;
     if (target === null) delete this.state.target;
     else if (target) this.state.target = target;

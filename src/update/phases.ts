@@ -20,6 +20,28 @@ export function canEnter(from: UpdatePhase, to: UpdatePhase): boolean {
   return from === to || nextPhases[from].includes(to);
 }
 
+/**
+ * The way out of a phase that nobody is working on any more (after a kill -9, or a
+ * step whose journal write failed): the phases recover() may write, derived from
+ * recoveryFor below and kept as a table so that a reader can check each row.
+ */
+export const recoveryPhases: Record<UpdatePhase, readonly UpdatePhase[]> = {
+  idle: ['idle'],
+  checking: ['idle'],
+  downloading: ['idle'],
+  staged: ['staged', 'idle'],
+  stopping: ['idle'],
+  swapping: ['idle', 'starting'],
+  starting: ['idle', 'starting'],
+  trial: ['idle', 'starting'],
+  committed: ['idle'],
+  'rolling-back': ['idle', 'rolling-back'],
+};
+
+export function canRecover(from: UpdatePhase, to: UpdatePhase): boolean {
+  return recoveryPhases[from].includes(to);
+}
+
 export interface TrialObservation {
   nowMs: number;
   /** When the trial began (monotonic ms). */
@@ -97,5 +119,20 @@ export function recoveryFor(phase: UpdatePhase, current: string | undefined, tar
       return current === target ? 'resume-trial' : 'restart-current';
     case 'rolling-back':
       return from !== undefined || current !== target ? 'roll-back' : 'restart-current';
+  }
+}
+
+/** The phase a recovery plan writes first; `staged` only while the staged version is still in the store. */
+export function recoveryPhase(plan: Recovery, stagedInStore: boolean): UpdatePhase {
+  switch (plan) {
+    case 'idle':
+    case 'restart-current':
+      return 'idle';
+    case 'keep-staged':
+      return stagedInStore ? 'staged' : 'idle';
+    case 'resume-trial':
+      return 'starting';
+    case 'roll-back':
+      return 'rolling-back';
   }
 }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { canEnter, judgeTrial, nextPhases, recoveryFor, type TrialObservation } from '../../src/update/phases.js';
+import { canEnter, canRecover, judgeTrial, nextPhases, recoveryFor, recoveryPhase, type TrialObservation } from '../../src/update/phases.js';
 import { emptyJournal, parseJournal } from '../../src/update/journal.js';
 import type { UpdatePhase } from '../../src/api/types.js';
 
@@ -65,4 +65,18 @@ test('state.json is validated: a bad phase or shape is an error naming it', () =
   assert.throws(() => parseJournal('{"version":2}'), /unknown version 2/);
   assert.throws(() => parseJournal('{"version":1,"phase":"idle"}'), /blocked\/history missing/);
   assert.throws(() => parseJournal('not json'));
+});
+
+test("recover() writes only the recovery table's rows: every plan from every phase is one of them", () => {
+  const phases = Object.keys(nextPhases) as UpdatePhase[];
+  const versions = [undefined, '1', '2'];
+  for (const phase of phases)
+    for (const current of versions)
+      for (const target of versions)
+        for (const from of versions)
+          for (const inStore of [true, false]) {
+            const to = recoveryPhase(recoveryFor(phase, current, target, from), inStore);
+            assert.ok(canRecover(phase, to), `${phase} -> ${to} (current ${current}, target ${target}, from ${from})`);
+          }
+  assert.ok(!canRecover('trial', 'committed'), 'recovery never commits blindly');
 });
