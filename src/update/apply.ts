@@ -1,6 +1,7 @@
 // Applying a staged release: stop -> swap -> start -> trial -> commit, or the
 // overlapping handover (the new version beside the old one until it passed).
-import { log, type UpdaterCore } from './core.js';
+import { errMessage, log, type UpdaterCore } from './core.js';
+import { onStepFailure } from './phases.js';
 import type { UpdateTarget } from './journal.js';
 import { rollBack } from './rollback.js';
 import { swapTo } from './swap.js';
@@ -24,11 +25,33 @@ export async function apply(c: UpdaterCore): Promise<string> {
     log.warn('overlapping handover not possible, stopping then starting', { version: t.version, why });
   }
   await c.enter('stopping');
-  await c.d.app.stop(c.cfg.stopTimeoutMs);
+  try {
+    await c.d.app.stop(c.cfg.stopTimeoutMs);
+  } catch (err) {
+    return stepFailed(c, t, 'stopping', err);
+  }
   await c.enter('swapping');
-  await swapTo(c, t.version);
+  try {
+    await swapTo(c, t.version);
+  } catch (err) {
+    return stepFailed(c, t, 'swapping', err);
+  }
   await c.enter('starting');
   return startAndJudge(c, t);
+}
+
+/**
+ * The stop or the swap failed, `current` still names the old version: start it again (`sv up`),
+ * go back to staged (phases.onStepFailure), and let a later poll retry with a growing delay.
+ */
+async function stepFailed(c: UpdaterCore, t: UpdateTarget, step: keyof typeof onStepFailure & ('stopping' | 'swapping'), err: unknown): Promise<never> {
+  const cause = errMessage(err);
+  c.trySend('u');
+  const { count, waitMs } = c.noteFailure(t.version);
+  log.warn('update step failed, the old version runs again; retried later', { version: t.version, step, error: cause, attempts: count, retry_in_ms: waitMs });
+  c.event({ event: 'check-failed', version: t.version, detail: `${step} failed: ${cause}` });
+  await c.enter(onStepFailure[step]);
+  throw new Error(`${t.version}: ${step} failed (${cause}); ${t.from ?? 'the waiting run'} runs again, retried in ${Math.round(waitMs / 1000)} s`);
 }
 
 /**
@@ -69,26 +92,38 @@ export async function applyOverlapping(c: UpdaterCore, t: UpdateTarget, oldPid: 
     if (!promoted) {
       // It passed but could not be handed over (say, finish was running): a plain restart.
       log.warn('handover failed, restarting the app on the new version', { version: t.version });
-      await c.d.app.stopNext(c.cfg.stopTimeoutMs).catch(() => {});
-      await c.d.app.stop(c.cfg.stopTimeoutMs);
+      const stopFailed = (err: unknown) => log.warn('stop before the restart failed; started again once it is down', { error: errMessage(err) });
+      await c.d.app.stopNext(c.cfg.stopTimeoutMs).catch(stopFailed);
+      // `current` already is the version that passed: whenever the old run is down, `u` starts it.
+      await c.d.app.stop(c.cfg.stopTimeoutMs).catch(stopFailed);
       await c.d.app.start();
     }
     c.watchPid = c.d.app.status()?.pid ?? 0;
     return commit(c, t, verdict.why);
   }
   if (c.stopped) throw new Error(`${t.version}: trial interrupted by shutdown`);
+  c.failedTrials.set(t.version, verdict.reason);
   await rollBack(c, { ...t, failure: verdict.reason }, oldPid);
   throw new Error(`${t.version} failed its trial (${verdict.reason}); stopped it, ${t.from ?? 'nothing'} kept running, blocked it`);
 }
 
 export async function startAndJudge(c: UpdaterCore, t: UpdateTarget): Promise<string> {
   const before = c.d.app.status();
-  await c.d.app.start();
+  try {
+    await c.d.app.start();
+  } catch (err) {
+    // No supervisor takes the start: nothing can be judged (phases.onStepFailure.starting).
+    const reason = `could not be started: ${errMessage(err)}`;
+    c.failedTrials.set(t.version, reason);
+    await rollBack(c, { ...t, failure: reason });
+    throw new Error(`${t.version} ${reason}; rolled back to ${t.from ?? 'nothing'} and blocked it`);
+  }
   await c.enter('trial');
   const verdict = await runTrial(c, t.version, t.from, runProbe(c, before?.state === 'down' ? before.stampMs : undefined));
   if (verdict.ok) return commit(c, t, verdict.why);
   // A shutdown is not a verdict: leave the journal at `trial`, recovery judges it again.
   if (c.stopped) throw new Error(`${t.version}: trial interrupted by shutdown`);
+  c.failedTrials.set(t.version, verdict.reason);
   await rollBack(c, { ...t, failure: verdict.reason });
   throw new Error(`${t.version} failed its trial (${verdict.reason}); rolled back to ${t.from ?? 'nothing'} and blocked it`);
 }
@@ -99,7 +134,10 @@ export async function commit(c: UpdaterCore, t: UpdateTarget, why: string): Prom
   log.info('committed', { version: t.version, why });
   // Pruned while still 'committed': a crash mid-prune is cleaned up by recovery.
   const protect = [t.version, ...(t.from ? [t.from] : [])];
-  const removed = await c.d.store.prune(c.cfg.keep, protect).catch(() => [] as string[]);
+  const removed = await c.d.store.prune(c.cfg.keep, protect).catch((err) => {
+    log.warn('cannot prune old versions', { error: errMessage(err) });
+    return [] as string[];
+  });
   if (removed.length) log.info('pruned old versions', { removed: removed.join(',') });
   await c.enter('idle', null);
   return `updated to ${t.version} (${why})`;

@@ -8,7 +8,9 @@ import { logger } from '../common/log.js';
 import type { ActionInfo, HistoryEntry, UpdatePhase } from '../api/types.js';
 import type { AppControl } from './appctl.js';
 import type { UpdaterConfig } from './config.js';
+import type { Hold } from './hold.js';
 import type { Journal, UpdateTarget } from './journal.js';
+import { holdFor, isResting } from './phases.js';
 import type { VersionStore } from './store.js';
 import type { Release, ReleaseSource } from './types.js';
 
@@ -29,6 +31,8 @@ export interface UpdaterDeps {
   journal: Journal;
   hostname: string;
   hooks?: UpdaterHooks;
+  /** The app's supervise/hold (absent in tests that do not run PID 1). */
+  hold?: Hold;
 }
 
 export interface Trial {
@@ -68,6 +72,8 @@ export class UpdaterCore {
   lastCrashLoopReport = -Infinity;
   /** Releases whose download or install failed: retried with a growing delay, not at every poll. */
   readonly failures = new Map<string, { count: number; until: number }>();
+  /** Versions whose trial this process judged failed: a rollback that could not be journaled is retried, not re-judged. */
+  readonly failedTrials = new Map<string, string>();
   /** First discovery of each version on the monotonic clock: MOLT_DELAY and MOLT_ROLLOUT count from it, so a wall-clock jump moves neither. */
   readonly seenMono = new Map<string, number>();
 
@@ -117,7 +123,10 @@ export class UpdaterCore {
     void (async () => work())()
       .then(
         (message) => this.done(action, message),
-        (err: unknown) => this.fail(action, errMessage(err)),
+        (err: unknown) => {
+          this.fail(action, errMessage(err));
+          if (lane === 'update') this.leftMidUpdate(err);
+        },
       )
       .finally(() => {
         if (this.lanes.get(lane) === action) this.lanes.delete(lane);
@@ -125,7 +134,38 @@ export class UpdaterCore {
     return true;
   }
 
+  /**
+   * An update's step failed and left a phase that nobody works on (most often: state.json could
+   * not be written). The app runs what `current` says meanwhile, and the next poll recovers from
+   * the phase state.json holds.
+   */
+  private lastInterruption: string | undefined;
+
+  private leftMidUpdate(err: unknown): void {
+    const phase = this.j.state.phase;
+    if (isResting(phase) || this.stopped) return;
+    this.trySend('u');
+    // One line per cause, not one per poll while the disk stays full.
+    const cause = `${phase}: ${errMessage(err)}`;
+    if (cause === this.lastInterruption) return;
+    this.lastInterruption = cause;
+    log.warn('update interrupted, the app runs what current says; recovering at the next poll', { phase, current: this.d.store.current() ?? 'none', error: errMessage(err) });
+  }
+
+  /** One more failure of `version`: its next attempt waits intervalMs * 2^n (at most an hour). */
+  noteFailure(version: string): { count: number; waitMs: number } {
+    const count = (this.failures.get(version)?.count ?? 0) + 1;
+    const waitMs = Math.min(this.cfg.intervalMs * 2 ** count, 3600_000);
+    this.failures.set(version, { count, until: performance.now() + waitMs });
+    return { count, waitMs };
+  }
+
   // ---- journal ----------------------------------------------------------
+
+  /** The app's hold follows the phase state.json holds (phases.holdFor). */
+  syncHold(): void {
+    this.d.hold?.set(holdFor(this.j.state.phase));
+  }
 
   event(e: Omit<HistoryEntry, 'at'>): void {
     const entry = this.j.addHistory(e);
@@ -140,6 +180,8 @@ export class UpdaterCore {
   async enter(phase: UpdatePhase, target?: UpdateTarget | null, via: 'step' | 'recovery' = 'step'): Promise<void> {
     log.debug('phase', { from: this.j.state.phase, to: phase, version: target?.version ?? this.j.state.target?.version });
     await this.j.enter(phase, target, via);
+    if (isResting(phase)) this.lastInterruption = undefined;
+    this.syncHold();
     await faultPause(phase);
   }
 

@@ -54,22 +54,43 @@ export function parseJournal(text: string): JournalState {
   return { ...emptyJournal(), ...raw, firstSeen: raw.firstSeen ?? {} } as JournalState;
 }
 
+/** state.json could not be written (disk full, read-only): the phase is still `from`. */
+export class JournalWriteError extends Error {
+  constructor(readonly from: UpdatePhase, readonly to: UpdatePhase, file: string, cause: unknown) {
+    super(`cannot write ${file} (phase ${from} -> ${to}): ${cause instanceof Error ? cause.message : String(cause)}`);
+  }
+}
+
+/** Where the journal's text lives: state.json, or memory for the property tests. */
+export interface JournalStore {
+  /** undefined when there is none yet. */
+  read(file: string): string | undefined;
+  write(file: string, text: string): Promise<void>;
+}
+
+const fileStore: JournalStore = {
+  read(file) {
+    try {
+      return fs.readFileSync(file, 'utf8');
+    } catch {
+      return undefined; // no journal yet: a first start
+    }
+  },
+  write: (file, text) => writeFileAtomic(file, text, { mode: 0o600 }),
+};
+
 export class Journal {
   readonly file: string;
   state: JournalState;
 
-  constructor(home: string) {
+  constructor(home: string, private readonly store: JournalStore = fileStore) {
     this.file = path.join(home, 'state.json');
     this.state = this.load();
   }
 
   private load(): JournalState {
-    let text: string;
-    try {
-      text = fs.readFileSync(this.file, 'utf8');
-    } catch {
-      return emptyJournal();
-    }
+    const text = this.store.read(this.file);
+    if (text === undefined) return emptyJournal();
     try {
       return parseJournal(text);
     } catch (err) {
@@ -94,7 +115,7 @@ export class Journal {
 
   private write(state: JournalState): Promise<void> {
     const text = JSON.stringify(state, null, 2) + '\n';
-    const done = this.writing.then(() => writeFileAtomic(this.file, text, { mode: 0o600 }));
+    const done = this.writing.then(() => this.store.write(this.file, text));
     this.writing = done.catch(() => undefined); // the caller of this write gets its error; the next write still runs
     return done;
   }
@@ -102,14 +123,23 @@ export class Journal {
   /**
    * Record a phase before doing it. Only the phase table's rows are allowed: `step` for
    * an update's own course, `recovery` for recover()'s way out of an abandoned phase.
+   * The phase in memory changes only once state.json says so: a failed write (disk full)
+   * throws a JournalWriteError and leaves both on the phase before.
    */
   async enter(phase: UpdatePhase, target?: UpdateTarget | null, via: 'step' | 'recovery' = 'step'): Promise<void> {
     const from = this.state.phase;
     if (!(via === 'step' ? canEnter : canRecover)(from, phase)) throw new Error(`internal: phase ${from} -> ${phase} is not in the table`);
+    const next: JournalState = { ...this.state, phase };
+    if (target === null) delete next.target;
+    else if (target) next.target = target;
+    try {
+      await this.write(next);
+    } catch (err) {
+      throw new JournalWriteError(from, phase, this.file, err);
+    }
     this.state.phase = phase;
     if (target === null) delete this.state.target;
     else if (target) this.state.target = target;
-    await this.save();
   }
 
   addHistory(e: Omit<HistoryEntry, 'at'>): HistoryEntry {

@@ -3,9 +3,11 @@
 import type { ActionInfo } from '../api/types.js';
 import { apply } from './apply.js';
 import { errMessage, log, type UpdaterCore } from './core.js';
+import { isResting } from './phases.js';
 import { chooseRelease, findNamed, sortNewestFirst } from './policy.js';
 import { rolloutDelayMs, jitterMs } from './rollout.js';
 import { inSchedule, nextOpening } from './schedule.js';
+import { settle } from './recover.js';
 import { stage } from './stage.js';
 import type { Release } from './types.js';
 
@@ -43,7 +45,14 @@ async function list(c: UpdaterCore): Promise<Release[]> {
 
 /** A poll: list, choose, stage, and apply when every gate is open. */
 async function runCheck(c: UpdaterCore, reschedule: boolean): Promise<string> {
-  const idle = c.j.state.phase === 'idle';
+  const phase = c.j.state.phase;
+  if (!isResting(phase) && !c.holder('update')) {
+    // A phase nobody works on (its step's journal write failed): recover from it first.
+    c.runExclusive('update', c.newAction('update', c.j.state.target?.version), async () => (await settle(c)) ?? `recovered from ${phase}`);
+    if (reschedule) scheduleCheck(c, c.cfg.intervalMs + jitterMs(c.cfg.jitterMs));
+    return `recovering from ${phase}`;
+  }
+  const idle = phase === 'idle';
   try {
     if (idle && !c.holder('update')) await c.enter('checking');
     await list(c);
@@ -145,9 +154,7 @@ async function stageAndMaybeApply(c: UpdaterCore, release: Release): Promise<str
 /** A download or install that failed is retried with a growing delay, not at every poll. */
 async function stagingFailed(c: UpdaterCore, release: Release, err: unknown): Promise<void> {
   const msg = errMessage(err);
-  const n = (c.failures.get(release.version)?.count ?? 0) + 1;
-  const waitMs = Math.min(c.cfg.intervalMs * 2 ** n, 3600_000);
-  c.failures.set(release.version, { count: n, until: performance.now() + waitMs });
+  const { count: n, waitMs } = c.noteFailure(release.version);
   log.warn('download failed', { version: release.version, error: msg, attempts: n, retry_in_ms: waitMs });
   c.event({ event: 'check-failed', version: release.version, detail: msg });
   await c.save();
@@ -162,6 +169,7 @@ function reevaluateStaged(c: UpdaterCore): void {
 
 /** `molt update [VERSION]`: fresh list, then stage and apply at once, gates bypassed (a person asked). */
 export async function runNamedUpdate(c: UpdaterCore, action: ActionInfo, name?: string): Promise<string> {
+  await settle(c);
   await list(c);
   let release: Release | undefined;
   if (name) {

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { errMessage, log, type UpdaterCore } from './core.js';
 import type { UpdateTarget } from './journal.js';
+import { settle } from './recover.js';
 import { sideEffectsOfSwap, swapTo } from './swap.js';
 import type { Release } from './types.js';
 
@@ -16,7 +17,9 @@ export async function rollBack(c: UpdaterCore, t: UpdateTarget, overlapOldPid?: 
   if (overlapOldPid !== undefined) await c.d.app.stopNext(c.cfg.stopTimeoutMs).catch(stopFailed);
   // The old version is untouched only if its very process still runs; a restart since then ran the new one.
   const oldRuns = overlapOldPid !== undefined && c.d.app.status()?.pid === overlapOldPid;
-  if (!oldRuns) await c.d.app.stop(c.cfg.stopTimeoutMs).catch(stopFailed);
+  // A rollback resumed after `current` was already put back: the run is the old version, `u` below is enough.
+  const alreadyBack = t.from !== undefined && c.d.store.current() === t.from;
+  if (!oldRuns && !alreadyBack) await c.d.app.stop(c.cfg.stopTimeoutMs).catch(stopFailed);
   if (t.from && c.d.store.has(t.from)) {
     await swapTo(c, t.from);
     // `previous` would now name the failed version; nothing to go back to from here.
@@ -36,6 +39,7 @@ export async function rollBack(c: UpdaterCore, t: UpdateTarget, overlapOldPid?: 
 
 /** `molt rollback`: back to `prev`, and the version running now is blocked. */
 export async function manualRollback(c: UpdaterCore, prev: string): Promise<string> {
+  await settle(c);
   const cur = c.d.store.current();
   const release: Release = { version: prev, tag: prev, prerelease: false, locator: {} };
   const t: UpdateTarget = { version: cur ?? prev, from: prev, release, reason: 'rollback', startedAt: new Date().toISOString(), failure: 'rolled back by request' };

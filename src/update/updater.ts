@@ -26,7 +26,10 @@ export class Updater implements UpdaterControl {
 
   async start(): Promise<void> {
     const c = this.c;
-    await recover(c);
+    c.syncHold();
+    const resume = await recover(c);
+    const t = c.j.state.target;
+    if (resume && t) c.runExclusive('update', c.newAction('update', t.version), resume);
     scheduleCheck(c, Math.min(1000, c.cfg.intervalMs));
     c.watchTimer = setInterval(() => watchApp(c), WATCH_POLL_MS);
   }
@@ -37,6 +40,7 @@ export class Updater implements UpdaterControl {
     c.abort.abort();
     for (const t of [c.checkTimer, c.gateTimer]) if (t) clearTimeout(t);
     if (c.watchTimer) clearInterval(c.watchTimer);
+    // A trial interrupted by the shutdown is not over: the hold goes with the process (flock), not before.
   }
 
   // ---- UpdaterControl ---------------------------------------------------

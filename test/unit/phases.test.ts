@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { canEnter, canRecover, judgeTrial, nextPhases, recoveryFor, recoveryPhase, type TrialObservation } from '../../src/update/phases.js';
+import { canEnter, canRecover, holdFor, judgeTrial, nextPhases, onStepFailure, recoveryFor, recoveryPhase, type HoldWord, type TrialObservation } from '../../src/update/phases.js';
 import { emptyJournal, parseJournal } from '../../src/update/journal.js';
 import type { UpdatePhase } from '../../src/api/types.js';
 
@@ -79,4 +79,31 @@ test("recover() writes only the recovery table's rows: every plan from every pha
             assert.ok(canRecover(phase, to), `${phase} -> ${to} (current ${current}, target ${target}, from ${from})`);
           }
   assert.ok(!canRecover('trial', 'committed'), 'recovery never commits blindly');
+});
+
+test('the hold (supervise/hold) follows the phase: apply from stopping through trial or rollback, staged while waiting', () => {
+  const expected: Record<UpdatePhase, HoldWord | undefined> = {
+    idle: undefined,
+    checking: undefined,
+    downloading: undefined,
+    staged: 'staged',
+    stopping: 'apply',
+    swapping: 'apply',
+    starting: 'apply',
+    trial: 'apply',
+    committed: undefined,
+    'rolling-back': 'apply',
+  };
+  for (const phase of Object.keys(nextPhases) as UpdatePhase[]) assert.equal(holdFor(phase), expected[phase], phase);
+  // An update never leaves the hold on its way from staged to its trial's end.
+  for (const p of ['stopping', 'swapping', 'starting', 'trial'] as UpdatePhase[]) assert.notEqual(holdFor(p), undefined);
+});
+
+test('a failed stop or swap goes back to staged (the old version runs again); a failed start rolls back', () => {
+  assert.equal(onStepFailure.stopping, 'staged');
+  assert.equal(onStepFailure.swapping, 'staged');
+  assert.equal(onStepFailure.starting, 'rolling-back');
+  for (const [from, to] of Object.entries(onStepFailure)) assert.ok(canEnter(from as UpdatePhase, to), `${from} -> ${to} is a row of the table`);
+  assert.equal(recoveryFor('trial', '2', '2', '1', true), 'roll-back', 'a trial already judged failed is rolled back, not judged again');
+  assert.ok(canRecover('trial', 'rolling-back'));
 });
