@@ -134,13 +134,15 @@ export class UpdaterCore {
     return true;
   }
 
+  private lastInterruption: string | undefined;
+  /** The last recovery attempted (recover.ts logs a new one only). */
+  lastRecovery: string | undefined;
+
   /**
    * An update's step failed and left a phase that nobody works on (most often: state.json could
    * not be written). The app runs what `current` says meanwhile, and the next poll recovers from
    * the phase state.json holds.
    */
-  private lastInterruption: string | undefined;
-
   private leftMidUpdate(err: unknown): void {
     const phase = this.j.state.phase;
     if (isResting(phase) || this.stopped) return;

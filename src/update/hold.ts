@@ -19,6 +19,7 @@ export interface Hold {
 export class AppHold implements Hold {
   private fd: number | undefined;
   private word: HoldWord | undefined;
+  private lastError: string | undefined;
 
   constructor(readonly file: string) {}
 
@@ -36,7 +37,10 @@ export class AppHold implements Hold {
       fs.writeSync(fd, word, 0);
       this.word = word;
     } catch (err) {
-      log.warn('cannot hold the app for the update', { file: this.file, word, error: err instanceof Error ? err.message : String(err) });
+      const error = err instanceof Error ? err.message : String(err);
+      // Said once per cause: a missing supervise/ would otherwise be reported at every phase.
+      if (error !== this.lastError) log.warn('cannot hold the app for the update', { file: this.file, word, error });
+      this.lastError = error;
     }
   }
 

@@ -24,7 +24,10 @@ export async function recover(c: UpdaterCore): Promise<(() => Promise<string>) |
   if (t?.handover === 'overlap' && st.phase !== 'idle') {
     await c.d.app.stopNext(c.cfg.stopTimeoutMs).catch((err) => log.warn('cannot stop the next instance', { error: errMessage(err) }));
   }
-  if (st.phase !== 'idle') log.warn('recovering an interrupted update', { phase: st.phase, plan, version: t?.version, current: current ?? 'none' });
+  // Once per phase and plan: a poll that retries while the disk stays full says nothing new.
+  const attempt = `${st.phase} ${plan} ${t?.version}`;
+  if (st.phase !== 'idle' && attempt !== c.lastRecovery) log.warn('recovering an interrupted update', { phase: st.phase, plan, version: t?.version, current: current ?? 'none' });
+  c.lastRecovery = attempt;
   switch (plan) {
     case 'idle':
     case 'keep-staged':

@@ -19,7 +19,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { UpdatePhase } from '../../src/api/types.js';
 import { Journal, JournalWriteError, type JournalStore, type UpdateTarget } from '../../src/update/journal.js';
-import { canRecover, holdFor, isResting, onStepFailure, recoveryFor, recoveryPhase } from '../../src/update/phases.js';
+import { canRecover, holdFor, isResting, judgeTrial, onStepFailure, recoveryFor, recoveryPhase, trialCapMs } from '../../src/update/phases.js';
 
 /** mulberry32: small, seedable, good enough to pick events. */
 function prng(seed: number): () => number {
@@ -52,7 +52,14 @@ type StepKind = 'stage' | 'stop' | 'swap' | 'start' | 'trial' | 'rollback';
 interface Step {
   kind: StepKind;
   deadline: number;
+  /** A trial's own observations, judged by the real judgeTrial. */
+  start: number;
+  upSince?: number;
+  crashes: number;
 }
+
+const TRIAL_MS = 5000;
+const CRASH_LIMIT = 2;
 
 /** The world outside the updater: the store's symlinks, the supervised app, the source. */
 interface World {
@@ -66,7 +73,9 @@ interface World {
   clock: number;
 }
 
-const STEP_BUDGET: Record<StepKind, number> = { stage: 60, stop: 8, swap: 2, start: 5, trial: 30, rollback: 10 };
+/** Every event is one second (ms below); a step's budget is its deadline, a trial's is judgeTrial's cap. */
+const STEP_BUDGET: Record<StepKind, number> = { stage: 60_000, stop: 8000, swap: 2000, start: 5000, trial: trialCapMs(TRIAL_MS), rollback: 10_000 };
+const BACKOFF_MS = 3000;
 
 /** The updater process: its journal, its step in progress, what it remembers. A kill -9 drops all but the journal's store. */
 class Driver {
@@ -87,7 +96,7 @@ class Driver {
   }
 
   private begin(kind: StepKind): void {
-    this.step = { kind, deadline: this.w.clock + STEP_BUDGET[kind] };
+    this.step = { kind, deadline: this.w.clock + STEP_BUDGET[kind], start: this.w.clock, upSince: this.w.clock, crashes: 0 };
   }
 
   /** A step's work threw: as core.runExclusive does for the update lane. */
@@ -127,7 +136,7 @@ class Driver {
   }
 
   private fail(version: string): void {
-    this.backoff.set(version, this.w.clock + 3);
+    this.backoff.set(version, this.w.clock + BACKOFF_MS);
   }
 
   async outcome(ok: boolean): Promise<void> {
@@ -178,15 +187,20 @@ class Driver {
             await this.rollBack(t);
           }
           return;
-        case 'trial':
-          if (!this.w.bad.has(t.version)) {
+        case 'trial': {
+          // The trial's verdict is judgeTrial's; `ok` is time passing.
+          const v = judgeTrial({ nowMs: this.w.clock, startMs: step.start, trialMs: TRIAL_MS, upSinceMs: step.upSince, crashes: step.crashes, crashLimit: CRASH_LIMIT, ready: false, readyMode: 'auto' });
+          if (v.verdict === 'continue') {
+            this.step = step;
+          } else if (v.verdict === 'commit') {
             await this.j.enter('committed');
             await this.j.enter('idle', null);
           } else {
-            this.failedTrials.set(t.version, 'crashed');
+            this.failedTrials.set(t.version, v.reason);
             await this.rollBack(t);
           }
           return;
+        }
         case 'rollback':
           if (ok) {
             this.w.current = t.from;
@@ -204,6 +218,19 @@ class Driver {
   private async rollBack(t: UpdateTarget): Promise<void> {
     await this.j.enter('rolling-back', { ...t, failure: t.failure ?? this.failedTrials.get(t.version) });
     this.begin('rollback');
+  }
+
+  /** The app's run died; the supervisor restarts it (it is wanted up). During a trial it is a death. */
+  crash(): void {
+    if (this.step?.kind !== 'trial') return;
+    this.step.crashes++;
+    this.step.upSince = this.w.clock;
+  }
+
+  /** A release that crashes dies at every look. */
+  badDies(): void {
+    const t = this.j.state.target;
+    if (this.step?.kind === 'trial' && t && this.w.bad.has(t.version)) this.crash();
   }
 
   /** An exit 42 of the app: restart me into the staged release (watch.ts). */
@@ -266,7 +293,8 @@ function cloneModel(m: Model): Model {
 
 async function apply(m: Model, e: Event, rnd: () => number): Promise<void> {
   const { w, d } = m;
-  w.clock += 1;
+  w.clock += 1000;
+  d.badDies();
   switch (e) {
     case 'poll-none':
       return d.poll(undefined);
@@ -281,15 +309,15 @@ async function apply(m: Model, e: Event, rnd: () => number): Promise<void> {
     case 'fail':
       return d.outcome(false);
     case 'deadline':
-      // Time passes beyond the step's deadline: the step ends as it would (a stop that timed out fails, a trial gets its verdict).
+      // Time passes up to the step's deadline: the step ends as it would (a stop that timed out fails, a trial gets its verdict).
       if (d.step) {
         w.clock = d.step.deadline;
         return d.outcome(d.step.kind === 'trial');
       }
       return;
     case 'crash':
-      // The supervisor restarts a crashed run that is wanted up; a crash of a trial's version is what `bad` says.
-      return;
+      d.crash();
+      return d.step?.kind === 'trial' ? d.outcome(true) : undefined;
     case 'exit42':
       return d.exit42();
     case 'disk-full':
@@ -335,9 +363,11 @@ async function wayOut(m: Model, where: string): Promise<void> {
   const c = cloneModel(m);
   c.store.full = false;
   for (let i = 0; i < 40; i++) {
-    if (c.d.step) await c.d.outcome(true);
-    else if (!isResting(c.d.phase) || (c.d.phase === 'staged' && c.d.j.state.target)) {
-      c.w.clock += 10; // past any backoff
+    if (c.d.step) {
+      if (c.d.step.kind === 'trial') c.w.clock = c.d.step.deadline;
+      await c.d.outcome(true);
+    } else if (!isResting(c.d.phase) || (c.d.phase === 'staged' && c.d.j.state.target)) {
+      c.w.clock += BACKOFF_MS; // past any backoff
       await c.d.poll(undefined);
     } else break;
   }
@@ -345,6 +375,8 @@ async function wayOut(m: Model, where: string): Promise<void> {
 }
 
 test('the updater phase table: random events, kill -9 anywhere, a full disk; the invariants hold after every event', async () => {
+  /** `event@phase` pairs met, and the phases in which a journal write failed: the sequences must reach the hard cases. */
+  const seen = new Set<string>();
   const seeds = process.env.PROP_SEED ? [Number(process.env.PROP_SEED)] : Array.from({ length: 300 }, (_, i) => (Date.now() + i * 7919) >>> 0);
   for (const seed of seeds) {
     const rnd = prng(seed);
@@ -354,6 +386,7 @@ test('the updater phase table: random events, kill -9 anywhere, a full disk; the
       for (let i = 0; i < 80; i++) {
         const e = EVENTS[Math.floor(rnd() * EVENTS.length)]!;
         trace.push(`${e}@${m.d.phase}`);
+        seen.add(`${e}@${m.d.phase}${m.store.full ? ' full' : ''}`);
         await apply(m, e, rnd);
         const where = `after ${trace.length} events`;
         checkInvariants(m, where);
@@ -362,6 +395,11 @@ test('the updater phase table: random events, kill -9 anywhere, a full disk; the
     } catch (err) {
       const msg = err instanceof Error ? err.message : String(err);
       assert.fail(`PROP_SEED=${seed}: ${msg}\nevents: ${trace.join(' ')}`);
+    }
+  }
+  if (seeds.length > 1) {
+    for (const hard of ['kill9@stopping', 'kill9@swapping', 'kill9@trial', 'kill9@rolling-back', 'fail@stopping', 'fail@swapping', 'ok@stopping full', 'ok@trial full', 'crash@trial full', 'kill9@trial full', 'exit42@staged']) {
+      assert.ok(seen.has(hard), `the random sequences never reached ${hard}`);
     }
   }
 });
