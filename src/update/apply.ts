@@ -44,7 +44,7 @@ export async function apply(c: UpdaterCore): Promise<string> {
  * The stop or the swap failed, `current` still names the old version: start it again (`sv up`),
  * go back to staged (phases.onStepFailure), and let a later poll retry with a growing delay.
  */
-async function stepFailed(c: UpdaterCore, t: UpdateTarget, step: keyof typeof onStepFailure & ('stopping' | 'swapping'), err: unknown): Promise<never> {
+async function stepFailed(c: UpdaterCore, t: UpdateTarget, step: 'stopping' | 'swapping', err: unknown): Promise<never> {
   const cause = errMessage(err);
   c.trySend('u');
   const { count, waitMs } = c.noteFailure(t.version);

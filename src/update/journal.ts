@@ -6,7 +6,7 @@ import path from 'node:path';
 import { writeFileAtomic } from '../common/atomic.js';
 import { logger } from '../common/log.js';
 import type { BlockedEntry, HistoryEntry, UpdatePhase } from '../api/types.js';
-import { canEnter, canRecover } from './phases.js';
+import { canEnter, canRecover, nextPhases } from './phases.js';
 import type { Release } from './types.js';
 
 const log = logger('journal');
@@ -41,7 +41,8 @@ export function emptyJournal(): JournalState {
   return { version: 1, phase: 'idle', blocked: [], history: [], firstSeen: {} };
 }
 
-const phases: ReadonlySet<string> = new Set(['idle', 'checking', 'downloading', 'staged', 'stopping', 'swapping', 'starting', 'trial', 'committed', 'rolling-back']);
+// The phase table's keys are the phases: one list, not two to keep in step.
+const phases: ReadonlySet<string> = new Set(Object.keys(nextPhases));
 
 /** Validate a parsed state.json; anything off is an error naming the field. */
 export function parseJournal(text: string): JournalState {

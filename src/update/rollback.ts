@@ -4,7 +4,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { errMessage, log, type UpdaterCore } from './core.js';
 import type { UpdateTarget } from './journal.js';
-import { settle } from './recover.js';
 import { sideEffectsOfSwap, swapTo } from './swap.js';
 import type { Release } from './types.js';
 
@@ -39,7 +38,6 @@ export async function rollBack(c: UpdaterCore, t: UpdateTarget, overlapOldPid?: 
 
 /** `molt rollback`: back to `prev`, and the version running now is blocked. */
 export async function manualRollback(c: UpdaterCore, prev: string): Promise<string> {
-  await settle(c);
   const cur = c.d.store.current();
   const release: Release = { version: prev, tag: prev, prerelease: false, locator: {} };
   const t: UpdateTarget = { version: cur ?? prev, from: prev, release, reason: 'rollback', startedAt: new Date().toISOString(), failure: 'rolled back by request' };

@@ -1,6 +1,6 @@
 // Staging: download and verify a release beside the running one and install
 // it under versions/, journaled as downloading -> staged.
-import { log, type UpdaterCore } from './core.js';
+import { errMessage, log, type UpdaterCore } from './core.js';
 import type { UpdateTarget } from './journal.js';
 import type { Release } from './types.js';
 
@@ -33,7 +33,7 @@ export async function stage(c: UpdaterCore, release: Release, reason: UpdateTarg
     c.event({ event: 'download', version: release.version, detail: `${fetched.downloaded} bytes, verified ${fetched.verified.join(' ') || 'n/a'}` });
   } catch (err) {
     c.download = undefined;
-    await c.d.store.cleanStaging().catch(() => {});
+    await c.d.store.cleanStaging().catch((e) => log.warn('cannot clean staging', { error: errMessage(e) }));
     await c.enter('idle', null);
     throw err;
   }

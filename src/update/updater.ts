@@ -7,7 +7,7 @@
 import type { ActionInfo, BlockedEntry, UpdaterControl, UpdaterStatus } from '../api/types.js';
 import { log, UpdaterCore, type UpdaterDeps } from './core.js';
 import { check, choose, runNamedUpdate, scheduleCheck } from './poll.js';
-import { recover } from './recover.js';
+import { recover, settle } from './recover.js';
 import { manualRollback } from './rollback.js';
 import { watchApp } from './watch.js';
 
@@ -101,7 +101,14 @@ export class Updater implements UpdaterControl {
     const prev = c.d.store.previous();
     if (!prev) return c.fail(action, 'there is no previous version to roll back to');
     action.version = prev;
-    c.runExclusive('update', action, () => manualRollback(c, prev));
+    c.runExclusive('update', action, async () => {
+      // A phase left by a step whose journal write failed is recovered first.
+      await settle(c);
+      // Settling may itself have rolled back (a failed trial): what is `previous` now is what counts.
+      const to = c.d.store.previous();
+      if (!to) throw new Error('there is no previous version to roll back to');
+      return manualRollback(c, to);
+    });
     return action;
   }
 
