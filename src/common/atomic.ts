@@ -30,14 +30,20 @@ export function writeFileAtomicSync(file: string, data: string | Uint8Array, opt
 
 export async function writeFileAtomic(file: string, data: string | Uint8Array, opts: { mode?: number } = {}): Promise<void> {
   const tmp = `${file}.${process.pid}.new`;
-  const fh = await fs.promises.open(tmp, 'w', opts.mode ?? 0o644);
   try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
+    const fh = await fs.promises.open(tmp, 'w', opts.mode ?? 0o644);
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fs.promises.rename(tmp, file);
+  } catch (err) {
+    // A full disk must not also leave a half-written temp file behind.
+    await fs.promises.rm(tmp, { force: true }).catch(() => undefined);
+    throw err;
   }
-  await fs.promises.rename(tmp, file);
   fsyncDir(path.dirname(file));
 }
 

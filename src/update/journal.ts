@@ -6,6 +6,7 @@ import path from 'node:path';
 import { writeFileAtomic } from '../common/atomic.js';
 import { logger } from '../common/log.js';
 import type { BlockedEntry, HistoryEntry, UpdatePhase } from '../api/types.js';
+import { canEnter, canRecover, nextPhases } from './phases.js';
 import type { Release } from './types.js';
 
 const log = logger('journal');
@@ -40,7 +41,8 @@ export function emptyJournal(): JournalState {
   return { version: 1, phase: 'idle', blocked: [], history: [], firstSeen: {} };
 }
 
-const phases: ReadonlySet<string> = new Set(['idle', 'checking', 'downloading', 'staged', 'stopping', 'swapping', 'starting', 'trial', 'committed', 'rolling-back']);
+// The phase table's keys are the phases: one list, not two to keep in step.
+const phases: ReadonlySet<string> = new Set(Object.keys(nextPhases));
 
 /** Validate a parsed state.json; anything off is an error naming the field. */
 export function parseJournal(text: string): JournalState {
@@ -53,22 +55,43 @@ export function parseJournal(text: string): JournalState {
   return { ...emptyJournal(), ...raw, firstSeen: raw.firstSeen ?? {} } as JournalState;
 }
 
+/** state.json could not be written (disk full, read-only): the phase is still `from`. */
+export class JournalWriteError extends Error {
+  constructor(readonly from: UpdatePhase, readonly to: UpdatePhase, file: string, cause: unknown) {
+    super(`cannot write ${file} (phase ${from} -> ${to}): ${cause instanceof Error ? cause.message : String(cause)}`);
+  }
+}
+
+/** Where the journal's text lives: state.json, or memory for the property tests. */
+export interface JournalStore {
+  /** undefined when there is none yet. */
+  read(file: string): string | undefined;
+  write(file: string, text: string): Promise<void>;
+}
+
+const fileStore: JournalStore = {
+  read(file) {
+    try {
+      return fs.readFileSync(file, 'utf8');
+    } catch {
+      return undefined; // no journal yet: a first start
+    }
+  },
+  write: (file, text) => writeFileAtomic(file, text, { mode: 0o600 }),
+};
+
 export class Journal {
   readonly file: string;
   state: JournalState;
 
-  constructor(home: string) {
+  constructor(home: string, private readonly store: JournalStore = fileStore) {
     this.file = path.join(home, 'state.json');
     this.state = this.load();
   }
 
   private load(): JournalState {
-    let text: string;
-    try {
-      text = fs.readFileSync(this.file, 'utf8');
-    } catch {
-      return emptyJournal();
-    }
+    const text = this.store.read(this.file);
+    if (text === undefined) return emptyJournal();
     try {
       return parseJournal(text);
     } catch (err) {
@@ -84,16 +107,40 @@ export class Journal {
     }
   }
 
-  async save(): Promise<void> {
-    await writeFileAtomic(this.file, JSON.stringify(this.state, null, 2) + '\n', { mode: 0o600 });
+  /** Saves one after another: two at once would share the temp file's name and one rename would fail. */
+  private writing: Promise<void> = Promise.resolve();
+
+  save(): Promise<void> {
+    return this.write(this.state);
   }
 
-  /** Record a phase before doing it. */
-  async enter(phase: UpdatePhase, target?: UpdateTarget | null): Promise<void> {
+  private write(state: JournalState): Promise<void> {
+    const text = JSON.stringify(state, null, 2) + '\n';
+    const done = this.writing.then(() => this.store.write(this.file, text));
+    this.writing = done.catch(() => undefined); // the caller of this write gets its error; the next write still runs
+    return done;
+  }
+
+  /**
+   * Record a phase before doing it. Only the phase table's rows are allowed: `step` for
+   * an update's own course, `recovery` for recover()'s way out of an abandoned phase.
+   * The phase in memory changes only once state.json says so: a failed write (disk full)
+   * throws a JournalWriteError and leaves both on the phase before.
+   */
+  async enter(phase: UpdatePhase, target?: UpdateTarget | null, via: 'step' | 'recovery' = 'step'): Promise<void> {
+    const from = this.state.phase;
+    if (!(via === 'step' ? canEnter : canRecover)(from, phase)) throw new Error(`internal: phase ${from} -> ${phase} is not in the table`);
+    const next: JournalState = { ...this.state, phase };
+    if (target === null) delete next.target;
+    else if (target) next.target = target;
+    try {
+      await this.write(next);
+    } catch (err) {
+      throw new JournalWriteError(from, phase, this.file, err);
+    }
     this.state.phase = phase;
     if (target === null) delete this.state.target;
     else if (target) this.state.target = target;
-    await this.save();
   }
 
   addHistory(e: Omit<HistoryEntry, 'at'>): HistoryEntry {

@@ -2,8 +2,10 @@
 // release. Configuration errors stop it with exit 2 and one line.
 import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { logger, setLogLevel } from '../common/log.js';
 import { AppControl } from './appctl.js';
+import { AppHold } from './hold.js';
 import { ConfigError, readUpdaterConfig, type UpdaterConfig } from './config.js';
 import { Journal } from './journal.js';
 import { VersionStore } from './store.js';
@@ -66,7 +68,8 @@ export async function main(argv: string[]): Promise<number> {
   };
   const journal = new Journal(cfg.home);
   const app = new AppControl(cfg.servicesDir, cfg.app);
-  updater = new Updater({ config: cfg, source, store, app, journal, hostname: os.hostname(), hooks });
+  const hold = new AppHold(path.join(app.dir, 'supervise', 'hold'));
+  updater = new Updater({ config: cfg, source, store, app, journal, hostname: os.hostname(), hooks, hold });
   const { readServices } = await import('../api/services.js');
   let api: { close(): Promise<void> };
   try {

@@ -8,8 +8,9 @@ export const nextPhases: Record<UpdatePhase, readonly UpdatePhase[]> = {
   downloading: ['staged', 'idle'],
   // swapping straight from staged: an overlapping handover never stops the old version first.
   staged: ['stopping', 'swapping', 'idle', 'downloading', 'checking'],
-  stopping: ['swapping', 'rolling-back', 'idle'],
-  swapping: ['starting', 'rolling-back'],
+  // back to staged: the stop or the swap failed, the old version is started again and the update retried later.
+  stopping: ['swapping', 'rolling-back', 'idle', 'staged'],
+  swapping: ['starting', 'rolling-back', 'staged'],
   starting: ['trial', 'rolling-back'],
   trial: ['committed', 'rolling-back'],
   committed: ['idle'],
@@ -18,6 +19,67 @@ export const nextPhases: Record<UpdatePhase, readonly UpdatePhase[]> = {
 
 export function canEnter(from: UpdatePhase, to: UpdatePhase): boolean {
   return from === to || nextPhases[from].includes(to);
+}
+
+/** The phases in which nothing is in progress: anything else needs a worker (or recover()) to leave it. */
+export function isResting(phase: UpdatePhase): boolean {
+  return phase === 'idle' || phase === 'staged';
+}
+
+/**
+ * Where an update goes when the step of `phase` fails (the step itself, not the journal's
+ * write): stopping or swapping failed -> staged (the old version runs again, `current` was
+ * not moved, the update is retried with a growing delay); starting -> rolling-back.
+ */
+export const onStepFailure = { stopping: 'staged', swapping: 'staged', starting: 'rolling-back' } as const satisfies Partial<Record<UpdatePhase, UpdatePhase>>;
+
+/** The word the updater keeps in the app's supervise/hold (see the hold protocol): what PID 1 must leave to it. */
+export type HoldWord = 'apply' | 'staged';
+
+/**
+ * `apply` from the start of an update's stop through the end of its trial or rollback (an
+ * exit of an essential app then is the trial's to judge); `staged` while a release waits
+ * (an exit 42 asks for it); nothing otherwise.
+ */
+export function holdFor(phase: UpdatePhase): HoldWord | undefined {
+  switch (phase) {
+    case 'stopping':
+    case 'swapping':
+    case 'starting':
+    case 'trial':
+    case 'rolling-back':
+      return 'apply';
+    case 'staged':
+      return 'staged';
+    case 'idle':
+    case 'checking':
+    case 'downloading':
+    case 'committed':
+      return undefined;
+  }
+}
+
+/**
+ * The way out of a phase that nobody is working on any more (after a kill -9, or a
+ * step whose journal write failed): the phases recover() may write, derived from
+ * recoveryFor below and kept as a table so that a reader can check each row.
+ */
+export const recoveryPhases: Record<UpdatePhase, readonly UpdatePhase[]> = {
+  idle: ['idle'],
+  checking: ['idle'],
+  downloading: ['idle'],
+  staged: ['staged', 'idle'],
+  stopping: ['idle'],
+  swapping: ['idle', 'starting'],
+  // rolling-back: the trial had already failed when its rollback could not be journaled.
+  starting: ['idle', 'starting', 'rolling-back'],
+  trial: ['idle', 'starting', 'rolling-back'],
+  committed: ['idle'],
+  'rolling-back': ['idle', 'rolling-back'],
+};
+
+export function canRecover(from: UpdatePhase, to: UpdatePhase): boolean {
+  return recoveryPhases[from].includes(to);
 }
 
 export interface TrialObservation {
@@ -76,10 +138,17 @@ export type Recovery =
   | 'roll-back';
 
 /**
- * What to do at start for a journal left in `phase`. `current` is what the
+ * What to do at start (or at a poll, for a phase whose worker failed) for a journal left in `phase`. `current` is what the
  * symlink says now (the swap is one rename, so it is either from or target).
  */
-export function recoveryFor(phase: UpdatePhase, current: string | undefined, target: string | undefined, from: string | undefined): Recovery {
+export function recoveryFor(
+  phase: UpdatePhase,
+  current: string | undefined,
+  target: string | undefined,
+  from: string | undefined,
+  /** This process already judged the target failed (its rollback could not be journaled then). */
+  failedTrial = false,
+): Recovery {
   switch (phase) {
     case 'idle':
     case 'checking':
@@ -94,8 +163,24 @@ export function recoveryFor(phase: UpdatePhase, current: string | undefined, tar
       return current !== undefined && current === target ? 'resume-trial' : 'restart-current';
     case 'starting':
     case 'trial':
-      return current === target ? 'resume-trial' : 'restart-current';
+      if (current !== target) return 'restart-current';
+      return failedTrial ? 'roll-back' : 'resume-trial';
     case 'rolling-back':
       return from !== undefined || current !== target ? 'roll-back' : 'restart-current';
+  }
+}
+
+/** The phase a recovery plan writes first; `staged` only while the staged version is still in the store. */
+export function recoveryPhase(plan: Recovery, stagedInStore: boolean): UpdatePhase {
+  switch (plan) {
+    case 'idle':
+    case 'restart-current':
+      return 'idle';
+    case 'keep-staged':
+      return stagedInStore ? 'staged' : 'idle';
+    case 'resume-trial':
+      return 'starting';
+    case 'roll-back':
+      return 'rolling-back';
   }
 }

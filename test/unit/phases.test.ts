@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { canEnter, judgeTrial, nextPhases, recoveryFor, type TrialObservation } from '../../src/update/phases.js';
+import { canEnter, canRecover, holdFor, judgeTrial, nextPhases, onStepFailure, recoveryFor, recoveryPhase, type HoldWord, type TrialObservation } from '../../src/update/phases.js';
 import { emptyJournal, parseJournal } from '../../src/update/journal.js';
 import type { UpdatePhase } from '../../src/api/types.js';
 
@@ -65,4 +65,45 @@ test('state.json is validated: a bad phase or shape is an error naming it', () =
   assert.throws(() => parseJournal('{"version":2}'), /unknown version 2/);
   assert.throws(() => parseJournal('{"version":1,"phase":"idle"}'), /blocked\/history missing/);
   assert.throws(() => parseJournal('not json'));
+});
+
+test("recover() writes only the recovery table's rows: every plan from every phase is one of them", () => {
+  const phases = Object.keys(nextPhases) as UpdatePhase[];
+  const versions = [undefined, '1', '2'];
+  for (const phase of phases)
+    for (const current of versions)
+      for (const target of versions)
+        for (const from of versions)
+          for (const inStore of [true, false]) {
+            const to = recoveryPhase(recoveryFor(phase, current, target, from), inStore);
+            assert.ok(canRecover(phase, to), `${phase} -> ${to} (current ${current}, target ${target}, from ${from})`);
+          }
+  assert.ok(!canRecover('trial', 'committed'), 'recovery never commits blindly');
+});
+
+test('the hold (supervise/hold) follows the phase: apply from stopping through trial or rollback, staged while waiting', () => {
+  const expected: Record<UpdatePhase, HoldWord | undefined> = {
+    idle: undefined,
+    checking: undefined,
+    downloading: undefined,
+    staged: 'staged',
+    stopping: 'apply',
+    swapping: 'apply',
+    starting: 'apply',
+    trial: 'apply',
+    committed: undefined,
+    'rolling-back': 'apply',
+  };
+  for (const phase of Object.keys(nextPhases) as UpdatePhase[]) assert.equal(holdFor(phase), expected[phase], phase);
+  // An update never leaves the hold on its way from staged to its trial's end.
+  for (const p of ['stopping', 'swapping', 'starting', 'trial'] as UpdatePhase[]) assert.notEqual(holdFor(p), undefined);
+});
+
+test('a failed stop or swap goes back to staged (the old version runs again); a failed start rolls back', () => {
+  assert.equal(onStepFailure.stopping, 'staged');
+  assert.equal(onStepFailure.swapping, 'staged');
+  assert.equal(onStepFailure.starting, 'rolling-back');
+  for (const [from, to] of Object.entries(onStepFailure)) assert.ok(canEnter(from as UpdatePhase, to), `${from} -> ${to} is a row of the table`);
+  assert.equal(recoveryFor('trial', '2', '2', '1', true), 'roll-back', 'a trial already judged failed is rolled back, not judged again');
+  assert.ok(canRecover('trial', 'rolling-back'));
 });
