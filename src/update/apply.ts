@@ -2,6 +2,7 @@
 // overlapping handover (the new version beside the old one until it passed).
 import { log, type UpdaterCore } from './core.js';
 import type { UpdateTarget } from './journal.js';
+import { tidyStore } from './bookkeeping.js';
 import { rollBack } from './rollback.js';
 import { swapTo } from './swap.js';
 import { runProbe, runTrial } from './trial.js';
@@ -98,9 +99,7 @@ export async function commit(c: UpdaterCore, t: UpdateTarget, why: string): Prom
   c.event({ event: 'commit', version: t.version, from: t.from, detail: why });
   log.info('committed', { version: t.version, why });
   // Pruned while still 'committed': a crash mid-prune is cleaned up by recovery.
-  const protect = [t.version, ...(t.from ? [t.from] : [])];
-  const removed = await c.d.store.prune(c.cfg.keep, protect).catch(() => [] as string[]);
-  if (removed.length) log.info('pruned old versions', { removed: removed.join(',') });
+  await tidyStore(c, [t.version, ...(t.from ? [t.from] : [])]);
   await c.enter('idle', null);
   return `updated to ${t.version} (${why})`;
 }

@@ -144,6 +144,8 @@ async function stageAndMaybeApply(c: UpdaterCore, release: Release): Promise<str
 
 /** A download or install that failed is retried with a growing delay, not at every poll. */
 async function stagingFailed(c: UpdaterCore, release: Release, err: unknown): Promise<void> {
+  // A refused release is blocked by stage() (logged there once), not retried.
+  if (c.j.isBlocked(release.version)) return;
   const msg = errMessage(err);
   const n = (c.failures.get(release.version)?.count ?? 0) + 1;
   const waitMs = Math.min(c.cfg.intervalMs * 2 ** n, 3600_000);

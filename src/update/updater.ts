@@ -9,6 +9,7 @@ import { log, UpdaterCore, type UpdaterDeps } from './core.js';
 import { check, choose, runNamedUpdate, scheduleCheck } from './poll.js';
 import { recover } from './recover.js';
 import { manualRollback } from './rollback.js';
+import { watchHealth } from './health-events.js';
 import { watchApp } from './watch.js';
 
 export type { UpdaterDeps, UpdaterHooks } from './core.js';
@@ -28,7 +29,10 @@ export class Updater implements UpdaterControl {
     const c = this.c;
     await recover(c);
     scheduleCheck(c, Math.min(1000, c.cfg.intervalMs));
-    c.watchTimer = setInterval(() => watchApp(c), WATCH_POLL_MS);
+    c.watchTimer = setInterval(() => {
+      watchHealth(c);
+      watchApp(c);
+    }, WATCH_POLL_MS);
   }
 
   stop(): void {
