@@ -117,6 +117,34 @@ describe('a release that cannot start is rolled back and blocked', { timeout: 24
   });
 });
 
+describe('a service that never runs the release it is given', { timeout: 120_000 }, () => {
+  let stack: Stack | undefined;
+  const rel = tmpdir('norun-rel');
+  after(async () => {
+    await stack?.dispose();
+    fs.rmSync(rel, { recursive: true, force: true });
+  });
+
+  test('a run that waits for current/run for ever (the old example) is not up: the release without run is rolled back', async () => {
+    stack = await Stack.create({ label: 'e2e-norun', env: { MOLT_DIR: rel, MOLT_TRIAL: '1s' } });
+    // The example run before this change: it loops waiting for an executable current/run.
+    fs.writeFileSync(
+      path.join(stack.services, 'app', 'run'),
+      '#!/bin/sh\nexec 2>&1\nhome="${MOLT_HOME}"\nwhile [ ! -x "$home/current/run" ]; do sleep 1; done\ncd "$home/current" || exit 111\nexec ./run\n',
+      { mode: 0o755 },
+    );
+    writeAppRelease(rel, '1.0.0');
+    stack.start();
+    await stack.waitStatus('1.0.0 committed', committed('1.0.0'), 60_000);
+    tarball(rel, '1.1.0', (t) => fs.rmSync(path.join(t, 'run')));
+    const s = await stack.waitStatus('1.1.0 blocked', blocked('1.1.0'), 90_000);
+    assert.equal(s.current, '1.0.0');
+    assert.ok(!s.history.some((h) => h.event === 'commit' && h.version === '1.1.0'), '1.1.0 was never committed');
+    assert.match(stack.logs(), /does not run the release yet/);
+    await stack.waitAppVersion('1.0.0');
+  });
+});
+
 describe('a hostile archive is blocked, not retried', { timeout: 120_000 }, () => {
   let stack: Stack | undefined;
   const rel = tmpdir('hostile-rel');
