@@ -1,9 +1,11 @@
 // Evidence that the app service really runs a release: a release is judged by
 // the service running it, not by a file name (the entry point is the service's
-// choice). The service's process, or one in its tree, must have its working
+// choice). Either the service's process, or one in its tree, has its working
 // directory, its executable, a command-line argument or an open file inside
-// the release's directory. A run script still waiting for `current`, or one
-// that runs something else, shows none: its trial never sees the release up.
+// the release's directory; or the service's process is no longer its own `run`
+// script (it exec'd its program, as runit's run scripts do, even into one that
+// shows no trace of the release). A run script still looping while waiting for
+// something shows neither: its trial never sees the release up.
 import fs from 'node:fs';
 import path from 'node:path';
 import { childrenOf } from '../common/proc.js';
@@ -42,6 +44,18 @@ export function showsRelease(v: ProcessView, releaseDir: string, resolve: (p: st
 }
 
 /** undefined: gone; 'hidden': not ours to read (another user, hidepid). */
+/**
+ * Pure: is this process still the service's run script (`runFile`, resolved)? Its executable is
+ * the run file, or its interpreter was given it (argv[0] or argv[1]), or holds it open (a shell
+ * reading its script). `./run` is how a supervisor starts it, whatever directory it is in now.
+ */
+export function isRunScript(v: ProcessView, runFile: string, resolve: (p: string) => string = (p) => p): boolean {
+  const same = (p: string | undefined) => p !== undefined && (p === runFile || resolve(p) === runFile);
+  if (same(v.exe)) return true;
+  for (const a of v.args.slice(0, 2)) if (a === './run' || same(path.resolve(v.cwd ?? '/', a))) return true;
+  return v.files.some((f) => same(f));
+}
+
 function readView(pid: number): ProcessView | 'hidden' | undefined {
   let hidden = false;
   const link = (name: string) => {
@@ -81,13 +95,15 @@ function realOrSame(p: string): string {
 }
 
 /**
- * Does the process `pid`, or one of its descendants, run the release at `releaseDir`? Reads /proc.
+ * Does the process `pid`, or one of its descendants, run the release at `releaseDir`, or has `pid`
+ * exec'd away from the service's run script `runFile`? Reads /proc.
  * undefined when the service's own process cannot be looked at (the updater runs as another user,
  * or /proc is mounted with hidepid): then nobody can tell, and the caller falls back to `it runs`.
  */
-export function runsRelease(pid: number, releaseDir: string): boolean | undefined {
+export function runsRelease(pid: number, releaseDir: string, runFile?: string): boolean | undefined {
   if (pid <= 0) return false;
   const root = realOrSame(releaseDir);
+  const run = runFile !== undefined ? realOrSame(runFile) : undefined;
   const seen = new Set<number>();
   const queue = [pid];
   while (queue.length && seen.size < MAX_PROCESSES) {
@@ -100,6 +116,7 @@ export function runsRelease(pid: number, releaseDir: string): boolean | undefine
       continue;
     }
     if (v && showsRelease(v, root, realOrSame)) return true;
+    if (v && p === pid && run !== undefined && !isRunScript(v, run, realOrSame)) return true;
     queue.push(...childrenOf(p));
   }
   return false;

@@ -64,12 +64,12 @@ export function runProbe(c: UpdaterCore, stoppedAt: number | undefined): TrialPr
       const mine = health && pid !== 0 && health.pid === pid ? health : undefined;
       const checkFailed = mine?.healthy === false || (health !== undefined && health.heals > healsBefore);
       if (pid !== 0 && releaseDir !== undefined && !proven.has(pid)) {
-        const runs = runsRelease(pid, releaseDir);
+        const runs = runsRelease(pid, releaseDir, path.join(c.d.app.dir, 'run'));
         if (runs !== false) proven.add(pid);
         if (runs === undefined) log.warn("cannot look at the app's process in /proc: judging it by its pid alone", { pid });
         else if (!runs && saidWaiting !== pid) {
           saidWaiting = pid;
-          log.info("the app's process does not run the release yet (no cwd, exe, argument or open file in it)", { version: release, pid });
+          log.info("the app's process does not run the release yet (still its run script, nothing of the release in its tree)", { version: release, pid });
         }
       }
       // Readiness from this very pid is evidence enough: it said so itself.

@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { runsRelease, showsRelease } from '../../src/update/evidence.js';
+import { isRunScript, runsRelease, showsRelease } from '../../src/update/evidence.js';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'molt-evidence-'));
 const release = path.join(root, 'versions', '1.0.0');
@@ -62,4 +62,25 @@ test('real processes: a process in the release, and a child of one that is not',
   const script = run('sh', [path.join(root, 'current', 'run')], elsewhere);
   assert.ok(await until(() => runsRelease(script, release) === true), 'its script argument is in the release');
   assert.equal(runsRelease(0, release), false);
+});
+
+test('pure: still the run script (exe, argv[0..1] or an open file), or exec\'d away from it', () => {
+  const runFile = `${elsewhere}/run`;
+  assert.ok(isRunScript({ cwd: elsewhere, exe: '/bin/dash', args: ['/bin/sh', './run'], files: [] }, runFile));
+  assert.ok(isRunScript({ cwd: '/tmp', exe: '/bin/dash', args: ['/bin/sh', './run'], files: [] }, runFile), './run after a cd');
+  assert.ok(isRunScript({ cwd: '/', exe: '/bin/bash', args: ['bash'], files: [runFile] }, runFile), 'a shell holding its script open');
+  assert.ok(isRunScript({ cwd: '/', exe: runFile, args: ['run'], files: [] }, runFile), 'a compiled run');
+  assert.ok(!isRunScript({ cwd: elsewhere, exe: '/usr/bin/sleep', args: ['sleep', '1000'], files: [] }, runFile));
+});
+
+test('real processes: a run script waiting in a loop is not running the release; one that exec\'d its program is', async () => {
+  const svc = fs.mkdtempSync(path.join(root, 'svc-'));
+  fs.writeFileSync(path.join(svc, 'run'), '#!/bin/sh\nwhile :; do sleep 1; done\n', { mode: 0o755 });
+  const waiting = run('./run', [], svc);
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(runsRelease(waiting, release, path.join(svc, 'run')), false, 'the looping script and its sleep children show nothing');
+  const svc2 = fs.mkdtempSync(path.join(root, 'svc-'));
+  fs.writeFileSync(path.join(svc2, 'run'), '#!/bin/sh\nexec sleep 30\n', { mode: 0o755 });
+  const execd = run('./run', [], svc2);
+  assert.ok(await until(() => runsRelease(execd, release, path.join(svc2, 'run')) === true), 'exec sleep: no longer the run script');
 });
