@@ -57,6 +57,8 @@ export interface TrialObservation {
   checkPassed?: boolean;
   /** The supervisor found its check failing during the trial (supervise/health): as bad as a crash. */
   checkFailed?: boolean;
+  /** Since when the service's process has been up without running the release (monotonic ms). */
+  notRunningSinceMs?: number;
 }
 
 export type TrialVerdict = { verdict: 'continue' } | { verdict: 'commit'; why: string } | { verdict: 'fail'; reason: string };
@@ -79,6 +81,9 @@ export function judgeTrial(o: TrialObservation): TrialVerdict {
   const elapsed = o.nowMs - o.startMs;
   if (o.readyMode === 'explicit') {
     return elapsed >= o.trialMs ? { verdict: 'fail', reason: 'did not report ready before the trial deadline' } : { verdict: 'continue' };
+  }
+  if (o.notRunningSinceMs !== undefined && o.nowMs - o.notRunningSinceMs >= o.trialMs) {
+    return { verdict: 'fail', reason: 'its service ran for the whole trial without running it' };
   }
   if (o.upSinceMs !== undefined && o.nowMs - o.upSinceMs >= o.trialMs) {
     if (o.checkPassed === false) return { verdict: 'fail', reason: 'its check failed at the end of its trial' };

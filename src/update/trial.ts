@@ -22,6 +22,8 @@ export interface TrialSample {
   deaths?: number;
   /** The supervisor judged its check failed during the trial (unhealthy, or restarted to heal it). */
   checkFailed?: boolean;
+  /** Since when (monotonic ms) the service's process has been up without running the release; pid is 0 meanwhile. */
+  notRunningSinceMs?: number;
 }
 
 export interface TrialProbe {
@@ -45,6 +47,7 @@ export function runProbe(c: UpdaterCore, stoppedAt: number | undefined): TrialPr
   const releaseDir = release !== undefined ? path.join(c.d.store.home, 'versions', release) : undefined;
   const proven = new Set<number>();
   let saidWaiting = 0;
+  let waitingSince: { pid: number; at: number } | undefined;
   const healsBefore = c.d.app.health()?.heals ?? 0;
   return {
     sample: () => {
@@ -74,7 +77,9 @@ export function runProbe(c: UpdaterCore, stoppedAt: number | undefined): TrialPr
       }
       // Readiness from this very pid is evidence enough: it said so itself.
       const running = pid !== 0 && (releaseDir === undefined || proven.has(pid) || mine?.ready === true);
-      return { pid: running ? pid : 0, exitCode: s?.lastExit?.code, ready: mine?.ready === true, healthy: mine ? mine.healthy : null, deaths, checkFailed };
+      if (pid === 0 || running) waitingSince = undefined;
+      else if (waitingSince?.pid !== pid) waitingSince = { pid, at: performance.now() };
+      return { pid: running ? pid : 0, exitCode: s?.lastExit?.code, ready: mine?.ready === true, healthy: mine ? mine.healthy : null, deaths, checkFailed, notRunningSinceMs: waitingSince?.at };
     },
   };
 }
@@ -128,6 +133,7 @@ export async function runTrial(c: UpdaterCore, version: string, from: string | u
         readyMode: c.cfg.ready,
         checkPassed,
         checkFailed: s.checkFailed === true,
+        notRunningSinceMs: s.notRunningSinceMs,
       });
       if (v.verdict === 'commit') return { ok: true, why: v.why };
       if (v.verdict === 'fail') return { ok: false, reason: v.reason };

@@ -141,6 +141,7 @@ describe('a service that never runs the release it is given', { timeout: 120_000
     assert.equal(s.current, '1.0.0');
     assert.ok(!s.history.some((h) => h.event === 'commit' && h.version === '1.1.0'), '1.1.0 was never committed');
     assert.match(stack.logs(), /does not run the release yet/);
+    assert.equal(s.blocked.find((b) => b.version === '1.1.0')!.reason, 'its service ran for the whole trial without running it');
     await stack.waitAppVersion('1.0.0');
   });
 });

@@ -44,3 +44,10 @@ test('a check failing during the trial fails it at once, in either ready mode', 
   assert.deepEqual(judgeTrial(obs({ checkFailed: false })), { verdict: 'continue' });
   assert.equal(judgeTrial(obs({ crashes: 2, checkFailed: true })).verdict, 'fail');
 });
+
+test('a service up for the whole trial without running the release fails it then, not at the trial cap', () => {
+  const waiting = obs({ upSinceMs: undefined, nowMs: 29_000, notRunningSinceMs: 0 });
+  assert.deepEqual(judgeTrial(waiting), { verdict: 'continue' });
+  assert.deepEqual(judgeTrial({ ...waiting, nowMs: 30_000 }), { verdict: 'fail', reason: 'its service ran for the whole trial without running it' });
+  assert.deepEqual(judgeTrial(obs({ upSinceMs: undefined, nowMs: 30_000, notRunningSinceMs: 5_000 })), { verdict: 'continue' }, 'a new process starts that clock again');
+});
