@@ -1,4 +1,4 @@
-// Notifications of update, rollback, block and crash-loop events: a JSON POST to
+// Notifications of update, rollback, block, crash-loop and health events: a JSON POST to
 // MOLT_NOTIFY_URL, shaped for Discord or Slack when the URL is theirs. Sent from a
 // bounded queue with bounded retries: never blocks the caller, never throws.
 import { logger } from '../common/log.js';
@@ -9,7 +9,7 @@ const log = logger('notify');
 export type NotifyEvent = HistoryEntry & { host?: string };
 
 /** The history events worth a message; checks and downloads are not. */
-const NOTIFIED = new Set<HistoryEntry['event']>(['update', 'commit', 'rollback', 'block', 'crash-loop']);
+const NOTIFIED = new Set<HistoryEntry['event']>(['update', 'commit', 'rollback', 'block', 'crash-loop', 'unhealthy', 'healed', 'gave-up']);
 
 export function notifiable(e: HistoryEntry): boolean {
   return NOTIFIED.has(e.event);
@@ -47,6 +47,12 @@ export function messageText(e: NotifyEvent): string {
       return `molt${on}: blocked ${v}${why}`;
     case 'crash-loop':
       return `molt${on}: ${v} is crash-looping${why}`;
+    case 'unhealthy':
+      return `molt${on}: ${v} is unhealthy${why}`;
+    case 'healed':
+      return `molt${on}: ${v} failed its check and was restarted${why}`;
+    case 'gave-up':
+      return `molt${on}: ${v} is still unhealthy after a restart; not restarting again${why}`;
     default:
       return `molt${on}: ${e.event} ${v}${why}`;
   }

@@ -122,7 +122,7 @@ function showBanner(msg) { $('banner-msg').textContent = msg; $('banner').style.
 
 const phaseClass = { idle: 'ok', committed: 'ok', trial: 'warn', 'rolling-back': 'bad', checking: 'info', downloading: 'info', staged: 'info', stopping: 'warn', swapping: 'warn', starting: 'warn' };
 const stateClass = { running: 'info', done: 'ok', failed: 'bad' };
-const eventClass = { commit: 'ok', update: 'info', rollback: 'bad', block: 'bad', 'crash-loop': 'bad', 'check-failed': 'warn', unblock: 'info', recover: 'warn' };
+const eventClass = { commit: 'ok', update: 'info', rollback: 'bad', block: 'bad', 'crash-loop': 'bad', 'check-failed': 'warn', unblock: 'info', recover: 'warn', unhealthy: 'bad', healed: 'warn', 'gave-up': 'bad' };
 
 function render(s) {
   status = s;

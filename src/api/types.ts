@@ -23,7 +23,7 @@ export interface BlockedEntry {
 export interface HistoryEntry {
   /** ISO time */
   at: string;
-  event: 'check' | 'check-failed' | 'download' | 'update' | 'commit' | 'rollback' | 'block' | 'unblock' | 'crash-loop' | 'recover';
+  event: 'check' | 'check-failed' | 'download' | 'update' | 'commit' | 'rollback' | 'block' | 'unblock' | 'crash-loop' | 'recover' | 'unhealthy' | 'healed' | 'gave-up';
   version?: string;
   from?: string;
   detail?: string;

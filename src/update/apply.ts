@@ -3,6 +3,7 @@
 import { errMessage, log, type UpdaterCore } from './core.js';
 import { onStepFailure } from './phases.js';
 import type { UpdateTarget } from './journal.js';
+import { tidyStore } from './bookkeeping.js';
 import { rollBack } from './rollback.js';
 import { swapTo } from './swap.js';
 import { runProbe, runTrial } from './trial.js';
@@ -133,12 +134,7 @@ export async function commit(c: UpdaterCore, t: UpdateTarget, why: string): Prom
   c.event({ event: 'commit', version: t.version, from: t.from, detail: why });
   log.info('committed', { version: t.version, why });
   // Pruned while still 'committed': a crash mid-prune is cleaned up by recovery.
-  const protect = [t.version, ...(t.from ? [t.from] : [])];
-  const removed = await c.d.store.prune(c.cfg.keep, protect).catch((err) => {
-    log.warn('cannot prune old versions', { error: errMessage(err) });
-    return [] as string[];
-  });
-  if (removed.length) log.info('pruned old versions', { removed: removed.join(',') });
+  await tidyStore(c, [t.version, ...(t.from ? [t.from] : [])]);
   await c.enter('idle', null);
   return `updated to ${t.version} (${why})`;
 }

@@ -61,7 +61,7 @@ export async function main(argv: string[]): Promise<number> {
   const hooks: UpdaterHooks = {
     onEvent: (e) => {
       metrics.onEvent?.(e);
-      if (['commit', 'rollback', 'block', 'crash-loop'].includes(e.event)) notifier.notify({ ...e, host: os.hostname() });
+      if (['commit', 'rollback', 'block', 'crash-loop', 'unhealthy', 'healed', 'gave-up'].includes(e.event)) notifier.notify({ ...e, host: os.hostname() });
     },
     onDownloadBytes: (n) => metrics.onDownloadBytes?.(n),
     onCheck: (ok) => metrics.onCheck?.(ok),

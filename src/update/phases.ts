@@ -95,6 +95,10 @@ export interface TrialObservation {
   readyMode: 'auto' | 'explicit';
   /** The service's `check` once the instance has stayed up for the trial; undefined when it has none. */
   checkPassed?: boolean;
+  /** The supervisor found its check failing during the trial (supervise/health): as bad as a crash. */
+  checkFailed?: boolean;
+  /** Since when the service's process has been up without running the release (monotonic ms). */
+  notRunningSinceMs?: number;
 }
 
 export type TrialVerdict = { verdict: 'continue' } | { verdict: 'commit'; why: string } | { verdict: 'fail'; reason: string };
@@ -108,14 +112,18 @@ export function trialCapMs(trialMs: number): number {
  * auto: committed once an instance has stayed up for the whole trial time (a
  * death restarts that clock) and its check passes, or at once on ready.
  * explicit: it must report ready before trialMs has passed.
- * Either way, crashLimit deaths roll it back.
+ * Either way, crashLimit deaths, or its check failing at any time of the trial, roll it back.
  */
 export function judgeTrial(o: TrialObservation): TrialVerdict {
   if (o.crashes >= o.crashLimit) return { verdict: 'fail', reason: `crashed ${o.crashes} time${o.crashes === 1 ? '' : 's'} during its trial` };
+  if (o.checkFailed) return { verdict: 'fail', reason: 'its check failed during its trial' };
   if (o.ready) return { verdict: 'commit', why: 'reported ready' };
   const elapsed = o.nowMs - o.startMs;
   if (o.readyMode === 'explicit') {
     return elapsed >= o.trialMs ? { verdict: 'fail', reason: 'did not report ready before the trial deadline' } : { verdict: 'continue' };
+  }
+  if (o.notRunningSinceMs !== undefined && o.nowMs - o.notRunningSinceMs >= o.trialMs) {
+    return { verdict: 'fail', reason: 'its service ran for the whole trial without running it' };
   }
   if (o.upSinceMs !== undefined && o.nowMs - o.upSinceMs >= o.trialMs) {
     if (o.checkPassed === false) return { verdict: 'fail', reason: 'its check failed at the end of its trial' };

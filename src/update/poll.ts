@@ -153,6 +153,8 @@ async function stageAndMaybeApply(c: UpdaterCore, release: Release): Promise<str
 
 /** A download or install that failed is retried with a growing delay, not at every poll. */
 async function stagingFailed(c: UpdaterCore, release: Release, err: unknown): Promise<void> {
+  // A refused release is blocked by stage() (logged there once), not retried.
+  if (c.j.isBlocked(release.version)) return;
   const msg = errMessage(err);
   const { count: n, waitMs } = c.noteFailure(release.version);
   log.warn('download failed', { version: release.version, error: msg, attempts: n, retry_in_ms: waitMs });

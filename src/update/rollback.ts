@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { errMessage, log, type UpdaterCore } from './core.js';
 import type { UpdateTarget } from './journal.js';
+import { settlePrevious, tidyStore } from './bookkeeping.js';
 import { sideEffectsOfSwap, swapTo } from './swap.js';
 import type { Release } from './types.js';
 
@@ -21,8 +22,8 @@ export async function rollBack(c: UpdaterCore, t: UpdateTarget, overlapOldPid?: 
   if (!oldRuns && !alreadyBack) await c.d.app.stop(c.cfg.stopTimeoutMs).catch(stopFailed);
   if (t.from && c.d.store.has(t.from)) {
     await swapTo(c, t.from);
-    // `previous` would now name the failed version; nothing to go back to from here.
-    await c.d.store.setPrevious(undefined);
+    // `previous` would now name the failed version: point it at the one before t.from, if kept.
+    await settlePrevious(c, t.from, t.version).catch((err) => log.warn('cannot set previous', { error: errMessage(err) }));
     if (!oldRuns) await c.d.app.start().catch((err) => log.warn('start after rollback failed', { error: errMessage(err) }));
   } else {
     // A first install failed: take `current` away so the app waits instead of running a bad release.
@@ -33,6 +34,8 @@ export async function rollBack(c: UpdaterCore, t: UpdateTarget, overlapOldPid?: 
   c.j.block(t.version, reason);
   c.event({ event: 'rollback', version: t.from, from: t.version, detail: reason });
   c.event({ event: 'block', version: t.version, detail: reason });
+  // Pruned while still rolling back (a crash mid-prune redoes the rollback, then this).
+  await tidyStore(c);
   await c.enter('idle', null);
 }
 

@@ -1,8 +1,9 @@
 // Staging: download and verify a release beside the running one and install
 // it under versions/, journaled as downloading -> staged.
+import { tidyStore } from './bookkeeping.js';
 import { errMessage, log, type UpdaterCore } from './core.js';
 import type { UpdateTarget } from './journal.js';
-import type { Release } from './types.js';
+import { UpdateError, type Release } from './types.js';
 
 export async function stage(c: UpdaterCore, release: Release, reason: UpdateTarget['reason']): Promise<void> {
   const target: UpdateTarget = { version: release.version, from: c.d.store.current(), release, reason, startedAt: new Date().toISOString() };
@@ -30,13 +31,34 @@ export async function stage(c: UpdaterCore, release: Release, reason: UpdateTarg
     });
     c.d.hooks?.onDownloadBytes?.(fetched.downloaded);
     await c.d.store.install(release.version, fetched.dir);
+    // Without the record its blobs are merely collected early: a cache miss, never a fault.
+    await c.d.store.recordBlobs(release.version, fetched.verified).catch((err) => log.warn('cannot record cached blobs', { version: release.version, error: String(err) }));
     c.event({ event: 'download', version: release.version, detail: `${fetched.downloaded} bytes, verified ${fetched.verified.join(' ') || 'n/a'}` });
   } catch (err) {
     c.download = undefined;
     await c.d.store.cleanStaging().catch((e) => log.warn('cannot clean staging', { error: errMessage(e) }));
+    // Journaled by the step to idle below: the block survives a restart.
+    if (isReleaseFault(err)) blockRefused(c, release.version, errMessage(err));
     await c.enter('idle', null);
+    if (isReleaseFault(err)) await tidyStore(c);
     throw err;
   }
   c.download = undefined;
   await c.enter('staged', target);
+}
+
+/**
+ * A failure that is the release's own and the same at every attempt: its archive breaks the
+ * extraction rules (a '..' entry, an absolute symlink, too many entries...). Not 'integrity': a
+ * digest mismatch may be a bad proxy or a torn download as well as a bad publish, so it is retried.
+ */
+export function isReleaseFault(err: unknown): boolean {
+  return err instanceof UpdateError && err.code === 'hostile-archive';
+}
+
+/** Blocked like a release that crashes: one line with the reason, never downloaded again. */
+function blockRefused(c: UpdaterCore, version: string, reason: string): void {
+  log.warn('release refused and blocked', { version, reason });
+  c.j.block(version, reason);
+  c.event({ event: 'block', version, detail: reason });
 }

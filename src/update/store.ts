@@ -2,12 +2,13 @@
 //   versions/<version>/   complete, fsynced releases
 //   current, previous     symlinks to versions/<v>, swapped by symlink + rename
 //   cache/sha256/<hex>    blobs, trusted only after re-hashing
+//   cache/refs/<version>  the blobs each installed version came from (collectBlobs)
 //   staging/              work in progress, removed at updater start
 // A crash at any instant leaves `current` pointing at a complete version.
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { fsyncDir } from '../common/atomic.js';
+import { fsyncDir, writeFileAtomic } from '../common/atomic.js';
 import { logger } from '../common/log.js';
 import { UpdateError } from './types.js';
 import { parseDigest, sha256File } from './download.js';
@@ -70,13 +71,15 @@ export class VersionStore {
   private readonly versionsDir: string;
   private readonly stagingDir: string;
   private readonly cacheDir: string;
+  private readonly refsDir: string;
 
   constructor(home: string) {
     this.home = path.resolve(home);
     this.versionsDir = path.join(this.home, 'versions');
     this.stagingDir = path.join(this.home, 'staging');
     this.cacheDir = path.join(this.home, 'cache', 'sha256');
-    for (const d of [this.home, this.versionsDir, this.stagingDir, this.cacheDir]) {
+    this.refsDir = path.join(this.home, 'cache', 'refs');
+    for (const d of [this.home, this.versionsDir, this.stagingDir, this.cacheDir, this.refsDir]) {
       fs.mkdirSync(d, { recursive: true, mode: 0o755 });
     }
   }
@@ -239,14 +242,17 @@ export class VersionStore {
   }
 
   /**
-   * Keep the `keep` most recently installed versions, and always current,
-   * previous and `protect`; remove the rest. Each is first renamed into
+   * Keep the `keep` most recently installed versions that are not `blocked`, and
+   * always current, previous and `protect`; remove the rest. Each is first renamed into
    * staging/, so a crash mid-delete leaves debris there, never a half version.
    */
-  async prune(keep: number, protect: string[] = []): Promise<string[]> {
+  async prune(keep: number, protect: string[] = [], blocked: string[] = []): Promise<string[]> {
     if (!Number.isInteger(keep) || keep < 0) throw new UpdateError(`bad keep count ${keep}`, 'bad-input');
     const all = this.list();
-    const kept = new Set(keep > 0 ? all.slice(-keep) : []);
+    // A blocked version is never gone back to: it does not take one of the `keep` places.
+    const shut = new Set(blocked);
+    const candidates = all.filter((v) => !shut.has(v));
+    const kept = new Set(keep > 0 ? candidates.slice(-keep) : []);
     const guard = new Set([this.current(), this.previous(), ...protect].filter((v): v is string => v !== undefined));
     const removed: string[] = [];
     for (const v of all) {
@@ -258,6 +264,40 @@ export class VersionStore {
       removed.push(v);
     }
     if (removed.length) log.info('pruned', { removed: removed.join(',') });
+    return removed;
+  }
+
+  /** Remember which cached blobs (sha256:<hex>) `version` was made from, so that collectBlobs keeps them. */
+  async recordBlobs(version: string, digests: string[]): Promise<void> {
+    const hexes = digests.flatMap((d) => (/^sha256:[0-9a-f]{64}$/.test(d) ? [d.slice(7)] : []));
+    await writeFileAtomic(path.join(this.refsDir, checkVersion(version)), hexes.map((h) => `${h}\n`).join(''));
+  }
+
+  /**
+   * Remove every cached blob that no installed version was made from and that is not
+   * in `inUse` (a download or a staged release); forget the records of versions gone.
+   * The blobs are only a download cache: an installed version never needs its blob again.
+   */
+  async collectBlobs(inUse: string[] = []): Promise<string[]> {
+    const installed = new Set(this.list());
+    const keep = new Set(inUse.map((d) => d.replace(/^sha256:/, '')));
+    for (const name of await fs.promises.readdir(this.refsDir)) {
+      const file = path.join(this.refsDir, name);
+      if (!installed.has(name)) {
+        await fs.promises.rm(file, { force: true });
+        continue;
+      }
+      const text = await fs.promises.readFile(file, 'utf8').catch(() => '');
+      for (const hex of text.split('\n')) if (hex) keep.add(hex);
+    }
+    const removed: string[] = [];
+    for (const name of await fs.promises.readdir(this.cacheDir)) {
+      // Partial downloads (other names) belong to whoever writes them; cleanStaging takes them at start.
+      if (!/^[0-9a-f]{64}$/.test(name) || keep.has(name)) continue;
+      await fs.promises.rm(path.join(this.cacheDir, name), { recursive: true, force: true });
+      removed.push(`sha256:${name}`);
+    }
+    if (removed.length) log.info('collected cached blobs', { count: removed.length });
     return removed;
   }
 

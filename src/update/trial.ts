@@ -1,8 +1,10 @@
 // The trial: watch the new version's instance (the service's run, or the next
 // instance of an overlapping handover) and judge it with phases.judgeTrial.
 import { spawn } from 'node:child_process';
+import path from 'node:path';
 import type { Trial, UpdaterCore } from './core.js';
 import { log } from './core.js';
+import { runsRelease } from './evidence.js';
 import { judgeTrial } from './phases.js';
 
 const TRIAL_POLL_MS = 100;
@@ -18,6 +20,10 @@ export interface TrialSample {
   healthy: boolean | null;
   /** Deaths counted by the probe itself (an instance may die before any sample saw it run). */
   deaths?: number;
+  /** The supervisor judged its check failed during the trial (unhealthy, or restarted to heal it). */
+  checkFailed?: boolean;
+  /** Since when (monotonic ms) the service's process has been up without running the release; pid is 0 meanwhile. */
+  notRunningSinceMs?: number;
 }
 
 export interface TrialProbe {
@@ -36,6 +42,13 @@ export function runProbe(c: UpdaterCore, stoppedAt: number | undefined): TrialPr
   let lastRunPid = 0;
   let countedSinceRun = false;
   let deaths = 0;
+  // The release on trial is what `current` points at now; its run counts as up only once it runs it.
+  const release = c.d.store.current();
+  const releaseDir = release !== undefined ? path.join(c.d.store.home, 'versions', release) : undefined;
+  const proven = new Set<number>();
+  let saidWaiting = 0;
+  let waitingSince: { pid: number; at: number } | undefined;
+  const healsBefore = c.d.app.health()?.heals ?? 0;
   return {
     sample: () => {
       const s = c.d.app.status();
@@ -50,9 +63,23 @@ export function runProbe(c: UpdaterCore, stoppedAt: number | undefined): TrialPr
         if (!request) deaths++;
         countedSinceRun = true;
       }
-      const health = pid !== 0 ? c.d.app.health() : undefined;
-      const mine = health && health.pid === pid ? health : undefined;
-      return { pid, exitCode: s?.lastExit?.code, ready: mine?.ready === true, healthy: mine ? mine.healthy : null, deaths };
+      const health = c.d.app.health();
+      const mine = health && pid !== 0 && health.pid === pid ? health : undefined;
+      const checkFailed = mine?.healthy === false || (health !== undefined && health.heals > healsBefore);
+      if (pid !== 0 && releaseDir !== undefined && !proven.has(pid)) {
+        const runs = runsRelease(pid, releaseDir, path.join(c.d.app.dir, 'run'));
+        if (runs !== false) proven.add(pid);
+        if (runs === undefined) log.warn("cannot look at the app's process in /proc: judging it by its pid alone", { pid });
+        else if (!runs && saidWaiting !== pid) {
+          saidWaiting = pid;
+          log.info("the app's process does not run the release yet (still its run script, nothing of the release in its tree)", { version: release, pid });
+        }
+      }
+      // Readiness from this very pid is evidence enough: it said so itself.
+      const running = pid !== 0 && (releaseDir === undefined || proven.has(pid) || mine?.ready === true);
+      if (pid === 0 || running) waitingSince = undefined;
+      else if (waitingSince?.pid !== pid) waitingSince = { pid, at: performance.now() };
+      return { pid: running ? pid : 0, exitCode: s?.lastExit?.code, ready: mine?.ready === true, healthy: mine ? mine.healthy : null, deaths, checkFailed, notRunningSinceMs: waitingSince?.at };
     },
   };
 }
@@ -105,6 +132,8 @@ export async function runTrial(c: UpdaterCore, version: string, from: string | u
         ready: trial.ready,
         readyMode: c.cfg.ready,
         checkPassed,
+        checkFailed: s.checkFailed === true,
+        notRunningSinceMs: s.notRunningSinceMs,
       });
       if (v.verdict === 'commit') return { ok: true, why: v.why };
       if (v.verdict === 'fail') return { ok: false, reason: v.reason };

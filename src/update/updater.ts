@@ -9,6 +9,7 @@ import { log, UpdaterCore, type UpdaterDeps } from './core.js';
 import { check, choose, runNamedUpdate, scheduleCheck } from './poll.js';
 import { recover, settle } from './recover.js';
 import { manualRollback } from './rollback.js';
+import { watchHealth } from './health-events.js';
 import { watchApp } from './watch.js';
 
 export type { UpdaterDeps, UpdaterHooks } from './core.js';
@@ -31,7 +32,10 @@ export class Updater implements UpdaterControl {
     const t = c.j.state.target;
     if (resume && t) c.runExclusive('update', c.newAction('update', t.version), resume);
     scheduleCheck(c, Math.min(1000, c.cfg.intervalMs));
-    c.watchTimer = setInterval(() => watchApp(c), WATCH_POLL_MS);
+    c.watchTimer = setInterval(() => {
+      watchHealth(c);
+      watchApp(c);
+    }, WATCH_POLL_MS);
   }
 
   stop(): void {

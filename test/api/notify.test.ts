@@ -35,11 +35,17 @@ describe('notification bodies', () => {
     assert.equal(messageText({ at: '', event: 'crash-loop', version: '2.0.0', detail: '5 exits in 60s' }), 'molt: 2.0.0 is crash-looping: 5 exits in 60s');
   });
 
-  test('only update, commit, rollback, block and crash-loop are sent', () => {
+  test('only update, commit, rollback, block, crash-loop and the health events are sent', () => {
     assert.deepEqual(
-      (['check', 'check-failed', 'download', 'update', 'commit', 'rollback', 'block', 'unblock', 'crash-loop', 'recover'] as const).filter((event) => notifiable({ at: '', event })),
-      ['update', 'commit', 'rollback', 'block', 'crash-loop'],
+      (['check', 'check-failed', 'download', 'update', 'commit', 'rollback', 'block', 'unblock', 'crash-loop', 'recover', 'unhealthy', 'healed', 'gave-up'] as const).filter((event) => notifiable({ at: '', event })),
+      ['update', 'commit', 'rollback', 'block', 'crash-loop', 'unhealthy', 'healed', 'gave-up'],
     );
+  });
+
+  test('health events read as a sentence', () => {
+    assert.equal(messageText({ at: '', event: 'unhealthy', version: '2.0.0', detail: 'its check fails (3 failed checks in a row)' }), 'molt: 2.0.0 is unhealthy: its check fails (3 failed checks in a row)');
+    assert.equal(messageText({ at: '', event: 'healed', version: '2.0.0', host: 'web-1' }), 'molt on web-1: 2.0.0 failed its check and was restarted');
+    assert.equal(messageText({ at: '', event: 'gave-up', version: '2.0.0' }), 'molt: 2.0.0 is still unhealthy after a restart; not restarting again');
   });
 });
 

@@ -204,6 +204,18 @@ describe('VersionStore prune and cleanStaging', () => {
     assert.equal(fs.readFileSync(path.join(s.home, 'current/bin/app'), 'utf8'), '2.0.0');
   });
 
+  test('prune removes blocked versions first: they never take one of the MOLT_KEEP places', async () => {
+    const s = freshStore();
+    await installed(s, '1.0.0', '2.0.0', '3.0.0', '4.0.0');
+    await s.activate('2.0.0');
+    await s.activate('3.0.0'); // current 3.0.0, previous 2.0.0; 4.0.0 failed and is blocked
+    const removed = await s.prune(3, [], ['4.0.0']);
+    assert.deepEqual(removed, ['4.0.0']);
+    assert.deepEqual(s.list(), ['1.0.0', '2.0.0', '3.0.0']);
+    // A blocked version that is current or protected stays.
+    assert.deepEqual(await s.prune(3, ['1.0.0'], ['3.0.0', '1.0.0']), []);
+  });
+
   test('prune refuses a negative keep count', async () => {
     await assert.rejects(freshStore().prune(-1), (e: UpdateError) => e.code === 'bad-input');
   });
@@ -257,5 +269,45 @@ describe('VersionStore cache', () => {
     const s = freshStore();
     fs.mkdirSync(s.cachePath(digest));
     assert.equal(await s.cached(digest), undefined);
+  });
+});
+
+describe('VersionStore blob collection', () => {
+  const blob = (s: VersionStore, text: string): string => {
+    const hex = createHash('sha256').update(text).digest('hex');
+    fs.writeFileSync(s.cachePath(`sha256:${hex}`), text);
+    return `sha256:${hex}`;
+  };
+  const blobs = (s: VersionStore) => fs.readdirSync(path.join(s.home, 'cache', 'sha256')).sort();
+
+  test('five releases, MOLT_KEEP=1: only the blobs of kept versions, a download in use and partial files stay', async () => {
+    const s = freshStore();
+    const made: Record<string, string[]> = {};
+    const shared = blob(s, 'a layer every version has');
+    for (const v of ['1.0.0', '2.0.0', '3.0.0', '4.0.0', '5.0.0']) {
+      made[v] = [blob(s, `tarball ${v}`), shared];
+      await installed(s, v);
+      await s.recordBlobs(v, made[v]!);
+      await s.activate(v);
+      await s.prune(1);
+    }
+    assert.equal(blobs(s).length, 6, 'nothing is collected by prune alone (the old behaviour)');
+    const inUse = blob(s, 'a download in progress');
+    fs.writeFileSync(path.join(s.home, 'cache', 'sha256', `${'0'.repeat(64)}.part`), 'partial');
+    const removed = await s.collectBlobs([inUse]);
+    assert.deepEqual(removed.sort(), [made['1.0.0']![0], made['2.0.0']![0], made['3.0.0']![0]].sort());
+    const keep = [made['4.0.0']![0]!, made['5.0.0']![0]!, shared, inUse].map((d) => d.slice(7));
+    assert.deepEqual(blobs(s), [...keep, `${'0'.repeat(64)}.part`].sort());
+    // The records of pruned versions are gone with them.
+    assert.deepEqual(fs.readdirSync(path.join(s.home, 'cache', 'refs')).sort(), ['4.0.0', '5.0.0']);
+  });
+
+  test('a version installed without a record keeps no blob alive; recordBlobs ignores what is not a sha256 digest', async () => {
+    const s = freshStore();
+    await installed(s, '1.0.0');
+    const d = blob(s, 'old');
+    await s.recordBlobs('1.0.0', ['md5:abc', 'sha256:xyz']);
+    assert.equal(fs.readFileSync(path.join(s.home, 'cache', 'refs', '1.0.0'), 'utf8'), '');
+    assert.deepEqual(await s.collectBlobs(), [d]);
   });
 });
