@@ -105,7 +105,10 @@ const ENV_ONLY = new Set(['MOLT_CONFIG', 'MOLT_SERVICES', 'SVDIR', 'MOLT_MAX_BAC
 const KNOWN = new Set(configReference.map((r) => r.name));
 /** Values never shown in messages. MOLT_NOTIFY_URL is here because webhook URLs carry their token. */
 const SECRET = new Set(['GITHUB_TOKEN', 'MOLT_OCI_PASSWORD', 'MOLT_ADMIN_TOKEN', 'MOLT_WEBHOOK_SECRET', 'MOLT_NOTIFY_URL']);
-const MAX_TIMER_MS = 7 * 24 * 3600_000; // interval + jitter stay far below setTimeout's 2^31-1 ms
+/** Node's timers take at most 2^31-1 ms; a longer one fires after 1 ms, so every duration is bounded by it. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+const MAX_TIMER_TEXT = '24d (2^31-1 ms, the longest timer)';
+const MAX_POLL_MS = 7 * 24 * 3600_000; // interval + jitter stay far below MAX_TIMER_MS
 const SOCKET_PATH_MAX = 107; // sun_path is 108 bytes with its NUL
 
 interface Raw {
@@ -217,6 +220,7 @@ class Settings {
     const r = Math.round(ms);
     if (o.min !== undefined && r < o.min) return this.fail(name, `is too short (at least ${o.minText})`);
     if (o.max !== undefined && r > o.max) return this.fail(name, `is too long (at most ${o.maxText})`);
+    if (r > MAX_TIMER_MS) return this.fail(name, `is too long (at most ${MAX_TIMER_TEXT})`);
     return r;
   }
 
@@ -383,7 +387,7 @@ export function readUpdaterConfig(env: NodeJS.ProcessEnv, readFile: (path: strin
   const source = readSource(s);
   const policy = s.oneOf('MOLT_POLICY', ['latest', 'minor', 'patch', 'manual'] as const, 'latest');
   const prerelease = s.bool('MOLT_PRERELEASE', false);
-  const intervalOpts = { min: 1000, minText: '1s', max: MAX_TIMER_MS, maxText: '7d' };
+  const intervalOpts = { min: 1000, minText: '1s', max: MAX_POLL_MS, maxText: '7d' };
   const intervalMs = s.has('MOLT_INTERVAL')
     ? s.duration('MOLT_INTERVAL', 300_000, intervalOpts)
     : s.duration('SLEEP', 300_000, { ...intervalOpts, bare: 's' });
@@ -398,7 +402,7 @@ export function readUpdaterConfig(env: NodeJS.ProcessEnv, readFile: (path: strin
     }
   }
   const delayMs = s.duration('MOLT_DELAY', 0);
-  const jitterMs = s.duration('MOLT_JITTER', 0, { max: MAX_TIMER_MS, maxText: '7d' });
+  const jitterMs = s.duration('MOLT_JITTER', 0, { max: MAX_POLL_MS, maxText: '7d' });
   const rolloutMs = s.duration('MOLT_ROLLOUT', 0);
   const home = s.absPath('MOLT_HOME', '/var/lib/molt');
   const keep = s.int('MOLT_KEEP', 3, 1);
