@@ -230,6 +230,40 @@ describe('OciSource with docker-registry', () => {
     assert.equal(fs.readFileSync(path.join(got.dir, 'inside.txt'), 'utf8'), 'from a tar layer');
   });
 
+  test('the release root is 0755 (an app that dropped root can enter it)', async () => {
+    const { tgz, bare } = await makeRelease('r-mode', 'mode\n');
+    await publish(parseReference(`${reg.host}/demo/mode:1.0.0`), [tgz, bare], {});
+    const src = new OciSource(`${reg.host}/demo/mode`);
+    const [rel] = (await src.list()).releases;
+    const got = await src.fetch(rel!, staging());
+    assert.equal(fs.statSync(got.dir).mode & 0o7777, 0o755);
+  });
+
+  test('a symlink chain split across 9 layers, each harmless alone, is refused on the merged tree', async () => {
+    // Layer i holds l<i>/s -> ../l<i-1>/s/.. : lexically inside, but once l<i-1>/s is a symlink (from
+    // an earlier layer) each link climbs one level more; the last layer adds pw through l9/s.
+    const layers: string[] = [];
+    for (let i = 1; i <= 9; i++) {
+      const src = path.join(tmp, `chain-${i}`);
+      fs.mkdirSync(path.join(src, `l${i}`), { recursive: true });
+      fs.symlinkSync(i === 1 ? '..' : `../l${i - 1}/s/..`, path.join(src, `l${i}`, 's'));
+      const names = [`l${i}`];
+      if (i === 9) {
+        fs.symlinkSync('l9/s/etc/passwd', path.join(src, 'pw'));
+        names.push('pw');
+      }
+      const file = path.join(tmp, `chain-${i}.tar.gz`);
+      await tar.c({ gzip: true, file, cwd: src, portable: true }, names);
+      layers.push(file);
+    }
+    await publish(parseReference(`${reg.host}/demo/chain:1.0.0`), layers, {});
+    const src = new OciSource(`${reg.host}/demo/chain`);
+    const [rel] = (await src.list()).releases;
+    const root = staging();
+    await assert.rejects(src.fetch(rel!, root), (e: unknown) => e instanceof UpdateError && e.code === 'hostile-archive' && /resolves outside the release/.test(e.message));
+    assert.deepEqual(fs.readdirSync(root), [], 'no debris');
+  });
+
   test('chunked upload (PATCH with Content-Range) round-trips a file byte for byte', async () => {
     const big = path.join(tmp, 'blob.bin');
     fs.writeFileSync(big, crypto.randomBytes(100_000 + 17));

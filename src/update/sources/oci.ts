@@ -9,6 +9,7 @@ import { logger } from '../../common/log.js';
 import { fsyncDir } from '../../common/atomic.js';
 import { downloadVerified, ensureFreeSpace } from '../download.js';
 import { extractArchive, installBareFile } from '../extract.js';
+import { checkTreeSymlinks } from '../copytree.js';
 import { UpdateError, type FetchOptions, type FetchedRelease, type ListResult, type Release, type ReleaseSource } from '../types.js';
 import { RegistryClient, isTransient, type ClientOptions, type FetchedManifest } from '../oci/client.js';
 import { sleep, retryDelayMs } from '../oci/http.js';
@@ -208,6 +209,9 @@ export class OciSource implements ReleaseSource {
         await this.installLayer(got.file, plan, d, layerDir);
         await mergeInto(layerDir, dir);
       }
+      await checkTreeSymlinks(dir, `${formatReference(this.ref)}@${leaf.digest}`);
+      // mkdtemp made it 0700: the app, which may have dropped root, must be able to enter it.
+      await fs.promises.chmod(dir, 0o755);
       fsyncDir(dir);
       log.info('fetched', { ref: formatReference(this.ref), digest: top.digest, version: release.version, layers: manifest.layers.length, downloaded });
       const verified = [top.digest, ...(leaf.digest !== top.digest ? [leaf.digest] : []), ...manifest.layers.map((d) => d.digest)];
