@@ -14,7 +14,7 @@ import { SuperviseDir } from './superviseDir.js';
 import { native } from '../common/native.js';
 import net from 'node:net';
 import { afterCheck, formatHealth, initialHealth, onRestart, parseNotificationFd, type HealthState } from './health.js';
-import { durationProblem, parseDuration } from '../common/duration.js';
+import { parseDuration } from '../common/duration.js';
 import { bindAll, closeAll, listenEnv, parseListen, type BoundSocket } from './listen.js';
 import { formatNext, HANDOVER_LETTERS, initialNext, stepNext, type NextEvent, type NextState } from './handover.js';
 import { parseDepends } from './depends.js';
@@ -101,8 +101,6 @@ export class Slot {
   private nextState: NextState = initialNext();
   private nextRun: NextRun | undefined;
   private nextExit: { code: number; signal: number } | null = null;
-  /** Duration files already reported as bad, with the value reported. */
-  private readonly badFiles = new Map<string, string>();
 
   constructor(
     readonly svc: Service,
@@ -418,11 +416,7 @@ export class Slot {
     }
     const v = parseDuration(raw, bareUnit);
     if (v && v > 0) return v;
-    // Said once per value: check-interval is read before every check.
-    if (this.badFiles.get(name) !== raw) {
-      this.badFiles.set(name, raw);
-      log.warn(`bad ${name}, using the default`, { service: this.label, value: raw.trim(), why: durationProblem(raw, bareUnit) ?? 'must be more than 0' });
-    }
+    log.warn(`bad ${name}, ignored`, { service: this.label, value: raw.trim() });
     return undefined;
   }
 
