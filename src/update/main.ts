@@ -5,6 +5,7 @@ import os from 'node:os';
 import { logger, setLogLevel } from '../common/log.js';
 import { AppControl } from './appctl.js';
 import { ConfigError, readUpdaterConfig, type UpdaterConfig } from './config.js';
+import { prepareHome } from './config-home.js';
 import { Journal } from './journal.js';
 import { VersionStore } from './store.js';
 import { Updater, type UpdaterHooks } from './updater.js';
@@ -42,6 +43,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     cfg = readUpdaterConfig(process.env);
     setLogLevel(cfg.logLevel);
+    prepareHome(cfg.home);
     store = new VersionStore(cfg.home);
     source = makeSource(cfg, store);
   } catch (err) {
