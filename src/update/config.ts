@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
+import msParse from 'ms';
 import { parseDuration } from '../common/duration.js';
 import net from 'node:net';
 import { DIGEST_RE, parseReference } from './oci/reference.js';
@@ -111,6 +112,13 @@ const MAX_TIMER_TEXT = '24d (2^31-1 ms, the longest timer)';
 const MAX_POLL_MS = 7 * 24 * 3600_000; // interval + jitter stay far below MAX_TIMER_MS
 const SOCKET_PATH_MAX = 107; // sun_path is 108 bytes with its NUL
 
+/** A well-formed duration longer than MAX_TIMER_MS (read as parseDuration reads it, without any bound). */
+function pastLongestTimer(raw: string, bare: 'ms' | 's'): boolean {
+  const t = raw.trim();
+  const v = /^\d+(\.\d+)?$/.test(t) ? Number(t) * (bare === 's' ? 1000 : 1) : msParse(t as msParse.StringValue);
+  return typeof v === 'number' && Number.isFinite(v) && v > MAX_TIMER_MS;
+}
+
 interface Raw {
   value: string;
   file?: string;
@@ -214,6 +222,8 @@ class Settings {
     if (v === undefined) return fallback;
     const bare = o.bare ?? 'ms';
     const ms = parseDuration(v, bare);
+    // parseDuration may itself refuse a duration past the longest timer (common/duration.ts): say so, not "not a duration".
+    if (ms === undefined && pastLongestTimer(v, bare)) return this.fail(name, `is too long (at most ${MAX_TIMER_TEXT})`);
     if (ms === undefined) {
       return this.fail(name, bare === 's' ? 'must be a number of seconds (or a duration such as 30s, 5m)' : 'must be a duration such as 500ms, 30s, 5m, 1h (bare numbers are milliseconds)');
     }
