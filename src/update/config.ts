@@ -223,7 +223,7 @@ class Settings {
     const bare = o.bare ?? 'ms';
     const ms = parseDuration(v, bare);
     // parseDuration may itself refuse a duration past the longest timer (common/duration.ts): say so, not "not a duration".
-    if (ms === undefined && pastLongestTimer(v, bare)) return this.fail(name, `is too long (at most ${MAX_TIMER_TEXT})`);
+    if (ms === undefined && pastLongestTimer(v, bare)) return this.fail(name, `is too long (at most ${o.maxText ?? MAX_TIMER_TEXT})`);
     if (ms === undefined) {
       return this.fail(name, bare === 's' ? 'must be a number of seconds (or a duration such as 30s, 5m)' : 'must be a duration such as 500ms, 30s, 5m, 1h (bare numbers are milliseconds)');
     }
