@@ -87,7 +87,24 @@ export async function copyReleaseTree(
     }
   }
 
+  /** Count and size the tree first (one lstat per entry, nothing kept): an over-limit release is refused before a copy. */
+  async function scan(rel: string): Promise<void> {
+    const dir = await fs.promises.opendir(path.join(root, rel));
+    for await (const d of dir) {
+      const r = rel ? `${rel}/${d.name}` : d.name;
+      if (++entries > maxEntries) throw refuse(r, `more than ${maxEntries} entries`);
+      if (d.isDirectory()) await scan(r);
+      else if (d.isFile()) {
+        bytes += (await fs.promises.lstat(path.join(root, r))).size;
+        if (bytes > maxBytes) throw refuse(r, `release exceeds the limit of ${maxBytes} bytes`);
+      }
+    }
+  }
+
   try {
+    await scan('');
+    entries = 0;
+    bytes = 0;
     await walk('');
     for (const [p, node] of tree) {
       if (node.kind !== 'symlink') continue;

@@ -92,6 +92,8 @@ export async function extractArchive(file: string, destDir: string, limits: Extr
   } catch (err) {
     throw new UpdateError(`cannot read archive ${file}: ${(err as Error).message}`, 'bad-input');
   }
+  // The limits first, from the headers alone: a hostile archive is refused before one file is made.
+  await scanLimits(file, gz, { maxBytes, maxEntries, signal, label });
   await prepareDest(destDir);
 
   const tree = new Map<string, TreeNode>([['', { kind: 'dir' }]]);
@@ -226,6 +228,37 @@ export async function extractArchive(file: string, destDir: string, limits: Extr
     throw toUpdateError(err, label, destDir, current);
   } finally {
     // Also after success: bytes past the end marker may still be unread (closes the file).
+    await chunks.return(undefined).catch(() => undefined);
+    await input.return(undefined).catch(() => undefined);
+  }
+}
+
+/**
+ * One pass over the headers, bodies skipped, nothing written and nothing kept per entry: the entry
+ * count and the declared content size against the limits. The extraction pass then only meets
+ * archives within them, so a refusal costs one decompression, not 100,000 files made and removed.
+ */
+async function scanLimits(file: string, gz: boolean, o: { maxBytes: number; maxEntries: number; signal?: AbortSignal; label: string }): Promise<void> {
+  let entries = 0;
+  let bytes = 0;
+  let current = '';
+  const input = fileChunks(file, { signal: o.signal });
+  const chunks = gz ? gunzipChunks(input) : input;
+  const refuse = (name: string, reason: string) =>
+    new UpdateError(`hostile archive ${o.label}: entry ${JSON.stringify(name)}: ${reason}`, 'hostile-archive');
+  try {
+    await readTar(chunks, {
+      onEntry: async (e) => {
+        if (o.signal?.aborted) throw new UpdateError(`extraction of ${o.label} aborted`, 'aborted');
+        current = e.name;
+        if (++entries > o.maxEntries) throw refuse(e.name, `more than ${o.maxEntries} entries`);
+        bytes += e.size;
+        if (bytes > o.maxBytes) throw refuse(e.name, `the release exceeds the limit of ${o.maxBytes} bytes`);
+      },
+    });
+  } catch (err) {
+    throw toUpdateError(err, o.label, '(scan)', current);
+  } finally {
     await chunks.return(undefined).catch(() => undefined);
     await input.return(undefined).catch(() => undefined);
   }

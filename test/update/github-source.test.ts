@@ -336,6 +336,22 @@ describe('fetching assets', () => {
     assert.equal(fake.log.filter((e) => e.server === 'storage').length, 1);
   });
 
+  test('an asset over the size limit is a hostile archive, refused before it is downloaded', async () => {
+    const { release } = await startWith({ tag: 'v1.0.0', assets: [{ name, data: app1 }] });
+    const store = freshStore();
+    await assert.rejects(source(fake, { store, maxBytes: 100 }).fetch(release, store.stagingRoot()), isErr('hostile-archive', /over the limit of 100/));
+    assert.equal(fake.log.filter((e) => e.server === 'storage').length, 0);
+    assert.deepEqual(debris(store), []);
+  });
+
+  test('an archive over the entry limit is a hostile archive', async () => {
+    const three = await tgz({ a: '1', b: '2', c: '3' });
+    const { release } = await startWith({ tag: 'v1.0.0', assets: [{ name, data: three }] });
+    const store = freshStore();
+    await assert.rejects(source(fake, { store, maxEntries: 2 }).fetch(release, store.stagingRoot()), isErr('hostile-archive', /more than 2 entries/));
+    assert.deepEqual(debris(store).filter((p) => !p.startsWith('cache/')), []);
+  });
+
   test('bytes that do not match the digest field are refused, with no debris', async () => {
     const corrupt = Buffer.from(app1);
     corrupt[corrupt.length - 5]! ^= 0xff; // same length, one byte flipped in transit

@@ -323,10 +323,22 @@ describe('bad manifests', () => {
   test('a release larger than the free space is refused before a byte is downloaded', async () => {
     const body = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, config: { mediaType: MT.empty, digest: 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a', size: 2 }, layers: [{ mediaType: MT.layerTarGzip, digest: blobDigest, size: 2 ** 50 }] }));
     handler = serveManifest(body, MT.ociManifest);
-    const src = source('f/app:stable');
+    // Limits raised past the layer's size, so that the free space is what refuses it.
+    const src = source('f/app:stable', { extractLimits: { maxBytes: 2 ** 52 } });
     const [rel] = (await src.list()).releases;
     const root = staging();
     await assert.rejects(src.fetch(rel!, root), isErr('disk-full', /not enough free space/));
+    assert.equal(count((e) => /\/blobs\//.test(e.url)), 0);
+    assert.deepEqual(fs.readdirSync(root), []);
+  });
+
+  test('layers over the release size limit are a hostile archive, refused before a byte is downloaded', async () => {
+    const body = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, config: { mediaType: MT.empty, digest: 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a', size: 2 }, layers: [{ mediaType: MT.layerTarGzip, digest: blobDigest, size: 2 ** 50 }] }));
+    handler = serveManifest(body, MT.ociManifest);
+    const src = source('f/app:stable');
+    const [rel] = (await src.list()).releases;
+    const root = staging();
+    await assert.rejects(src.fetch(rel!, root), isErr('hostile-archive', /exceed the limit of 2147483648 bytes/));
     assert.equal(count((e) => /\/blobs\//.test(e.url)), 0);
     assert.deepEqual(fs.readdirSync(root), []);
   });

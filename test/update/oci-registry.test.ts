@@ -264,6 +264,27 @@ describe('OciSource with docker-registry', () => {
     assert.deepEqual(fs.readdirSync(root), [], 'no debris');
   });
 
+  test('the limits hold for the release, not per layer: two layers of 6 entries pass no limit of 10', async () => {
+    const layers: string[] = [];
+    for (const n of [1, 2]) {
+      const src = path.join(tmp, `six-${n}`);
+      fs.mkdirSync(src, { recursive: true });
+      const names = Array.from({ length: 6 }, (_, i) => `l${n}-${i}`);
+      for (const f of names) fs.writeFileSync(path.join(src, f), f);
+      const file = path.join(tmp, `six-${n}.tar.gz`);
+      await tar.c({ gzip: true, file, cwd: src, portable: true }, names);
+      layers.push(file);
+    }
+    await publish(parseReference(`${reg.host}/demo/six:1.0.0`), layers, {});
+    const ok = new OciSource(`${reg.host}/demo/six`, { extractLimits: { maxEntries: 12 } });
+    const [rel] = (await ok.list()).releases;
+    assert.equal(fs.readdirSync((await ok.fetch(rel!, staging())).dir).length, 12);
+    const src = new OciSource(`${reg.host}/demo/six`, { extractLimits: { maxEntries: 10 } });
+    const root = staging();
+    await assert.rejects(src.fetch(rel!, root), (e: unknown) => e instanceof UpdateError && e.code === 'hostile-archive' && /more than 4 entries/.test(e.message));
+    assert.deepEqual(fs.readdirSync(root), [], 'no debris');
+  });
+
   test('chunked upload (PATCH with Content-Range) round-trips a file byte for byte', async () => {
     const big = path.join(tmp, 'blob.bin');
     fs.writeFileSync(big, crypto.randomBytes(100_000 + 17));

@@ -368,7 +368,7 @@ export class GitHubSource implements ReleaseSource {
     const kind = assetKind(asset.name);
     if (kind === 'unsupported') throw new UpdateError(`asset ${asset.name} of release ${loc.tag}: unsupported format (want .tar.gz, .tgz, .tar or a bare executable)`, 'bad-input');
     if (this.opts.maxBytes !== undefined && asset.size > this.opts.maxBytes) {
-      throw new UpdateError(`asset ${asset.name} of release ${loc.tag} is ${asset.size} bytes, over the limit of ${this.opts.maxBytes}`, 'bad-input');
+      throw new UpdateError(`asset ${asset.name} of release ${loc.tag} is ${asset.size} bytes, over the limit of ${this.opts.maxBytes}`, 'hostile-archive');
     }
 
     const verified: string[] = [];

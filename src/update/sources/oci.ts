@@ -8,7 +8,7 @@ import semver from 'semver';
 import { logger } from '../../common/log.js';
 import { fsyncDir } from '../../common/atomic.js';
 import { downloadVerified, ensureFreeSpace } from '../download.js';
-import { extractArchive, installBareFile } from '../extract.js';
+import { DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES, extractArchive, installBareFile } from '../extract.js';
 import { checkTreeSymlinks } from '../copytree.js';
 import { UpdateError, type FetchOptions, type FetchedRelease, type ListResult, type Release, type ReleaseSource } from '../types.js';
 import { RegistryClient, isTransient, type ClientOptions, type FetchedManifest } from '../oci/client.js';
@@ -175,6 +175,12 @@ export class OciSource implements ReleaseSource {
 
     await fs.promises.mkdir(stagingRoot, { recursive: true });
     const total = manifest.layers.reduce((n, d) => n + d.size, 0);
+    // The limits hold for the release as a whole, not per layer: nine layers are not nine allowances.
+    const maxBytes = this.opts.extractLimits?.maxBytes ?? DEFAULT_MAX_BYTES;
+    const maxEntries = this.opts.extractLimits?.maxEntries ?? DEFAULT_MAX_ENTRIES;
+    if (total > maxBytes) {
+      throw new UpdateError(`hostile release ${formatReference(this.ref)}@${leaf.digest}: layers of ${total} bytes exceed the limit of ${maxBytes} bytes`, 'hostile-archive');
+    }
     const cache = this.opts.cache;
     // The store re-hashes a cached blob before trusting it; do that once per layer.
     const hits = new Map<string, string>();
@@ -197,6 +203,7 @@ export class OciSource implements ReleaseSource {
     const work = await fs.promises.mkdtemp(path.join(stagingRoot, `.oci-work-`));
     let downloaded = 0;
     let doneBytes = 0;
+    const used = { bytes: 0, entries: 0 };
     try {
       for (const [i, { d, plan }] of plans.entries()) {
         const hit = hits.get(d.digest);
@@ -206,7 +213,9 @@ export class OciSource implements ReleaseSource {
         doneBytes += d.size;
         opts.onProgress?.({ bytes: doneBytes, total });
         const layerDir = path.join(work, `layer-${i}`);
-        await this.installLayer(got.file, plan, d, layerDir);
+        const r = await this.installLayer(got.file, plan, d, layerDir, { maxBytes: maxBytes - used.bytes, maxEntries: maxEntries - used.entries });
+        used.bytes += r.bytes;
+        used.entries += r.entries;
         await mergeInto(layerDir, dir);
       }
       await checkTreeSymlinks(dir, `${formatReference(this.ref)}@${leaf.digest}`);
@@ -224,13 +233,17 @@ export class OciSource implements ReleaseSource {
     }
   }
 
-  private async installLayer(file: string, plan: LayerPlan, d: Descriptor, layerDir: string): Promise<void> {
-    if (plan.action === 'file') return installBareFile(file, layerDir, plan.name);
-    if (!plan.compressed && plan.title && !(await fileLooksLikeTar(file))) {
+  /** One layer into layerDir, within what is left of the release's limits; returns what it used. */
+  private async installLayer(file: string, plan: LayerPlan, d: Descriptor, layerDir: string, left: { maxBytes: number; maxEntries: number }): Promise<{ entries: number; bytes: number }> {
+    const bare = plan.action === 'file' ? plan.name : !plan.compressed && plan.title && !(await fileLooksLikeTar(file)) ? plan.title : undefined;
+    if (bare !== undefined) {
       // ORAS's CLI labels a plain file `...tar`; its title says what it is.
-      return installBareFile(file, layerDir, plan.title);
+      if (left.maxEntries < 1) throw new UpdateError(`hostile release ${formatReference(this.ref)}: layer ${d.digest}: more entries than the limit`, 'hostile-archive');
+      await installBareFile(file, layerDir, bare);
+      return { entries: 1, bytes: d.size };
     }
-    await extractArchive(file, layerDir, this.opts.extractLimits);
+    const before = left.maxEntries < (this.opts.extractLimits?.maxEntries ?? DEFAULT_MAX_ENTRIES) ? ' (after the earlier layers)' : '';
+    return extractArchive(file, layerDir, { ...left, label: `layer ${d.digest}${before}` });
   }
 
   /** One verified blob on disk: from the cache, or streamed from the registry through its digest and size. */
@@ -242,7 +255,7 @@ export class OciSource implements ReleaseSource {
     for (let attempt = 0; ; attempt++) {
       try {
         const { body } = await this.client.openBlob(d.digest, signal);
-        await downloadVerified({ body, dest, expectedDigest: d.digest, expectedSize: d.size, maxBytes: d.size, signal, onProgress: (p) => onBytes(p.bytes) });
+        await downloadVerified({ body, dest, expectedDigest: d.digest, expectedSize: d.size, signal, onProgress: (p) => onBytes(p.bytes) });
         return { file: dest, downloaded: d.size };
       } catch (err) {
         if (!isTransient(err) || attempt >= retries || signal?.aborted) throw err;
