@@ -285,6 +285,22 @@ describe('OciSource with docker-registry', () => {
     assert.deepEqual(fs.readdirSync(root), [], 'no debris');
   });
 
+  test('a later layer replacing an earlier file is a hostile archive', async () => {
+    const layers: string[] = [];
+    for (const n of [1, 2]) {
+      const src = path.join(tmp, `collide-${n}`);
+      fs.mkdirSync(src, { recursive: true });
+      fs.writeFileSync(path.join(src, 'run'), `layer ${n}`);
+      const file = path.join(tmp, `collide-${n}.tar.gz`);
+      await tar.c({ gzip: true, file, cwd: src, portable: true }, ['run']);
+      layers.push(file);
+    }
+    await publish(parseReference(`${reg.host}/demo/collide:1.0.0`), layers, {});
+    const src = new OciSource(`${reg.host}/demo/collide`);
+    const [rel] = (await src.list()).releases;
+    await assert.rejects(src.fetch(rel!, staging()), (e: unknown) => e instanceof UpdateError && e.code === 'hostile-archive' && /layers collide on 'run'/.test(e.message));
+  });
+
   test('chunked upload (PATCH with Content-Range) round-trips a file byte for byte', async () => {
     const big = path.join(tmp, 'blob.bin');
     fs.writeFileSync(big, crypto.randomBytes(100_000 + 17));

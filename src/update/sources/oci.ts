@@ -294,7 +294,7 @@ export async function mergeInto(from: string, to: string): Promise<void> {
     }
     const here = await fs.promises.lstat(src);
     if (here.isDirectory() && there.isDirectory()) await mergeInto(src, dst);
-    else throw new UpdateError(`layers collide on '${path.relative(to, dst) || name}'`, 'bad-input');
+    else throw new UpdateError(`hostile release: layers collide on '${path.relative(to, dst) || name}'`, 'hostile-archive');
   }
   fsyncDir(to);
 }
