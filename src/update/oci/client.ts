@@ -78,7 +78,8 @@ export function registryErrorText(body: Buffer): string {
 
 /** An UpdateError that remembers the HTTP status, so callers can tell a 5xx worth retrying from a 4xx. */
 export function httpError(message: string, status: number, retryAfterMs?: number): UpdateError {
-  const code = status === 429 ? 'rate-limited' : status === 404 ? 'not-found' : 'http';
+  // A 503 that says when to come back is a rate limit too (the client holds off until then).
+  const code = status === 429 || (status >= 500 && retryAfterMs !== undefined) ? 'rate-limited' : status === 404 ? 'not-found' : 'http';
   return Object.assign(new UpdateError(message, code, retryAfterMs), { status });
 }
 
@@ -130,12 +131,35 @@ export class RegistryClient {
     return `${this.ref.registry}/${this.ref.repository}`;
   }
 
+  /** The registry asked (Retry-After on a 429 or 5xx) for no request before this, on the monotonic clock. */
+  private notBeforeMs: number | undefined;
+
+  private holdOff(afterMs: number | undefined): void {
+    if (afterMs === undefined || afterMs <= 0) return;
+    this.notBeforeMs = Math.max(this.notBeforeMs ?? 0, performance.now() + afterMs);
+  }
+
+  /** Sleep out a retry delay; a Retry-After window this call waited out is over for every call. */
+  private async waitOut(sleeper: (ms: number, signal?: AbortSignal) => Promise<void>, delayMs: number, signal?: AbortSignal): Promise<void> {
+    const until = this.notBeforeMs;
+    await sleeper(delayMs, signal);
+    if (this.notBeforeMs === until) this.notBeforeMs = undefined;
+  }
+
+  /** Refuses, without a request, while the registry's Retry-After window is open. */
+  private gate(): void {
+    const wait = this.notBeforeMs === undefined ? 0 : Math.ceil(this.notBeforeMs - performance.now());
+    if (wait > 0) throw new UpdateError(`${this.where()}: the registry asked for no request for ${Math.ceil(wait / 1000)}s more (Retry-After)`, 'rate-limited', wait);
+    this.notBeforeMs = undefined;
+  }
+
   /** One logical call: auth challenges answered, 429/5xx and network faults retried, redirects followed. */
   async call(method: HttpRequest['method'], url: URL, co: CallOptions = {}): Promise<HttpResponse> {
     const sleeper = this.opts.sleep ?? sleep;
     const rand = this.opts.random ?? Math.random;
     let authTried = false;
     for (let attempt = 0; ; attempt++) {
+      this.gate();
       let res: HttpResponse;
       try {
         res = await this.sendFollowing(method, url, co);
@@ -163,14 +187,15 @@ export class RegistryClient {
       }
       if (res.status === 429 || res.status >= 500) {
         const after = parseRetryAfter(header(res, 'retry-after'), Date.now());
+        this.holdOff(after);
         const body = await readBody(res, 64 * 1024, 'error body').catch(() => Buffer.alloc(0));
         const what = `${method} ${url.pathname}: HTTP ${res.status}${registryErrorText(body) ? ' ' + registryErrorText(body) : ''}`;
-                if (co.idempotent === false || attempt >= this.opts.retries || (after ?? 0) > this.opts.maxRetryAfterMs) {
+        if (co.idempotent === false || attempt >= this.opts.retries || (after ?? 0) > this.opts.maxRetryAfterMs) {
           throw httpError(`${this.where()}: ${what}`, res.status, after);
         }
         const delay = retryDelayMs(attempt, after, { baseMs: this.opts.retryBaseMs, maxMs: this.opts.retryMaxMs }, rand());
         log.warn('retry', { status: res.status, attempt: attempt + 1, delay_ms: delay });
-        await sleeper(delay, co.signal);
+        await this.waitOut(sleeper, delay, co.signal);
         continue;
       }
       return res;
@@ -232,6 +257,7 @@ export class RegistryClient {
     const sleeper = this.opts.sleep ?? sleep;
     for (let attempt = 0; ; attempt++) {
       let res: HttpResponse;
+      this.gate();
       try {
         res = await send({ method: 'GET', url, headers, signal, timeoutMs: this.opts.timeoutMs, idleMs: this.opts.idleMs });
       } catch (err) {
@@ -244,8 +270,9 @@ export class RegistryClient {
       if ((res.status === 429 || res.status >= 500) && attempt < this.opts.retries) {
         const after = parseRetryAfter(header(res, 'retry-after'), Date.now());
         discard(res);
+        this.holdOff(after);
         if ((after ?? 0) > this.opts.maxRetryAfterMs) throw new UpdateError(`${this.where()}: token endpoint rate-limited`, 'rate-limited', after);
-        await sleeper(retryDelayMs(attempt, after, { baseMs: this.opts.retryBaseMs, maxMs: this.opts.retryMaxMs }, (this.opts.random ?? Math.random)()), signal);
+        await this.waitOut(sleeper, retryDelayMs(attempt, after, { baseMs: this.opts.retryBaseMs, maxMs: this.opts.retryMaxMs }, (this.opts.random ?? Math.random)()), signal);
         continue;
       }
       if (res.status === 401 || res.status === 403) {
