@@ -246,6 +246,26 @@ describe('rate limits and retries', () => {
     assert.equal(fake.apiRequests().length, 1);
   });
 
+  test('a 503 with a long Retry-After is rate-limited, and nothing goes out before it ends', async () => {
+    fake.faults.push({ status: 503, retryAfter: 120 });
+    const src = source(fake);
+    await assert.rejects(src.list(), (e) => isErr('rate-limited', /Retry-After 120s/)(e) && (e as UpdateError).retryAfterMs === 120_000);
+    await assert.rejects(src.list(), (e) => isErr('rate-limited', /no request for 1[12]\ds/)(e));
+    assert.equal(fake.apiRequests().length, 1);
+  });
+
+  test('while one request waits out a short Retry-After, the others are refused without a request', async () => {
+    fake.faults.push({ status: 429, retryAfter: 1 });
+    logLines.length = 0;
+    const src = source(fake);
+    const first = src.list();
+    for (let i = 0; i < 200 && !logLines.some((l) => /retrying .*status=429/.test(l)); i++) await tick(10);
+    await assert.rejects(src.latest(), (e) => isErr('rate-limited', /no request for [12]s/)(e) && (e as UpdateError).retryAfterMs! <= 1250);
+    assert.equal(fake.apiRequests().length, 1, 'the second request did not reach GitHub');
+    assert.equal((await first).releases.length, 1);
+    assert.deepEqual(fake.apiRequests().map((e) => e.status), [429, 200]);
+  });
+
   test('5xx are retried with backoff, then succeed', async () => {
     fake.faults.push({ status: 500 }, { status: 502 }, { status: 503 });
     const { releases } = await source(fake).list();

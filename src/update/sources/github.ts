@@ -269,6 +269,19 @@ export class GitHubSource implements ReleaseSource {
     }
   }
 
+  /**
+   * Sleep out a retry delay. When GitHub said Retry-After, the wait is a window for every
+   * request of this source (gate() refuses them), which this call ends when it has waited it out.
+   */
+  private async waitOut(h: Headers, delayMs: number, signal?: AbortSignal): Promise<void> {
+    const said = h['retry-after'] ?? h['Retry-After'];
+    if (said === undefined) return sleep(delayMs, signal);
+    const until = Math.max(this.notBefore ?? 0, nowMs() + delayMs);
+    this.notBefore = until;
+    await sleep(delayMs, signal);
+    if (this.notBefore === until) this.notBefore = undefined;
+  }
+
   private note(h: Headers | undefined): void {
     if (!h) return;
     const rl = readRateLimit(h, nowMs(), Date.now());
@@ -318,7 +331,7 @@ export class GitHubSource implements ReleaseSource {
         const d = decide(status, rh, body, attempt, this.retry, nowMs(), this.random());
         if (d.action === 'retry') {
           log.info('retrying', { repo: this.repo, request: shown, status: status || (timeout.aborted ? 'timeout' : 'network'), attempt: attempt + 1, delay_ms: d.delayMs });
-          await sleep(d.delayMs, ctx.signal).catch(() => {
+          await this.waitOut(rh, d.delayMs, ctx.signal).catch(() => {
             throw new UpdateError(`GitHub ${this.repo}: ${shown} aborted`, 'aborted');
           });
           continue;
@@ -552,7 +565,7 @@ export class GitHubSource implements ReleaseSource {
       const d = decide(status, rh, body, attempt, this.retry, nowMs(), this.random());
       if (d.action === 'retry') {
         log.info('retrying', { repo: this.repo, request: what, status: status || (stalled ? 'timeout' : 'network'), attempt: attempt + 1, delay_ms: d.delayMs });
-        await sleep(d.delayMs, signal).catch(() => {
+        await this.waitOut(rh, d.delayMs, signal).catch(() => {
           throw new UpdateError(`download of ${what} aborted`, 'aborted');
         });
         continue;
