@@ -19,6 +19,7 @@ import {
   type TreeNode,
 } from './archive-policy.js';
 import { TarFormatError, readTar, type TarEntry } from './tarstream.js';
+import type { SparseSegment } from './tarsparse.js';
 
 export interface ExtractLimits {
   /** Total bytes of file content (default 2 GiB). */
@@ -187,14 +188,17 @@ export async function extractArchive(file: string, destDir: string, limits: Extr
         const fh = await fs.promises.open(abs(p), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
         tree.set(p, { kind: 'file' });
         try {
-          for await (const chunk of body) {
-            let off = 0;
-            while (off < chunk.length) {
-              const { bytesWritten } = await fh.write(chunk, off, chunk.length - off);
-              off += bytesWritten;
+          if (e.sparse) await writeSparse(fh, body, e.sparse, e.size);
+          else {
+            for await (const chunk of body) {
+              let off = 0;
+              while (off < chunk.length) {
+                const { bytesWritten } = await fh.write(chunk, off, chunk.length - off);
+                off += bytesWritten;
+              }
             }
-            bytes += chunk.length;
           }
+          bytes += e.size;
           // Explicit chmod: the umask must not decide, and special bits never pass.
           await fh.chmod(fileMode(e.mode));
         } finally {
@@ -231,6 +235,31 @@ export async function extractArchive(file: string, destDir: string, limits: Extr
     await chunks.return(undefined).catch(() => undefined);
     await input.return(undefined).catch(() => undefined);
   }
+}
+
+/**
+ * A GNU sparse file: each range's data written at its offset, the holes left as holes (read as
+ * zeros), the file cut to its real size. The map was checked against the data by tarstream.ts.
+ */
+async function writeSparse(fh: fs.promises.FileHandle, body: AsyncIterable<Buffer>, segments: readonly SparseSegment[], realSize: number): Promise<void> {
+  let i = 0;
+  let done = 0; // bytes of segments[i] written
+  for await (const chunk of body) {
+    let off = 0;
+    while (off < chunk.length) {
+      while (i < segments.length && done === segments[i]!.size) {
+        i++;
+        done = 0;
+      }
+      const seg = segments[i];
+      if (!seg) throw new UpdateError('internal: sparse data past its map', 'bad-input');
+      const n = Math.min(chunk.length - off, seg.size - done);
+      const { bytesWritten } = await fh.write(chunk, off, n, seg.offset + done);
+      off += bytesWritten;
+      done += bytesWritten;
+    }
+  }
+  await fh.truncate(realSize);
 }
 
 /**
