@@ -4,7 +4,7 @@
 // Node's recursive mkdir retries ENOENT for ever), a directory we cannot write.
 import fs from 'node:fs';
 import path from 'node:path';
-import { ConfigError } from './config.js';
+import { ConfigError } from './config-settings.js';
 
 /** The directories the version store keeps under MOLT_HOME (store.ts), parents first. */
 const HOME_SUBDIRS = ['versions', 'staging', 'cache', 'cache/sha256'];
