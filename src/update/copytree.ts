@@ -9,6 +9,7 @@ import { UpdateError } from './types.js';
 import { isNoSpace } from './download.js';
 import { checkSymlinkTarget, dirMode, fileMode, resolveInTree, type TreeNode } from './archive-policy.js';
 import { DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES, prepareDest, type ExtractLimits } from './extract.js';
+import { removeTree } from './rmtree.js';
 
 const { O_RDONLY, O_NOFOLLOW, O_WRONLY, O_CREAT, O_EXCL } = fs.constants;
 
@@ -120,7 +121,7 @@ export async function copyReleaseTree(
     await fs.promises.chmod(destDir, 0o755);
     return { entries, bytes };
   } catch (err) {
-    await fs.promises.rm(destDir, { recursive: true, force: true }).catch(() => undefined);
+    await removeTree(destDir);
     if (err instanceof UpdateError) throw err;
     if (isNoSpace(err)) throw new UpdateError(`disk full copying ${label} into ${destDir}`, 'disk-full');
     throw new UpdateError(`cannot copy release directory ${srcDir}: ${(err as Error).message}`, 'bad-input');

@@ -20,6 +20,7 @@ import {
 } from './archive-policy.js';
 import { TarFormatError, readTar, type TarEntry } from './tarstream.js';
 import type { SparseSegment } from './tarsparse.js';
+import { removeTree } from './rmtree.js';
 
 export interface ExtractLimits {
   /** Total bytes of file content (default 2 GiB). */
@@ -228,7 +229,7 @@ export async function extractArchive(file: string, destDir: string, limits: Extr
     await fs.promises.chmod(destDir, 0o755);
     return { entries, bytes };
   } catch (err) {
-    await fs.promises.rm(destDir, { recursive: true, force: true }).catch(() => undefined);
+    await removeTree(destDir);
     throw toUpdateError(err, label, destDir, current);
   } finally {
     // Also after success: bytes past the end marker may still be unread (closes the file).
@@ -262,6 +263,31 @@ async function writeSparse(fh: fs.promises.FileHandle, body: AsyncIterable<Buffe
   await fh.truncate(realSize);
 }
 
+/** Why this entry alone is refused (its path, type or link target), or undefined. */
+function entryProblem(e: TarEntry): string | undefined {
+  let p: string;
+  try {
+    p = normalizeEntryPath(e.name);
+  } catch (err) {
+    return (err as Error).message;
+  }
+  if (e.type === 'char' || e.type === 'block' || e.type === 'fifo' || e.type === 'other') return describeType(e);
+  if (p === '' && e.type !== 'dir') return 'entry names the release root';
+  try {
+    if (e.type === 'symlink') checkSymlinkTarget(p, e.linkname);
+  } catch (err) {
+    return (err as Error).message;
+  }
+  if (e.type === 'hardlink') {
+    try {
+      normalizeEntryPath(e.linkname);
+    } catch (err) {
+      return `hardlink target ${JSON.stringify(e.linkname)}: ${(err as Error).message}`;
+    }
+  }
+  return undefined;
+}
+
 /**
  * One pass over the headers, bodies skipped, nothing written and nothing kept per entry: the entry
  * count and the declared content size against the limits. The extraction pass then only meets
@@ -283,6 +309,10 @@ async function scanLimits(file: string, gz: boolean, o: { maxBytes: number; maxE
         if (++entries > o.maxEntries) throw refuse(e.name, `more than ${o.maxEntries} entries`);
         bytes += e.size;
         if (bytes > o.maxBytes) throw refuse(e.name, `the release exceeds the limit of ${o.maxBytes} bytes`);
+        // What one entry shows by itself is refused here too, before anything is made for any entry;
+        // what needs the tree (duplicates, paths through symlinks, link chains) waits for the extraction.
+        const reason = entryProblem(e);
+        if (reason !== undefined) throw refuse(e.name, reason);
       },
     });
   } catch (err) {
@@ -317,7 +347,7 @@ export async function installBareFile(file: string, destDir: string, name: strin
     await fs.promises.copyFile(file, target, fs.constants.COPYFILE_EXCL);
     await fs.promises.chmod(target, 0o755);
   } catch (err) {
-    await fs.promises.rm(destDir, { recursive: true, force: true }).catch(() => undefined);
+    await removeTree(destDir);
     if (isNoSpace(err)) throw new UpdateError(`disk full copying ${path.basename(file)} into ${destDir}`, 'disk-full');
     throw new UpdateError(`cannot install ${path.basename(file)} as ${name}: ${(err as Error).message}`, 'bad-input');
   }

@@ -76,6 +76,38 @@ describe('archive limits', () => {
     assert.deepEqual(fs.readdirSync(mnt), []);
   });
 
+  test('an entry refused by itself (a device, a symlink out) is refused before the entries ahead of it are made', async () => {
+    for (const [name, bad, reason] of [
+      ['dev.tar.gz', { name: 'zz-dev', type: '3', body: '' }, /entry "zz-dev": character device/],
+      ['link.tar.gz', { name: 'zz-link', type: '2', linkname: '../../etc/passwd' }, /entry "zz-link": symlink target .* leaves the release/],
+    ] as const) {
+      const archive = path.join(tmp, name);
+      fs.writeFileSync(archive, tgz([...files(1_000), bad]));
+      await assert.rejects(extractArchive(archive, path.join(mnt, 'late')), isHostile(reason));
+      assert.deepEqual(fs.readdirSync(mnt), []);
+    }
+  });
+
+  test('removing a refused tree of 100,000 files stays in bounded memory', () => {
+    const tree = path.join(tmp, 'wide');
+    const rmtree = path.resolve(here, '../../src/update/rmtree.js');
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', `
+      import fs from 'node:fs';
+      import { removeTree } from ${JSON.stringify(rmtree)};
+      fs.mkdirSync(${JSON.stringify(tree)} + '/sub', { recursive: true });
+      for (let i = 0; i < 100000; i++) fs.writeFileSync(${JSON.stringify(tree)} + '/f' + i, '');
+      for (let i = 0; i < 100; i++) fs.writeFileSync(${JSON.stringify(tree)} + '/sub/g' + i, '');
+      const before = process.resourceUsage().maxRSS / 1024;
+      await removeTree(${JSON.stringify(tree)});
+      process.stdout.write(JSON.stringify({ before, after: process.resourceUsage().maxRSS / 1024, gone: !fs.existsSync(${JSON.stringify(tree)}) }));
+    `], { encoding: 'utf8', timeout: 300_000 });
+    assert.equal(child.status, 0, child.stderr);
+    const r = JSON.parse(child.stdout) as { before: number; after: number; gone: boolean };
+    assert.equal(r.gone, true);
+    // Node's recursive fs.promises.rm peaked at about 260 MiB here.
+    assert.ok(r.after < 150, `peak RSS ${r.after.toFixed(0)} MiB (before removing: ${r.before.toFixed(0)} MiB)`);
+  });
+
   test('a directory release over the entry limit is refused before it is copied', async () => {
     const releases = path.join(tmp, 'releases');
     const rel = path.join(releases, '1.0.0');

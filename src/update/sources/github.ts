@@ -26,6 +26,7 @@ import { RateGate, messageOf, nowMs } from '../github/gate.js';
 import { openAsset, readSmallAsset, type AssetContext } from '../github/asset-stream.js';
 import { parseLocator, type Locator } from '../github/locator.js';
 import { moltVersion } from '../../common/version.js';
+import { removeTree } from '../rmtree.js';
 
 const log = logger('github');
 
@@ -340,7 +341,7 @@ export class GitHubSource implements ReleaseSource {
       log.info('fetched', { repo: this.repo, tag: loc.tag, asset: asset.name, bytes: downloaded, verified: expected ? 'yes' : 'no' });
       return { release, dir: work, downloaded, verified };
     } catch (e) {
-      await fs.promises.rm(work, { recursive: true, force: true });
+      await removeTree(work);
       throw e;
     } finally {
       if (!expected) await fs.promises.rm(blob, { force: true });

@@ -26,6 +26,7 @@ import {
   type LayerPlan,
 } from '../oci/manifest.js';
 import { DIGEST_RE, formatReference, parseReference, type OciReference } from '../oci/reference.js';
+import { removeTree } from '../rmtree.js';
 
 const log = logger('oci');
 
@@ -226,10 +227,10 @@ export class OciSource implements ReleaseSource {
       const verified = [top.digest, ...(leaf.digest !== top.digest ? [leaf.digest] : []), ...manifest.layers.map((d) => d.digest)];
       return { release: { ...release, digest: top.digest }, dir, downloaded, verified };
     } catch (err) {
-      await fs.promises.rm(dir, { recursive: true, force: true }).catch(() => undefined);
+      await removeTree(dir);
       throw err;
     } finally {
-      await fs.promises.rm(work, { recursive: true, force: true }).catch(() => undefined);
+      await removeTree(work);
     }
   }
 
