@@ -3,18 +3,15 @@
 // and the optional YAML file MOLT_CONFIG, and validated once, here. A bad value
 // is a ConfigError with one line naming the variable, the value (never a secret)
 // and what is allowed; the rest of the updater trusts UpdaterConfig.
-import fs from 'node:fs';
-import path from 'node:path';
-import YAML from 'yaml';
-import { parseDuration } from '../common/duration.js';
 import net from 'node:net';
 import { DIGEST_RE, parseReference } from './oci/reference.js';
 import type { Policy } from './policy.js';
 import { parseSchedule, type Schedule } from './schedule.js';
+import { KNOWN } from './config-reference.js';
+import { ConfigError, defaultReadFile, firstLine, readFileSettings, Settings, type Raw } from './config-settings.js';
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
+export { configReference } from './config-reference.js';
+export { ConfigError, MAX_TIMER_MS } from './config-settings.js';
 
 export type SourceConfig =
   | { kind: 'github'; repo: string; token?: string; apiUrl?: string; asset?: string; requireChecksum: boolean }
@@ -52,193 +49,8 @@ export interface UpdaterConfig {
 
 export const DEFAULT_CONFIG_FILE = '/etc/molt/molt.yaml';
 
-/** A table of every variable: name, default, meaning — used for README's configuration reference and `molt help config`. */
-export const configReference: { name: string; default: string; meaning: string }[] = [
-  { name: 'MOLT_CONFIG', default: '/etc/molt/molt.yaml (when it exists)', meaning: 'YAML file whose keys are these variable names (e.g. "MOLT_POLICY: minor"); the environment wins over it' },
-  { name: 'MOLT_GITHUB', default: '', meaning: 'release source: GitHub Releases of owner/repo (exactly one of MOLT_GITHUB, MOLT_OCI, MOLT_DIR)' },
-  { name: 'GH_USER', default: '', meaning: 'seed form of MOLT_GITHUB: the owner, with GH_REPO' },
-  { name: 'GH_REPO', default: '', meaning: 'seed form of MOLT_GITHUB: the repository, with GH_USER' },
-  { name: 'GITHUB_TOKEN', default: '', meaning: 'GitHub token: private repositories and 5,000 requests/h instead of 60; never logged' },
-  { name: 'MOLT_GITHUB_API', default: 'https://api.github.com', meaning: 'GitHub API base URL (Enterprise Server: https://HOST/api/v3)' },
-  { name: 'MOLT_ASSET', default: 'the single .tar.gz/.tgz asset, preferring linux and this arch', meaning: 'glob choosing the release asset; {os}, {arch} and {version} are substituted' },
-  { name: 'MOLT_REQUIRE_CHECKSUM', default: '0', meaning: '1: refuse a release that cannot be verified (no asset digest, no checksum file, an unlisted MOLT_DIR entry)' },
-  { name: 'MOLT_OCI', default: '', meaning: 'release source: OCI registry host[:port]/repo[:tag]; with a tag the tag is followed, without one the semver tags are the releases' },
-  { name: 'MOLT_OCI_USER', default: 'from docker config.json', meaning: 'registry user name, with MOLT_OCI_PASSWORD' },
-  { name: 'MOLT_OCI_PASSWORD', default: 'from docker config.json', meaning: 'registry password or token, with MOLT_OCI_USER; never logged' },
-  { name: 'MOLT_OCI_INSECURE', default: '0', meaning: '1: plain http to a registry that is not on loopback (loopback always uses http)' },
-  { name: 'MOLT_DIR', default: '', meaning: 'release source: a local directory (absolute path) of <version>/ or <version>.tar.gz, optional SHA256SUMS' },
-  { name: 'MOLT_POLICY', default: 'latest', meaning: 'latest (any newer release), minor (same major), patch (same major.minor), manual (report, apply only when asked)' },
-  { name: 'MOLT_PRERELEASE', default: '0', meaning: '1: prereleases are candidates too' },
-  { name: 'MOLT_INTERVAL', default: '5m', meaning: 'time between polls (30s, 5m, 1h; bare numbers are ms), 1s to 7d' },
-  { name: 'SLEEP', default: '', meaning: 'seed form of MOLT_INTERVAL, in seconds' },
-  { name: 'MOLT_SCHEDULE', default: 'always', meaning: 'windows when an update may be applied, local time: "mo-fr 9-17", "sa,su", "18-22", "22-6", "mo-fr 9-17; sa 10-12"' },
-  { name: 'MOLT_DELAY', default: '0', meaning: 'wait this long after a release is first seen before applying it' },
-  { name: 'MOLT_JITTER', default: '0', meaning: 'add a random [0, JITTER) to each poll interval, at most 7d' },
-  { name: 'MOLT_ROLLOUT', default: '0', meaning: 'spread a fleet: each host waits a delay in [0, ROLLOUT) fixed by a hash of its hostname and the version' },
-  { name: 'MOLT_HOME', default: '/var/lib/molt', meaning: 'versions/, current, previous, state.json, cache/, staging/' },
-  { name: 'MOLT_KEEP', default: '3', meaning: 'how many versions to keep on disk (integer >= 1)' },
-  { name: 'MOLT_APP', default: 'app', meaning: 'the service (directory under MOLT_SERVICES) that runs the release' },
-  { name: 'MOLT_APP_DIR', default: '', meaning: 'a symlink kept pointing at the version in use (for run scripts that cannot use MOLT_HOME/current)' },
-  { name: 'MOLT_VERSION_FILE', default: '/version', meaning: 'file holding the version in use' },
-  { name: 'MOLT_TRIAL', default: '30s', meaning: 'a new version is committed after staying up this long (and passing check), or at once when it reports ready' },
-  { name: 'MOLT_READY', default: 'auto', meaning: 'auto: surviving the trial commits; explicit: the app must report ready (molt ready) before the trial ends' },
-  { name: 'MOLT_HANDOVER', default: 'restart', meaning: 'restart: stop the old version, then start the new one; overlap: start the new one beside the old one on the app\'s listen sockets, stop the old one only once the new one passed its trial' },
-  { name: 'MOLT_CRASH_LIMIT', default: '2', meaning: 'deaths during the trial that roll it back (integer >= 1)' },
-  { name: 'MOLT_SOCKET', default: '/run/molt/molt.sock', meaning: 'the API socket (mode 0600) that the CLI and apps talk to' },
-  { name: 'MOLT_SERVICES', default: '/etc/service', meaning: 'service directories (environment only, shared with molt init)' },
-  { name: 'SVDIR', default: '', meaning: 'seed/runit form of MOLT_SERVICES (environment only)' },
-  { name: 'MOLT_STOP_TIMEOUT', default: '7s', meaning: 'how long a service may take to stop before SIGKILL' },
-  { name: 'SVWAIT', default: '', meaning: 'seed form of MOLT_STOP_TIMEOUT, in seconds' },
-  { name: 'MOLT_ADMIN_ADDR', default: 'off', meaning: 'host:port for the API over TCP; a non-loopback address needs MOLT_ADMIN_TOKEN' },
-  { name: 'MOLT_ADMIN_TOKEN', default: '', meaning: 'Bearer token for MOLT_ADMIN_ADDR, at least 16 characters; never logged' },
-  { name: 'MOLT_WEBHOOK_SECRET', default: '', meaning: 'HMAC secret checked on POST /api/notify (X-Hub-Signature-256)' },
-  { name: 'MOLT_NOTIFY_URL', default: '', meaning: 'URL that receives commit, rollback, block and crash-loop events (Discord and Slack understood); never logged' },
-  { name: 'MOLT_LOG_LEVEL', default: 'info', meaning: 'error, warn, info or debug' },
-  { name: 'VERBOSE', default: '', meaning: 'seed switch: any value but 0/false means MOLT_LOG_LEVEL=debug' },
-  { name: 'MOLT_MAX_BACKOFF', default: '30s', meaning: 'molt init: longest wait between restarts of a dying service (environment only)' },
-  { name: 'MOLT_FINISH_TIMEOUT', default: '5s', meaning: 'molt init: how long a finish script may run (environment only)' },
-  { name: 'MOLT_LOG_PREFIX', default: '1', meaning: 'molt init: 0 stops prefixing service output with [name] (environment only)' },
-];
-
-/** Read by molt init from its environment only: a different value in the file would split init and updater. */
-const ENV_ONLY = new Set(['MOLT_CONFIG', 'MOLT_SERVICES', 'SVDIR', 'MOLT_MAX_BACKOFF', 'MOLT_FINISH_TIMEOUT', 'MOLT_LOG_PREFIX']);
-const KNOWN = new Set(configReference.map((r) => r.name));
-/** Values never shown in messages. MOLT_NOTIFY_URL is here because webhook URLs carry their token. */
-const SECRET = new Set(['GITHUB_TOKEN', 'MOLT_OCI_PASSWORD', 'MOLT_ADMIN_TOKEN', 'MOLT_WEBHOOK_SECRET', 'MOLT_NOTIFY_URL']);
-const MAX_TIMER_MS = 7 * 24 * 3600_000; // interval + jitter stay far below setTimeout's 2^31-1 ms
+const MAX_POLL_MS = 7 * 24 * 3600_000; // interval + jitter stay far below MAX_TIMER_MS
 const SOCKET_PATH_MAX = 107; // sun_path is 108 bytes with its NUL
-
-interface Raw {
-  value: string;
-  file?: string;
-}
-
-function defaultReadFile(p: string): string | undefined {
-  try {
-    return fs.readFileSync(p, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new ConfigError(`MOLT_CONFIG file ${p} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-}
-
-function firstLine(s: string): string {
-  return s.split('\n')[0]!.trim().replace(/:$/, '');
-}
-
-/** The file's settings as strings, keyed by variable name. */
-function readFileSettings(file: string, text: string): Map<string, Raw> {
-  let doc: unknown;
-  try {
-    doc = YAML.parse(text);
-  } catch (err) {
-    throw new ConfigError(`MOLT_CONFIG file ${file} is not valid YAML: ${firstLine((err as Error).message)}`);
-  }
-  const out = new Map<string, Raw>();
-  if (doc === null || doc === undefined) return out;
-  if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(`MOLT_CONFIG file ${file} must be a mapping of variable names to values (e.g. "MOLT_POLICY: minor")`);
-  for (const [key, v] of Object.entries(doc as Record<string, unknown>)) {
-    if (!KNOWN.has(key)) {
-      const upper = key.toUpperCase();
-      const meant = KNOWN.has('MOLT_' + upper) ? 'MOLT_' + upper : KNOWN.has(upper) ? upper : undefined;
-      if (meant) throw new ConfigError(`unknown key ${JSON.stringify(key)} in MOLT_CONFIG file ${file}: write ${meant} (keys are the variable names)`);
-      throw new ConfigError(`unknown key ${JSON.stringify(key)} in MOLT_CONFIG file ${file} (keys are the variable names, e.g. MOLT_POLICY; see molt help config)`);
-    }
-    if (ENV_ONLY.has(key)) throw new ConfigError(`${key} in MOLT_CONFIG file ${file} is read from the environment only (molt init reads it too)`);
-    let value: string;
-    if (v === null || v === undefined) continue;
-    if (typeof v === 'string') {
-      if (v.trim() === '') continue; // as in the environment: empty is unset
-      value = v;
-    }
-    else if (typeof v === 'number' && Number.isFinite(v)) value = String(v);
-    else if (typeof v === 'boolean') value = v ? '1' : '0';
-    else if (key === 'MOLT_SCHEDULE' && Array.isArray(v) && v.every((x) => typeof x === 'string')) value = v.join('; ');
-    else throw new ConfigError(`${key} in MOLT_CONFIG file ${file} must be a string, number or boolean`);
-    out.set(key, { value, file });
-  }
-  return out;
-}
-
-class Settings {
-  constructor(private readonly values: Map<string, Raw>) {}
-
-  raw(name: string): Raw | undefined {
-    return this.values.get(name);
-  }
-  get(name: string): string | undefined {
-    return this.values.get(name)?.value;
-  }
-  has(name: string): boolean {
-    return this.values.has(name);
-  }
-
-  /** `NAME="value"` (or just NAME for secrets), and where it came from when that was the file. */
-  show(name: string): string {
-    const r = this.values.get(name);
-    if (!r) return name;
-    const v = SECRET.has(name) ? name : `${name}=${JSON.stringify(r.value)}`;
-    return r.file ? `${v} (in ${r.file})` : v;
-  }
-  fail(name: string, allowed: string): never {
-    throw new ConfigError(`${this.show(name)} ${allowed}`);
-  }
-
-  oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
-    const v = this.get(name)?.trim().toLowerCase();
-    if (v === undefined) return fallback;
-    if ((allowed as readonly string[]).includes(v)) return v as T;
-    return this.fail(name, `must be one of ${allowed.join(', ')}`);
-  }
-
-  bool(name: string, fallback: boolean): boolean {
-    const v = this.get(name)?.trim().toLowerCase();
-    if (v === undefined) return fallback;
-    if (['1', 'true', 'yes', 'on'].includes(v)) return true;
-    if (['0', 'false', 'no', 'off'].includes(v)) return false;
-    return this.fail(name, 'must be 1 or 0 (or true/false, yes/no, on/off)');
-  }
-
-  int(name: string, fallback: number, min: number): number {
-    const v = this.get(name)?.trim();
-    if (v === undefined) return fallback;
-    if (!/^\d{1,9}$/.test(v) || Number(v) < min) return this.fail(name, `must be an integer >= ${min}`);
-    return Number(v);
-  }
-
-  duration(name: string, fallback: number, o: { bare?: 'ms' | 's'; min?: number; max?: number; minText?: string; maxText?: string } = {}): number {
-    const v = this.get(name);
-    if (v === undefined) return fallback;
-    const bare = o.bare ?? 'ms';
-    const ms = parseDuration(v, bare);
-    if (ms === undefined) {
-      return this.fail(name, bare === 's' ? 'must be a number of seconds (or a duration such as 30s, 5m)' : 'must be a duration such as 500ms, 30s, 5m, 1h (bare numbers are milliseconds)');
-    }
-    const r = Math.round(ms);
-    if (o.min !== undefined && r < o.min) return this.fail(name, `is too short (at least ${o.minText})`);
-    if (o.max !== undefined && r > o.max) return this.fail(name, `is too long (at most ${o.maxText})`);
-    return r;
-  }
-
-  /** An absolute path other than "/", normalized. */
-  absPath(name: string, fallback: string): string;
-  absPath(name: string, fallback?: undefined): string | undefined;
-  absPath(name: string, fallback?: string): string | undefined {
-    const v = this.get(name)?.trim();
-    if (v === undefined) return fallback;
-    if (!v.startsWith('/') || v.includes('\0')) return this.fail(name, 'must be an absolute path');
-    const p = path.posix.normalize(v).replace(/\/+$/, '');
-    if (p === '') return this.fail(name, 'must be an absolute path other than /');
-    return p;
-  }
-
-  secret(name: string): string | undefined {
-    const v = this.get(name)?.trim();
-    if (v === undefined) return undefined;
-    if (/[\s\0]/.test(v)) throw new ConfigError(`${this.show(name)} must not contain spaces or line breaks`);
-    return v;
-  }
-}
 
 const GH_OWNER_RE = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$/;
 const GH_NAME_RE = /^[A-Za-z0-9._-]{1,100}$/;
@@ -383,7 +195,7 @@ export function readUpdaterConfig(env: NodeJS.ProcessEnv, readFile: (path: strin
   const source = readSource(s);
   const policy = s.oneOf('MOLT_POLICY', ['latest', 'minor', 'patch', 'manual'] as const, 'latest');
   const prerelease = s.bool('MOLT_PRERELEASE', false);
-  const intervalOpts = { min: 1000, minText: '1s', max: MAX_TIMER_MS, maxText: '7d' };
+  const intervalOpts = { min: 1000, minText: '1s', max: MAX_POLL_MS, maxText: '7d' };
   const intervalMs = s.has('MOLT_INTERVAL')
     ? s.duration('MOLT_INTERVAL', 300_000, intervalOpts)
     : s.duration('SLEEP', 300_000, { ...intervalOpts, bare: 's' });
@@ -398,7 +210,7 @@ export function readUpdaterConfig(env: NodeJS.ProcessEnv, readFile: (path: strin
     }
   }
   const delayMs = s.duration('MOLT_DELAY', 0);
-  const jitterMs = s.duration('MOLT_JITTER', 0, { max: MAX_TIMER_MS, maxText: '7d' });
+  const jitterMs = s.duration('MOLT_JITTER', 0, { max: MAX_POLL_MS, maxText: '7d' });
   const rolloutMs = s.duration('MOLT_ROLLOUT', 0);
   const home = s.absPath('MOLT_HOME', '/var/lib/molt');
   const keep = s.int('MOLT_KEEP', 3, 1);

@@ -9,6 +9,7 @@ import { UpdateError } from './types.js';
 import { isNoSpace } from './download.js';
 import { checkSymlinkTarget, dirMode, fileMode, resolveInTree, type TreeNode } from './archive-policy.js';
 import { DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES, prepareDest, type ExtractLimits } from './extract.js';
+import { removeTree } from './rmtree.js';
 
 const { O_RDONLY, O_NOFOLLOW, O_WRONLY, O_CREAT, O_EXCL } = fs.constants;
 
@@ -87,7 +88,24 @@ export async function copyReleaseTree(
     }
   }
 
+  /** Count and size the tree first (one lstat per entry, nothing kept): an over-limit release is refused before a copy. */
+  async function scan(rel: string): Promise<void> {
+    const dir = await fs.promises.opendir(path.join(root, rel));
+    for await (const d of dir) {
+      const r = rel ? `${rel}/${d.name}` : d.name;
+      if (++entries > maxEntries) throw refuse(r, `more than ${maxEntries} entries`);
+      if (d.isDirectory()) await scan(r);
+      else if (d.isFile()) {
+        bytes += (await fs.promises.lstat(path.join(root, r))).size;
+        if (bytes > maxBytes) throw refuse(r, `release exceeds the limit of ${maxBytes} bytes`);
+      }
+    }
+  }
+
   try {
+    await scan('');
+    entries = 0;
+    bytes = 0;
     await walk('');
     for (const [p, node] of tree) {
       if (node.kind !== 'symlink') continue;
@@ -99,11 +117,44 @@ export async function copyReleaseTree(
     }
     dirModes.sort((a, b) => b[0].split('/').length - a[0].split('/').length);
     for (const [p, mode] of dirModes) await fs.promises.chmod(path.join(destDir, p), mode);
+    // The release root is entered by the app, which may have dropped root (a tarball's root is 0755 too).
+    await fs.promises.chmod(destDir, 0o755);
     return { entries, bytes };
   } catch (err) {
-    await fs.promises.rm(destDir, { recursive: true, force: true }).catch(() => undefined);
+    await removeTree(destDir);
     if (err instanceof UpdateError) throw err;
     if (isNoSpace(err)) throw new UpdateError(`disk full copying ${label} into ${destDir}`, 'disk-full');
     throw new UpdateError(`cannot copy release directory ${srcDir}: ${(err as Error).message}`, 'bad-input');
+  }
+}
+
+/**
+ * Every symlink of an assembled tree (e.g. a release merged from several OCI layers) resolved
+ * against the whole tree, as the kernel would: a chain split across layers passes each layer's
+ * own check, so the merged result is checked once more. Refuses with 'hostile-archive'.
+ */
+export async function checkTreeSymlinks(root: string, label: string): Promise<void> {
+  const tree = new Map<string, TreeNode>([['', { kind: 'dir' }]]);
+  const links: string[] = [];
+  async function walk(rel: string): Promise<void> {
+    const dir = await fs.promises.opendir(path.join(root, rel));
+    for await (const d of dir) {
+      const r = rel ? `${rel}/${d.name}` : d.name;
+      if (d.isDirectory()) {
+        tree.set(r, { kind: 'dir' });
+        await walk(r);
+      } else if (d.isSymbolicLink()) {
+        tree.set(r, { kind: 'symlink', target: await fs.promises.readlink(path.join(root, r)) });
+        links.push(r);
+      } else tree.set(r, { kind: 'file' });
+    }
+  }
+  await walk('');
+  for (const p of links) {
+    try {
+      resolveInTree(tree, p);
+    } catch (err) {
+      throw new UpdateError(`hostile release ${label}: entry ${JSON.stringify(p)}: ${(err as Error).message}`, 'hostile-archive');
+    }
   }
 }

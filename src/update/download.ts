@@ -19,7 +19,7 @@ export interface DownloadOptions {
   expectedDigest?: string;
   /** A different byte count is UpdateError(..., 'integrity') (truncated or padded body). */
   expectedSize?: number;
-  /** Abort with UpdateError(..., 'bad-input') past this many bytes. */
+  /** Abort with UpdateError(..., 'hostile-archive') past this many bytes. */
   maxBytes?: number;
   signal?: AbortSignal;
   onProgress?: (p: { bytes: number; total?: number }) => void;
@@ -123,11 +123,12 @@ export async function downloadVerified(opts: DownloadOptions): Promise<{ digest:
       if (r.done) break;
       const chunk = typeof r.value === 'string' ? Buffer.from(r.value) : r.value;
       bytes += chunk.length;
-      if (opts.maxBytes !== undefined && bytes > opts.maxBytes) {
-        throw new UpdateError(`download of ${path.basename(dest)} exceeds the limit of ${opts.maxBytes} bytes`, 'bad-input');
-      }
       if (total !== undefined && bytes > total) {
         throw new UpdateError(`download of ${path.basename(dest)} is longer than the expected ${total} bytes`, 'integrity');
+      }
+      // The release's own size, not a fault of the way: the same refusal as an archive over its limits.
+      if (opts.maxBytes !== undefined && bytes > opts.maxBytes) {
+        throw new UpdateError(`download of ${path.basename(dest)} exceeds the limit of ${opts.maxBytes} bytes`, 'hostile-archive');
       }
       hash.update(chunk);
       let off = 0;

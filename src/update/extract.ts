@@ -19,6 +19,8 @@ import {
   type TreeNode,
 } from './archive-policy.js';
 import { TarFormatError, readTar, type TarEntry } from './tarstream.js';
+import type { SparseSegment } from './tarsparse.js';
+import { removeTree } from './rmtree.js';
 
 export interface ExtractLimits {
   /** Total bytes of file content (default 2 GiB). */
@@ -92,6 +94,8 @@ export async function extractArchive(file: string, destDir: string, limits: Extr
   } catch (err) {
     throw new UpdateError(`cannot read archive ${file}: ${(err as Error).message}`, 'bad-input');
   }
+  // The limits first, from the headers alone: a hostile archive is refused before one file is made.
+  await scanLimits(file, gz, { maxBytes, maxEntries, signal, label });
   await prepareDest(destDir);
 
   const tree = new Map<string, TreeNode>([['', { kind: 'dir' }]]);
@@ -185,14 +189,17 @@ export async function extractArchive(file: string, destDir: string, limits: Extr
         const fh = await fs.promises.open(abs(p), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
         tree.set(p, { kind: 'file' });
         try {
-          for await (const chunk of body) {
-            let off = 0;
-            while (off < chunk.length) {
-              const { bytesWritten } = await fh.write(chunk, off, chunk.length - off);
-              off += bytesWritten;
+          if (e.sparse) await writeSparse(fh, body, e.sparse, e.size);
+          else {
+            for await (const chunk of body) {
+              let off = 0;
+              while (off < chunk.length) {
+                const { bytesWritten } = await fh.write(chunk, off, chunk.length - off);
+                off += bytesWritten;
+              }
             }
-            bytes += chunk.length;
           }
+          bytes += e.size;
           // Explicit chmod: the umask must not decide, and special bits never pass.
           await fh.chmod(fileMode(e.mode));
         } finally {
@@ -222,10 +229,95 @@ export async function extractArchive(file: string, destDir: string, limits: Extr
     await fs.promises.chmod(destDir, 0o755);
     return { entries, bytes };
   } catch (err) {
-    await fs.promises.rm(destDir, { recursive: true, force: true }).catch(() => undefined);
+    await removeTree(destDir);
     throw toUpdateError(err, label, destDir, current);
   } finally {
     // Also after success: bytes past the end marker may still be unread (closes the file).
+    await chunks.return(undefined).catch(() => undefined);
+    await input.return(undefined).catch(() => undefined);
+  }
+}
+
+/**
+ * A GNU sparse file: each range's data written at its offset, the holes left as holes (read as
+ * zeros), the file cut to its real size. The map was checked against the data by tarstream.ts.
+ */
+async function writeSparse(fh: fs.promises.FileHandle, body: AsyncIterable<Buffer>, segments: readonly SparseSegment[], realSize: number): Promise<void> {
+  let i = 0;
+  let done = 0; // bytes of segments[i] written
+  for await (const chunk of body) {
+    let off = 0;
+    while (off < chunk.length) {
+      while (i < segments.length && done === segments[i]!.size) {
+        i++;
+        done = 0;
+      }
+      const seg = segments[i];
+      if (!seg) throw new UpdateError('internal: sparse data past its map', 'bad-input');
+      const n = Math.min(chunk.length - off, seg.size - done);
+      const { bytesWritten } = await fh.write(chunk, off, n, seg.offset + done);
+      off += bytesWritten;
+      done += bytesWritten;
+    }
+  }
+  await fh.truncate(realSize);
+}
+
+/** Why this entry alone is refused (its path, type or link target), or undefined. */
+function entryProblem(e: TarEntry): string | undefined {
+  let p: string;
+  try {
+    p = normalizeEntryPath(e.name);
+  } catch (err) {
+    return (err as Error).message;
+  }
+  if (e.type === 'char' || e.type === 'block' || e.type === 'fifo' || e.type === 'other') return describeType(e);
+  if (p === '' && e.type !== 'dir') return 'entry names the release root';
+  try {
+    if (e.type === 'symlink') checkSymlinkTarget(p, e.linkname);
+  } catch (err) {
+    return (err as Error).message;
+  }
+  if (e.type === 'hardlink') {
+    try {
+      normalizeEntryPath(e.linkname);
+    } catch (err) {
+      return `hardlink target ${JSON.stringify(e.linkname)}: ${(err as Error).message}`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * One pass over the headers, bodies skipped, nothing written and nothing kept per entry: the entry
+ * count and the declared content size against the limits. The extraction pass then only meets
+ * archives within them, so a refusal costs one decompression, not 100,000 files made and removed.
+ */
+async function scanLimits(file: string, gz: boolean, o: { maxBytes: number; maxEntries: number; signal?: AbortSignal; label: string }): Promise<void> {
+  let entries = 0;
+  let bytes = 0;
+  let current = '';
+  const input = fileChunks(file, { signal: o.signal });
+  const chunks = gz ? gunzipChunks(input) : input;
+  const refuse = (name: string, reason: string) =>
+    new UpdateError(`hostile archive ${o.label}: entry ${JSON.stringify(name)}: ${reason}`, 'hostile-archive');
+  try {
+    await readTar(chunks, {
+      onEntry: async (e) => {
+        if (o.signal?.aborted) throw new UpdateError(`extraction of ${o.label} aborted`, 'aborted');
+        current = e.name;
+        if (++entries > o.maxEntries) throw refuse(e.name, `more than ${o.maxEntries} entries`);
+        bytes += e.size;
+        if (bytes > o.maxBytes) throw refuse(e.name, `the release exceeds the limit of ${o.maxBytes} bytes`);
+        // What one entry shows by itself is refused here too, before anything is made for any entry;
+        // what needs the tree (duplicates, paths through symlinks, link chains) waits for the extraction.
+        const reason = entryProblem(e);
+        if (reason !== undefined) throw refuse(e.name, reason);
+      },
+    });
+  } catch (err) {
+    throw toUpdateError(err, o.label, '(scan)', current);
+  } finally {
     await chunks.return(undefined).catch(() => undefined);
     await input.return(undefined).catch(() => undefined);
   }
@@ -255,7 +347,7 @@ export async function installBareFile(file: string, destDir: string, name: strin
     await fs.promises.copyFile(file, target, fs.constants.COPYFILE_EXCL);
     await fs.promises.chmod(target, 0o755);
   } catch (err) {
-    await fs.promises.rm(destDir, { recursive: true, force: true }).catch(() => undefined);
+    await removeTree(destDir);
     if (isNoSpace(err)) throw new UpdateError(`disk full copying ${path.basename(file)} into ${destDir}`, 'disk-full');
     throw new UpdateError(`cannot install ${path.basename(file)} as ${name}: ${(err as Error).message}`, 'bad-input');
   }

@@ -7,6 +7,7 @@ import { logger, setLogLevel } from '../common/log.js';
 import { AppControl } from './appctl.js';
 import { AppHold } from './hold.js';
 import { ConfigError, readUpdaterConfig, type UpdaterConfig } from './config.js';
+import { prepareHome } from './config-home.js';
 import { Journal } from './journal.js';
 import { VersionStore } from './store.js';
 import { Updater, type UpdaterHooks } from './updater.js';
@@ -44,6 +45,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     cfg = readUpdaterConfig(process.env);
     setLogLevel(cfg.logLevel);
+    prepareHome(cfg.home);
     store = new VersionStore(cfg.home);
     source = makeSource(cfg, store);
   } catch (err) {

@@ -4,6 +4,7 @@
 // silently skipped entry: a bad checksum, a cut body or a missing end-of-archive
 // marker all throw.
 import { UpdateError } from './types.js';
+import { checkSparseMap, paxSparse, readOldGnuMap, readSparse10Map, SparseFormatError, type SparseMap, type SparseSegment } from './tarsparse.js';
 
 export type TarType = 'file' | 'dir' | 'symlink' | 'hardlink' | 'char' | 'block' | 'fifo' | 'other';
 
@@ -18,6 +19,8 @@ export interface TarEntry {
   size: number;
   /** Link target for symlinks and hardlinks. */
   linkname: string;
+  /** A GNU sparse file: `size` is its real size, the body yields the data of these ranges in order. */
+  sparse?: SparseSegment[];
 }
 
 /** Damaged input: not an attack, but not a valid archive either. */
@@ -291,15 +294,30 @@ export async function readTar(chunks: AsyncIterable<Buffer>, hooks: ReadTarHooks
         if (!/^[0-9]+$/.test(paxSize) || !Number.isSafeInteger(Number(paxSize))) throw new TarFormatError('bad pax size');
         size = Number(paxSize);
       }
-      const type = typeOf(h.typeflag);
+      const readBlock = async () => (await src.readExact(BLOCK)) ?? Buffer.alloc(0);
+      const sp = paxSparse(pax);
+      let sparse: SparseMap | undefined;
+      let mapBytes = 0; // body bytes taken by a pax 1.0 map
+      if (h.typeflag === 'S') sparse = await readOldGnuMap(block, readBlock);
+      const type = h.typeflag === 'S' ? 'file' : typeOf(h.typeflag);
+      if (sp && type === 'file') {
+        if (sp.version === '0.1') sparse = sp.map;
+        else {
+          const r = await readSparse10Map(readBlock, sp.realSize, size);
+          sparse = r.map;
+          mapBytes = r.consumed;
+        }
+      }
+      if (sparse) checkSparseMap(sparse, size - mapBytes);
       const entry: TarEntry = {
-        name: pax?.get('path') ?? longName ?? h.name,
+        name: sp?.name ?? pax?.get('path') ?? longName ?? h.name,
         type,
         typeflag: h.typeflag,
         mode: h.mode,
         // Links and directories have no body whatever the size field says (POSIX).
-        size: type === 'file' ? size : 0,
+        size: type !== 'file' ? 0 : sparse ? sparse.realSize : size,
         linkname: pax?.get('linkpath') ?? longLink ?? h.linkname,
+        ...(sparse ? { sparse: sparse.segments } : {}),
       };
       // Data that follows a non-file header (e.g. an 'S' sparse map) must still be skipped.
       const dataBlocks = type === 'dir' || type === 'symlink' || type === 'hardlink' ? 0 : size;
@@ -308,11 +326,11 @@ export async function readTar(chunks: AsyncIterable<Buffer>, hooks: ReadTarHooks
       longLink = undefined;
       last = entry.name;
       if (entry.name === '') throw new TarFormatError('tar entry without a name');
-      let consumed = 0;
+      let consumed = mapBytes;
       const body =
         type === 'file'
           ? (async function* () {
-              for await (const c of src.stream(size)) {
+              for await (const c of src.stream(size - mapBytes)) {
                 consumed += c.length;
                 yield c;
               }
@@ -328,7 +346,7 @@ export async function readTar(chunks: AsyncIterable<Buffer>, hooks: ReadTarHooks
       await src.skip(pad);
     }
   } catch (err) {
-    if (err instanceof TarFormatError) throw new TarFormatError(err.message + where());
+    if (err instanceof TarFormatError || err instanceof SparseFormatError) throw new TarFormatError(err.message + where());
     throw err;
   }
 }

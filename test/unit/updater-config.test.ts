@@ -239,6 +239,12 @@ describe('invalid values', () => {
     [{ ...DIR, SVDIR: 'service' }, /^SVDIR="service" must be an absolute path$/],
     [{ ...DIR, MOLT_STOP_TIMEOUT: 'forever' }, /^MOLT_STOP_TIMEOUT="forever" must be a duration/],
     [{ ...DIR, SVWAIT: 'x' }, /^SVWAIT="x" must be a number of seconds/],
+    // Past 2^31-1 ms Node fires a timer after 1 ms: every duration is bounded by the longest timer.
+    [{ ...DIR, MOLT_STOP_TIMEOUT: '25d' }, /^MOLT_STOP_TIMEOUT="25d" is too long \(at most 24d \(2\^31-1 ms/],
+    [{ ...DIR, SVWAIT: '2147484' }, /^SVWAIT="2147484" is too long \(at most 24d/],
+    [{ ...DIR, MOLT_TRIAL: '25d' }, /^MOLT_TRIAL="25d" is too long \(at most 24d/],
+    [{ ...DIR, MOLT_DELAY: '25d' }, /^MOLT_DELAY="25d" is too long \(at most 24d/],
+    [{ ...DIR, MOLT_ROLLOUT: '2147483648' }, /^MOLT_ROLLOUT="2147483648" is too long \(at most 24d/],
     [{ ...DIR, MOLT_ADMIN_ADDR: '8080' }, /^MOLT_ADMIN_ADDR="8080" must be host:port/],
     [{ ...DIR, MOLT_ADMIN_ADDR: '127.0.0.1:70000' }, /^MOLT_ADMIN_ADDR="127.0.0.1:70000" must be host:port/],
     [{ ...DIR, MOLT_ADMIN_ADDR: '[nope]:80' }, /^MOLT_ADMIN_ADDR="\[nope\]:80" must be host:port/],
@@ -273,6 +279,12 @@ describe('invalid values', () => {
       assert.match(refusal(env), re);
     });
   }
+
+  test('the longest timer itself (2^31-1 ms) is still accepted', () => {
+    const c = read({ ...DIR, MOLT_STOP_TIMEOUT: '2147483647', MOLT_TRIAL: '24d', MOLT_DELAY: '2147483647ms', MOLT_ROLLOUT: '24d' });
+    assert.equal(c.stopTimeoutMs, 2 ** 31 - 1);
+    assert.equal(c.trialMs, 24 * 86_400_000);
+  });
 
   test('secrets never appear in a message', () => {
     const token = 'ghp_SECRET token';

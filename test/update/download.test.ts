@@ -128,7 +128,7 @@ describe('downloadVerified', () => {
       const c = Buffer.alloc(65_536, 1);
       for (let i = 0; i < 1_000_000; i++) yield c; // bounded, but far past the limit
     }
-    await rejectsWith(downloadVerified({ body: endless(), dest: path.join(d, 'blob'), maxBytes: 1_000_000 }), 'bad-input', /exceeds the limit of 1000000/);
+    await rejectsWith(downloadVerified({ body: endless(), dest: path.join(d, 'blob'), maxBytes: 1_000_000 }), 'hostile-archive', /exceeds the limit of 1000000/);
     assertOnly(d);
   });
 

@@ -222,8 +222,13 @@ describe('extractArchive: hostile archives are refused whole', () => {
     await expectRefused(tgz([ok, { name: 'pipe', type: '6' }]), 'pipe', { reason: /FIFO/ });
   });
 
-  test('unsupported entry types (GNU sparse) are refused, not guessed at', async () => {
-    await expectRefused(tgz([ok, { name: 'sparse', type: 'S', body: 'x' }]), 'sparse', { reason: /unsupported entry type "S"/ });
+  test("a GNU sparse 'S' entry whose map does not hold its data is refused, not guessed at", async () => {
+    // An empty map (no ranges, real size 0) with one stored byte: sparse files are unpacked (sparse.test.ts), a bad map is damage.
+    await expectRefused(tgz([ok, { name: 'sparse', type: 'S', body: 'x' }]), /corrupt archive .*GNU sparse map lists 0 bytes of data but the entry stores 1/, { code: 'integrity' });
+  });
+
+  test('unsupported entry types are refused, not guessed at', async () => {
+    await expectRefused(tgz([ok, { name: 'volume', type: 'V', body: '' }]), 'volume', { reason: /unsupported entry type "V"/ });
   });
 
   test('size bomb: a file over maxBytes (2 MiB of zeros, 2 KiB compressed) is refused before it is written', async () => {

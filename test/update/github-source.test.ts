@@ -246,6 +246,26 @@ describe('rate limits and retries', () => {
     assert.equal(fake.apiRequests().length, 1);
   });
 
+  test('a 503 with a long Retry-After is rate-limited, and nothing goes out before it ends', async () => {
+    fake.faults.push({ status: 503, retryAfter: 120 });
+    const src = source(fake);
+    await assert.rejects(src.list(), (e) => isErr('rate-limited', /Retry-After 120s/)(e) && (e as UpdateError).retryAfterMs === 120_000);
+    await assert.rejects(src.list(), (e) => isErr('rate-limited', /no request for 1[12]\ds/)(e));
+    assert.equal(fake.apiRequests().length, 1);
+  });
+
+  test('while one request waits out a short Retry-After, the others are refused without a request', async () => {
+    fake.faults.push({ status: 429, retryAfter: 1 });
+    logLines.length = 0;
+    const src = source(fake);
+    const first = src.list();
+    for (let i = 0; i < 200 && !logLines.some((l) => /retrying .*status=429/.test(l)); i++) await tick(10);
+    await assert.rejects(src.latest(), (e) => isErr('rate-limited', /no request for [12]s/)(e) && (e as UpdateError).retryAfterMs! <= 1250);
+    assert.equal(fake.apiRequests().length, 1, 'the second request did not reach GitHub');
+    assert.equal((await first).releases.length, 1);
+    assert.deepEqual(fake.apiRequests().map((e) => e.status), [429, 200]);
+  });
+
   test('5xx are retried with backoff, then succeed', async () => {
     fake.faults.push({ status: 500 }, { status: 502 }, { status: 503 });
     const { releases } = await source(fake).list();
@@ -334,6 +354,22 @@ describe('fetching assets', () => {
     assert.notEqual(a.dir, b.dir);
     assert.equal(fs.readFileSync(path.join(b.dir, 'app'), 'utf8'), '#!/bin/sh\necho one\n');
     assert.equal(fake.log.filter((e) => e.server === 'storage').length, 1);
+  });
+
+  test('an asset over the size limit is a hostile archive, refused before it is downloaded', async () => {
+    const { release } = await startWith({ tag: 'v1.0.0', assets: [{ name, data: app1 }] });
+    const store = freshStore();
+    await assert.rejects(source(fake, { store, maxBytes: 100 }).fetch(release, store.stagingRoot()), isErr('hostile-archive', /over the limit of 100/));
+    assert.equal(fake.log.filter((e) => e.server === 'storage').length, 0);
+    assert.deepEqual(debris(store), []);
+  });
+
+  test('an archive over the entry limit is a hostile archive', async () => {
+    const three = await tgz({ a: '1', b: '2', c: '3' });
+    const { release } = await startWith({ tag: 'v1.0.0', assets: [{ name, data: three }] });
+    const store = freshStore();
+    await assert.rejects(source(fake, { store, maxEntries: 2 }).fetch(release, store.stagingRoot()), isErr('hostile-archive', /more than 2 entries/));
+    assert.deepEqual(debris(store).filter((p) => !p.startsWith('cache/')), []);
   });
 
   test('bytes that do not match the digest field are refused, with no debris', async () => {

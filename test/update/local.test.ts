@@ -127,6 +127,15 @@ describe('LocalDirSource', () => {
     assert.equal(f.release, r);
   });
 
+  test('the release root is 0755 for directory and tarball releases alike (an app that dropped root can enter it)', async () => {
+    const { dir } = moltDir();
+    const src = new LocalDirSource(dir);
+    const fromDir = await src.fetch(await find(src, '1.0.0'), freshStaging());
+    assert.equal(fs.statSync(fromDir.dir).mode & 0o7777, 0o755, 'directory release');
+    const fromTar = await src.fetch(await find(src, '1.1.0'), freshStaging());
+    assert.equal(fs.statSync(fromTar.dir).mode & 0o7777, 0o755, 'tarball release');
+  });
+
   test('fetch of a tarball listed in SHA256SUMS verifies and extracts it', async () => {
     const { dir, tarball } = moltDir();
     const staging = freshStaging();

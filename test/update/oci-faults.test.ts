@@ -111,6 +111,51 @@ describe('retries', () => {
     assert.deepEqual(delays, []);
   });
 
+  test('during a Retry-After window later polls send nothing: rate-limited with the time left, until the window ends', async () => {
+    let n = 0;
+    handler = (req, res) => {
+      if (n++ === 0) {
+        res.writeHead(429, { 'retry-after': '1' });
+        res.end();
+        return;
+      }
+      return passThrough(reg.url, req, res);
+    };
+    // maxRetryAfterMs 0: the 429 goes back to the scheduler at once instead of being waited out.
+    const src = source('f/app:stable', { maxRetryAfterMs: 0 });
+    await assert.rejects(src.list(), (e: unknown) => isErr('rate-limited')(e) && (e as UpdateError).retryAfterMs === 1000);
+    for (const poll of [() => src.list(), () => src.client.getManifest('2.0.0')]) {
+      await assert.rejects(poll(), (e: unknown) => isErr('rate-limited', /Retry-After/)(e) && (e as UpdateError).retryAfterMs! > 0 && (e as UpdateError).retryAfterMs! <= 1000);
+    }
+    assert.equal(proxy.log.length, 1, 'nothing reached the registry inside the window');
+    await new Promise((r) => setTimeout(r, 1100));
+    assert.equal((await src.list()).releases.length, 1);
+  });
+
+  test('while one call waits out a Retry-After, the others are refused without a request; the waiting call then goes', async () => {
+    let n = 0;
+    handler = (req, res) => {
+      if (isManifest(req, 'HEAD') && n++ === 0) {
+        res.writeHead(503, { 'retry-after': '30' });
+        res.end();
+        return;
+      }
+      return passThrough(reg.url, req, res);
+    };
+    let wake!: () => void;
+    let sleeping!: () => void;
+    const asleep = new Promise<void>((r) => (sleeping = r));
+    const src = source('f/app:stable', { sleep: (ms) => (delays.push(ms), sleeping(), new Promise<void>((r) => (wake = r))) });
+    const first = src.list();
+    await asleep;
+    assert.deepEqual(delays, [30_000]);
+    await assert.rejects(src.client.getManifest('1.0.0'), (e: unknown) => isErr('rate-limited')(e) && (e as UpdateError).retryAfterMs! > 29_000);
+    assert.equal(proxy.log.length, 1);
+    wake();
+    assert.equal((await first).releases.length, 1);
+    assert.ok(proxy.log.length > 1, 'the call that waited went on');
+  });
+
   test('500 every time: gives up after the retries with an error naming the status', async () => {
     handler = (_req, res) => {
       res.writeHead(503);
@@ -323,10 +368,22 @@ describe('bad manifests', () => {
   test('a release larger than the free space is refused before a byte is downloaded', async () => {
     const body = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, config: { mediaType: MT.empty, digest: 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a', size: 2 }, layers: [{ mediaType: MT.layerTarGzip, digest: blobDigest, size: 2 ** 50 }] }));
     handler = serveManifest(body, MT.ociManifest);
-    const src = source('f/app:stable');
+    // Limits raised past the layer's size, so that the free space is what refuses it.
+    const src = source('f/app:stable', { extractLimits: { maxBytes: 2 ** 52 } });
     const [rel] = (await src.list()).releases;
     const root = staging();
     await assert.rejects(src.fetch(rel!, root), isErr('disk-full', /not enough free space/));
+    assert.equal(count((e) => /\/blobs\//.test(e.url)), 0);
+    assert.deepEqual(fs.readdirSync(root), []);
+  });
+
+  test('layers over the release size limit are a hostile archive, refused before a byte is downloaded', async () => {
+    const body = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, config: { mediaType: MT.empty, digest: 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a', size: 2 }, layers: [{ mediaType: MT.layerTarGzip, digest: blobDigest, size: 2 ** 50 }] }));
+    handler = serveManifest(body, MT.ociManifest);
+    const src = source('f/app:stable');
+    const [rel] = (await src.list()).releases;
+    const root = staging();
+    await assert.rejects(src.fetch(rel!, root), isErr('hostile-archive', /exceed the limit of 2147483648 bytes/));
     assert.equal(count((e) => /\/blobs\//.test(e.url)), 0);
     assert.deepEqual(fs.readdirSync(root), []);
   });

@@ -230,6 +230,77 @@ describe('OciSource with docker-registry', () => {
     assert.equal(fs.readFileSync(path.join(got.dir, 'inside.txt'), 'utf8'), 'from a tar layer');
   });
 
+  test('the release root is 0755 (an app that dropped root can enter it)', async () => {
+    const { tgz, bare } = await makeRelease('r-mode', 'mode\n');
+    await publish(parseReference(`${reg.host}/demo/mode:1.0.0`), [tgz, bare], {});
+    const src = new OciSource(`${reg.host}/demo/mode`);
+    const [rel] = (await src.list()).releases;
+    const got = await src.fetch(rel!, staging());
+    assert.equal(fs.statSync(got.dir).mode & 0o7777, 0o755);
+  });
+
+  test('a symlink chain split across 9 layers, each harmless alone, is refused on the merged tree', async () => {
+    // Layer i holds l<i>/s -> ../l<i-1>/s/.. : lexically inside, but once l<i-1>/s is a symlink (from
+    // an earlier layer) each link climbs one level more; the last layer adds pw through l9/s.
+    const layers: string[] = [];
+    for (let i = 1; i <= 9; i++) {
+      const src = path.join(tmp, `chain-${i}`);
+      fs.mkdirSync(path.join(src, `l${i}`), { recursive: true });
+      fs.symlinkSync(i === 1 ? '..' : `../l${i - 1}/s/..`, path.join(src, `l${i}`, 's'));
+      const names = [`l${i}`];
+      if (i === 9) {
+        fs.symlinkSync('l9/s/etc/passwd', path.join(src, 'pw'));
+        names.push('pw');
+      }
+      const file = path.join(tmp, `chain-${i}.tar.gz`);
+      await tar.c({ gzip: true, file, cwd: src, portable: true }, names);
+      layers.push(file);
+    }
+    await publish(parseReference(`${reg.host}/demo/chain:1.0.0`), layers, {});
+    const src = new OciSource(`${reg.host}/demo/chain`);
+    const [rel] = (await src.list()).releases;
+    const root = staging();
+    await assert.rejects(src.fetch(rel!, root), (e: unknown) => e instanceof UpdateError && e.code === 'hostile-archive' && /resolves outside the release/.test(e.message));
+    assert.deepEqual(fs.readdirSync(root), [], 'no debris');
+  });
+
+  test('the limits hold for the release, not per layer: two layers of 6 entries pass no limit of 10', async () => {
+    const layers: string[] = [];
+    for (const n of [1, 2]) {
+      const src = path.join(tmp, `six-${n}`);
+      fs.mkdirSync(src, { recursive: true });
+      const names = Array.from({ length: 6 }, (_, i) => `l${n}-${i}`);
+      for (const f of names) fs.writeFileSync(path.join(src, f), f);
+      const file = path.join(tmp, `six-${n}.tar.gz`);
+      await tar.c({ gzip: true, file, cwd: src, portable: true }, names);
+      layers.push(file);
+    }
+    await publish(parseReference(`${reg.host}/demo/six:1.0.0`), layers, {});
+    const ok = new OciSource(`${reg.host}/demo/six`, { extractLimits: { maxEntries: 12 } });
+    const [rel] = (await ok.list()).releases;
+    assert.equal(fs.readdirSync((await ok.fetch(rel!, staging())).dir).length, 12);
+    const src = new OciSource(`${reg.host}/demo/six`, { extractLimits: { maxEntries: 10 } });
+    const root = staging();
+    await assert.rejects(src.fetch(rel!, root), (e: unknown) => e instanceof UpdateError && e.code === 'hostile-archive' && /more than 4 entries/.test(e.message));
+    assert.deepEqual(fs.readdirSync(root), [], 'no debris');
+  });
+
+  test('a later layer replacing an earlier file is a hostile archive', async () => {
+    const layers: string[] = [];
+    for (const n of [1, 2]) {
+      const src = path.join(tmp, `collide-${n}`);
+      fs.mkdirSync(src, { recursive: true });
+      fs.writeFileSync(path.join(src, 'run'), `layer ${n}`);
+      const file = path.join(tmp, `collide-${n}.tar.gz`);
+      await tar.c({ gzip: true, file, cwd: src, portable: true }, ['run']);
+      layers.push(file);
+    }
+    await publish(parseReference(`${reg.host}/demo/collide:1.0.0`), layers, {});
+    const src = new OciSource(`${reg.host}/demo/collide`);
+    const [rel] = (await src.list()).releases;
+    await assert.rejects(src.fetch(rel!, staging()), (e: unknown) => e instanceof UpdateError && e.code === 'hostile-archive' && /layers collide on 'run'/.test(e.message));
+  });
+
   test('chunked upload (PATCH with Content-Range) round-trips a file byte for byte', async () => {
     const big = path.join(tmp, 'blob.bin');
     fs.writeFileSync(big, crypto.randomBytes(100_000 + 17));

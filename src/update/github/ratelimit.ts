@@ -101,6 +101,10 @@ export function decide(status: number, h: Headers, body: string, attempt: number
     }
     return { action: 'fail' }; // a plain 403 (no access): retrying would not help
   }
+  if (status >= 500 && retryAfter !== undefined && (last || retryAfter > policy.maxInlineWaitMs)) {
+    // A 503 that says when to come back is a rate limit: nothing goes out before then.
+    return { action: 'rate-limited', waitMs: retryAfter, why: `Retry-After ${Math.ceil(retryAfter / 1000)}s` };
+  }
   if (status === 0 || status >= 500) {
     if (last) return { action: 'fail' };
     return { action: 'retry', delayMs: retryAfter !== undefined && retryAfter <= policy.maxInlineWaitMs ? retryAfter : backoffDelay(attempt, policy.baseMs, policy.capMs, rand) };

@@ -1,14 +1,18 @@
 // A small OCI distribution client: the few endpoints molt needs to follow and publish releases.
 // Auth (anonymous, Bearer from a challenge, Basic), retries with backoff on 429/5xx and network
 // faults, redirects without credentials across origins, and verified manifest bytes.
-import crypto from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { logger } from '../../common/log.js';
 import { UpdateError } from '../types.js';
-import { basicHeader, loadCredentials, parseChallenges, parseTokenResponse, type Credentials } from './auth.js';
+import { basicHeader, loadCredentials, parseChallenges, type Credentials } from './auth.js';
 import { discard, header, parseLinkNext, parseRetryAfter, readBody, retryDelayMs, send, sleep, type HttpRequest, type HttpResponse } from './http.js';
 import { MANIFEST_ACCEPT, MAX_MANIFEST_BYTES, baseMediaType, parseManifest, type AnyManifest } from './manifest.js';
 import { DIGEST_RE, formatReference, isLoopbackHost, type OciReference } from './reference.js';
+import { httpError, registryErrorText, sha256Hex } from './errors.js';
+import { RetryAfterWindow } from './retry-window.js';
+import { fetchToken } from './token.js';
+
+export { httpError, isTransient, registryErrorText, sha256Hex, statusOf } from './errors.js';
 
 const log = logger('oci');
 
@@ -60,41 +64,6 @@ interface CallOptions {
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
-export function sha256Hex(data: Uint8Array): string {
-  return 'sha256:' + crypto.createHash('sha256').update(data).digest('hex');
-}
-
-/** Pull the registry's error code/message out of `{"errors":[{code,message}]}` for a one-line message. */
-export function registryErrorText(body: Buffer): string {
-  try {
-    const doc = JSON.parse(body.toString('utf8')) as { errors?: { code?: unknown; message?: unknown }[] };
-    const e = doc.errors?.[0];
-    if (e && typeof e.code === 'string') return typeof e.message === 'string' && e.message ? `${e.code}: ${e.message}` : e.code;
-  } catch {
-    // not JSON: say nothing rather than echo arbitrary bytes
-  }
-  return '';
-}
-
-/** An UpdateError that remembers the HTTP status, so callers can tell a 5xx worth retrying from a 4xx. */
-export function httpError(message: string, status: number, retryAfterMs?: number): UpdateError {
-  const code = status === 429 ? 'rate-limited' : status === 404 ? 'not-found' : 'http';
-  return Object.assign(new UpdateError(message, code, retryAfterMs), { status });
-}
-
-export function statusOf(err: unknown): number | undefined {
-  const s = (err as { status?: unknown } | null)?.status;
-  return typeof s === 'number' ? s : undefined;
-}
-
-/** Worth trying again later: a network fault, 429, or a 5xx. */
-export function isTransient(err: unknown): boolean {
-  if (!(err instanceof UpdateError)) return false;
-  if (err.code === 'network' || err.code === 'rate-limited') return true;
-  const s = statusOf(err);
-  return s !== undefined && s >= 500;
-}
-
 export class RegistryClient {
   readonly ref: OciReference;
   private readonly origin: string;
@@ -130,12 +99,16 @@ export class RegistryClient {
     return `${this.ref.registry}/${this.ref.repository}`;
   }
 
+  /** The registry's Retry-After window: no request while it is open. */
+  private readonly window = new RetryAfterWindow();
+
   /** One logical call: auth challenges answered, 429/5xx and network faults retried, redirects followed. */
   async call(method: HttpRequest['method'], url: URL, co: CallOptions = {}): Promise<HttpResponse> {
     const sleeper = this.opts.sleep ?? sleep;
     const rand = this.opts.random ?? Math.random;
     let authTried = false;
     for (let attempt = 0; ; attempt++) {
+      this.window.gate(this.where());
       let res: HttpResponse;
       try {
         res = await this.sendFollowing(method, url, co);
@@ -163,14 +136,15 @@ export class RegistryClient {
       }
       if (res.status === 429 || res.status >= 500) {
         const after = parseRetryAfter(header(res, 'retry-after'), Date.now());
+        this.window.holdOff(after);
         const body = await readBody(res, 64 * 1024, 'error body').catch(() => Buffer.alloc(0));
         const what = `${method} ${url.pathname}: HTTP ${res.status}${registryErrorText(body) ? ' ' + registryErrorText(body) : ''}`;
-                if (co.idempotent === false || attempt >= this.opts.retries || (after ?? 0) > this.opts.maxRetryAfterMs) {
+        if (co.idempotent === false || attempt >= this.opts.retries || (after ?? 0) > this.opts.maxRetryAfterMs) {
           throw httpError(`${this.where()}: ${what}`, res.status, after);
         }
         const delay = retryDelayMs(attempt, after, { baseMs: this.opts.retryBaseMs, maxMs: this.opts.retryMaxMs }, rand());
         log.warn('retry', { status: res.status, attempt: attempt + 1, delay_ms: delay });
-        await sleeper(delay, co.signal);
+        await this.window.waitOut(sleeper, delay, co.signal);
         continue;
       }
       return res;
@@ -204,7 +178,7 @@ export class RegistryClient {
     const creds = this.creds();
     if (bearer && bearer.params.realm) {
       const scope = bearer.params.scope || `repository:${this.ref.repository}:${this.opts.push ? 'pull,push' : 'pull'}`;
-      this.auth = await this.fetchToken(bearer.params.realm, bearer.params.service, scope, creds, signal);
+      this.auth = await fetchToken({ where: this.where(), insecure: this.ref.insecure, opts: this.opts, window: this.window }, { realm: bearer.params.realm, service: bearer.params.service, scope, creds }, signal);
       return true;
     }
     if (challenges.some((c) => c.scheme === 'basic') && creds) {
@@ -212,62 +186,6 @@ export class RegistryClient {
       return true;
     }
     return false;
-  }
-
-  private async fetchToken(realm: string, service: string | undefined, scope: string, creds: Credentials | undefined, signal?: AbortSignal): Promise<{ value: string; expiresAtMs: number }> {
-    let url: URL;
-    try {
-      url = new URL(realm);
-    } catch {
-      throw new UpdateError(`${this.where()}: bad token realm in the registry's challenge`, 'bad-input');
-    }
-    // Basic credentials go over TLS only, unless the registry itself is trusted as insecure/loopback.
-    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && (this.ref.insecure || isLoopbackHost(url.host)))) {
-      throw new UpdateError(`${this.where()}: token realm ${url.origin} is not https`, 'bad-input');
-    }
-    if (service) url.searchParams.set('service', service);
-    for (const s of scope.split(' ').filter(Boolean)) url.searchParams.append('scope', s);
-    const headers: Record<string, string> = { accept: 'application/json' };
-    if (creds) headers.authorization = basicHeader(creds);
-    const sleeper = this.opts.sleep ?? sleep;
-    for (let attempt = 0; ; attempt++) {
-      let res: HttpResponse;
-      try {
-        res = await send({ method: 'GET', url, headers, signal, timeoutMs: this.opts.timeoutMs, idleMs: this.opts.idleMs });
-      } catch (err) {
-        if (err instanceof UpdateError && err.code === 'network' && attempt < this.opts.retries) {
-          await sleeper(retryDelayMs(attempt, undefined, { baseMs: this.opts.retryBaseMs, maxMs: this.opts.retryMaxMs }, (this.opts.random ?? Math.random)()), signal);
-          continue;
-        }
-        throw err;
-      }
-      if ((res.status === 429 || res.status >= 500) && attempt < this.opts.retries) {
-        const after = parseRetryAfter(header(res, 'retry-after'), Date.now());
-        discard(res);
-        if ((after ?? 0) > this.opts.maxRetryAfterMs) throw new UpdateError(`${this.where()}: token endpoint rate-limited`, 'rate-limited', after);
-        await sleeper(retryDelayMs(attempt, after, { baseMs: this.opts.retryBaseMs, maxMs: this.opts.retryMaxMs }, (this.opts.random ?? Math.random)()), signal);
-        continue;
-      }
-      if (res.status === 401 || res.status === 403) {
-        discard(res);
-        throw new UpdateError(`${this.where()}: token endpoint ${url.origin} refused ${creds ? 'the credentials' : 'anonymous access'} (${res.status})`, 'http');
-      }
-      if (res.status !== 200) {
-        discard(res);
-        throw new UpdateError(`${this.where()}: token endpoint ${url.origin} answered HTTP ${res.status}`, 'http');
-      }
-      const body = await readBody(res, 1024 * 1024, 'token response');
-      let doc: unknown;
-      try {
-        doc = JSON.parse(body.toString('utf8'));
-      } catch {
-        throw new UpdateError(`${this.where()}: malformed JSON from token endpoint ${url.origin}`, 'bad-input');
-      }
-      const tok = parseTokenResponse(doc, Date.now());
-      if (!tok) throw new UpdateError(`${this.where()}: token endpoint ${url.origin} sent no token`, 'bad-input');
-      log.debug('token', { realm: url.origin, scope });
-      return { value: `Bearer ${tok.token}`, expiresAtMs: tok.expiresAtMs };
-    }
   }
 
   private async failStatus(res: HttpResponse, what: string): Promise<never> {

@@ -9,9 +9,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { createHash } from 'node:crypto';
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { performance } from 'node:perf_hooks';
 import { Octokit } from '@octokit/rest';
 import { RequestError } from '@octokit/request-error';
 import { logger } from '../../common/log.js';
@@ -21,10 +19,14 @@ import { extractArchive, installBareFile } from '../extract.js';
 import type { VersionStore } from '../store.js';
 import { assetKind, archAliases, selectAsset, type AssetInfo, type Platform } from '../github/assets.js';
 import { checksumAssets, lookupChecksum, parseChecksumFile } from '../github/checksums.js';
-import { decide, gateWait, readRateLimit, type Headers, type RateLimitState, type RetryPolicy } from '../github/ratelimit.js';
+import { decide, type Headers, type RateLimitState, type RetryPolicy } from '../github/ratelimit.js';
 import { MalformedRelease, parseRelease, parseReleaseList, type GhRelease } from '../github/releases.js';
 import { versionFromTag } from '../github/tags.js';
+import { RateGate, messageOf, nowMs } from '../github/gate.js';
+import { openAsset, readSmallAsset, type AssetContext } from '../github/asset-stream.js';
+import { parseLocator, type Locator } from '../github/locator.js';
 import { moltVersion } from '../../common/version.js';
+import { removeTree } from '../rmtree.js';
 
 const log = logger('github');
 
@@ -61,15 +63,6 @@ export interface GitHubSourceOptions {
   random?: () => number;
 }
 
-/** What list() keeps in state.json to fetch a release later. */
-interface Locator {
-  source: 'github';
-  repo: string;
-  releaseId: number;
-  tag: string;
-  assets: AssetInfo[];
-}
-
 interface CachedResponse {
   etag: string;
   headers: Record<string, string>;
@@ -84,51 +77,6 @@ interface CallContext {
 
 const DEFAULT_RETRY: RetryPolicy = { attempts: 4, baseMs: 1000, capMs: 30_000, maxInlineWaitMs: 10_000 };
 const ETAG_CACHE_MAX = 64;
-const CHECKSUM_MAX_BYTES = 1 << 20;
-
-function nowMs(): number {
-  return performance.now();
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
-function headersOf(h: globalThis.Headers): Record<string, string> {
-  const out: Record<string, string> = {};
-  h.forEach((v, k) => (out[k] = v));
-  return out;
-}
-
-function messageOf(data: unknown): string {
-  if (typeof data === 'object' && data !== null && 'message' in data) return String((data as { message: unknown }).message);
-  return typeof data === 'string' ? data.slice(0, 200) : '';
-}
-
-function parseLocator(l: Record<string, unknown>, repo: string): Locator {
-  const bad = (what: string) => new UpdateError(`GitHub release locator for ${repo} is malformed: ${what}`, 'bad-input');
-  if (l.source !== 'github') throw bad('not a github locator');
-  if (typeof l.repo !== 'string' || l.repo !== repo) throw bad(`repo ${JSON.stringify(l.repo)} is not ${repo}`);
-  if (typeof l.tag !== 'string' || typeof l.releaseId !== 'number' || !Array.isArray(l.assets)) throw bad('tag, releaseId or assets missing');
-  try {
-    // Reuse the release parser's checks for the stored asset list.
-    const r = parseRelease({ id: l.releaseId, tag_name: l.tag, draft: false, prerelease: false, assets: l.assets }, 'locator');
-    return { source: 'github', repo, releaseId: r.id, tag: r.tag, assets: r.assets };
-  } catch (e) {
-    throw bad((e as Error).message);
-  }
-}
 
 export class GitHubSource implements ReleaseSource {
   readonly description: string;
@@ -145,8 +93,7 @@ export class GitHubSource implements ReleaseSource {
   private readonly random: () => number;
   private readonly etags = new Map<string, CachedResponse>();
   private readonly als = new AsyncLocalStorage<CallContext>();
-  private rate: RateLimitState = {};
-  private notBefore?: number;
+  private readonly gate: RateGate;
 
   constructor(private readonly opts: GitHubSourceOptions) {
     const m = /^([A-Za-z0-9](?:[A-Za-z0-9-]{0,38}))\/([A-Za-z0-9._-]{1,100})$/.exec(opts.repo.trim());
@@ -154,6 +101,7 @@ export class GitHubSource implements ReleaseSource {
     this.owner = m[1]!;
     this.name = m[2]!;
     this.repo = `${this.owner}/${this.name}`;
+    this.gate = new RateGate(this.repo);
     const base = (opts.baseUrl ?? 'https://api.github.com').replace(/\/+$/, '');
     let u: URL;
     try {
@@ -183,7 +131,11 @@ export class GitHubSource implements ReleaseSource {
 
   /** Rate-limit state from the last API response, for status and metrics. */
   rateLimit(): Readonly<RateLimitState> {
-    return { ...this.rate };
+    return this.gate.state();
+  }
+
+  private assetContext(): AssetContext {
+    return { repo: this.repo, apiOrigin: this.apiOrigin, token: this.token, timeoutMs: this.timeoutMs, idleTimeoutMs: this.idleTimeoutMs, retry: this.retry, random: this.random, gate: this.gate };
   }
 
   async list(opts: { signal?: AbortSignal } = {}): Promise<ListResult> {
@@ -210,7 +162,7 @@ export class GitHubSource implements ReleaseSource {
       return false;
     });
     const notModified = ctx.fresh === 0 && ctx.notModified > 0;
-    log.debug('listed', { repo: this.repo, releases: releases.length, notModified, remaining: this.rate.remaining });
+    log.debug('listed', { repo: this.repo, releases: releases.length, notModified, remaining: this.gate.state().remaining });
     return { releases, notModified };
   }
 
@@ -262,19 +214,6 @@ export class GitHubSource implements ReleaseSource {
 
   // ---- the request hook: gate, conditional request, time-out, retries ----
 
-  private gate(): void {
-    const wait = gateWait(this.rate, this.notBefore, nowMs());
-    if (wait > 0) {
-      throw new UpdateError(`GitHub rate limit for ${this.repo}: no request for ${Math.ceil(wait / 1000)}s (until the limit resets)`, 'rate-limited', Math.ceil(wait));
-    }
-  }
-
-  private note(h: Headers | undefined): void {
-    if (!h) return;
-    const rl = readRateLimit(h, nowMs(), Date.now());
-    if (rl.remaining !== undefined) this.rate = rl;
-  }
-
   private async hooked(request: (o: unknown) => Promise<OctoResponse>, options: OctoOptions): Promise<OctoResponse> {
     const ctx = this.als.getStore() ?? { fresh: 0, notModified: 0 };
     const parsed = this.octokit.request.endpoint.parse(options as never) as { method: string; url: string };
@@ -282,7 +221,7 @@ export class GitHubSource implements ReleaseSource {
     const shown = `${parsed.method} ${parsed.url.replace(this.apiOrigin, '')}`;
     const cached = parsed.method === 'GET' ? this.etags.get(key) : undefined;
     for (let attempt = 0; ; attempt++) {
-      this.gate();
+      this.gate.gate();
       const timeout = AbortSignal.timeout(this.timeoutMs);
       const signal = ctx.signal ? AbortSignal.any([ctx.signal, timeout]) : timeout;
       // before-after-hook binds the same options object through the whole chain: change it in place.
@@ -293,7 +232,7 @@ export class GitHubSource implements ReleaseSource {
       let body = '';
       try {
         const res = await request(options);
-        this.note(res.headers);
+        this.gate.note(res.headers);
         if (typeof res.data !== 'object' || res.data === null) {
           throw new UpdateError(`malformed release JSON from GitHub ${this.repo}: ${shown} answered ${res.data === null ? 'null' : `non-JSON ${JSON.stringify(String(res.data).slice(0, 40))}`}`, 'bad-input');
         }
@@ -306,7 +245,7 @@ export class GitHubSource implements ReleaseSource {
         if (ctx.signal?.aborted) throw new UpdateError(`GitHub ${this.repo}: ${shown} aborted`, 'aborted');
         const re = e instanceof RequestError ? e : undefined;
         if (re?.status === 304 && cached) {
-          this.note(re.response?.headers as Headers);
+          this.gate.note(re.response?.headers as Headers);
           ctx.notModified++;
           // Serve the page from the cache, Link header included, so pagination goes on.
           return { status: 200, url: parsed.url, headers: { ...cached.headers }, data: structuredClone(cached.data) };
@@ -314,17 +253,17 @@ export class GitHubSource implements ReleaseSource {
         status = timeout.aborted || !re?.response ? 0 : re.status;
         rh = (re?.response?.headers ?? {}) as Headers;
         body = messageOf(re?.response?.data);
-        this.note(rh);
+        this.gate.note(rh);
         const d = decide(status, rh, body, attempt, this.retry, nowMs(), this.random());
         if (d.action === 'retry') {
           log.info('retrying', { repo: this.repo, request: shown, status: status || (timeout.aborted ? 'timeout' : 'network'), attempt: attempt + 1, delay_ms: d.delayMs });
-          await sleep(d.delayMs, ctx.signal).catch(() => {
+          await this.gate.waitOut(rh, d.delayMs, ctx.signal).catch(() => {
             throw new UpdateError(`GitHub ${this.repo}: ${shown} aborted`, 'aborted');
           });
           continue;
         }
         if (d.action === 'rate-limited') {
-          this.notBefore = nowMs() + d.waitMs;
+          this.gate.shut(d.waitMs);
           log.warn('rate limited', { repo: this.repo, why: d.why, retry_after_s: Math.ceil(d.waitMs / 1000) });
           throw new UpdateError(`GitHub rate limit for ${this.repo} (${d.why}): retry in ${Math.ceil(d.waitMs / 1000)}s`, 'rate-limited', Math.ceil(d.waitMs));
         }
@@ -368,7 +307,7 @@ export class GitHubSource implements ReleaseSource {
     const kind = assetKind(asset.name);
     if (kind === 'unsupported') throw new UpdateError(`asset ${asset.name} of release ${loc.tag}: unsupported format (want .tar.gz, .tgz, .tar or a bare executable)`, 'bad-input');
     if (this.opts.maxBytes !== undefined && asset.size > this.opts.maxBytes) {
-      throw new UpdateError(`asset ${asset.name} of release ${loc.tag} is ${asset.size} bytes, over the limit of ${this.opts.maxBytes}`, 'bad-input');
+      throw new UpdateError(`asset ${asset.name} of release ${loc.tag} is ${asset.size} bytes, over the limit of ${this.opts.maxBytes}`, 'hostile-archive');
     }
 
     const verified: string[] = [];
@@ -402,7 +341,7 @@ export class GitHubSource implements ReleaseSource {
       log.info('fetched', { repo: this.repo, tag: loc.tag, asset: asset.name, bytes: downloaded, verified: expected ? 'yes' : 'no' });
       return { release, dir: work, downloaded, verified };
     } catch (e) {
-      await fs.promises.rm(work, { recursive: true, force: true });
+      await removeTree(work);
       throw e;
     } finally {
       if (!expected) await fs.promises.rm(blob, { force: true });
@@ -413,7 +352,7 @@ export class GitHubSource implements ReleaseSource {
   /** The asset's sha256 from a checksum asset of the same release, or undefined. */
   private async checksumFor(asset: AssetInfo, loc: Locator, verified: string[], signal?: AbortSignal): Promise<string | undefined> {
     for (const src of checksumAssets(loc.assets, asset.name)) {
-      const text = await this.smallAsset(src.asset, loc, signal);
+      const text = await readSmallAsset(this.assetContext(), src.asset, loc.tag, signal);
       if (src.asset.digest) verified.push(src.asset.digest);
       const sum = lookupChecksum(parseChecksumFile(text), asset.name, src.perAsset);
       if (sum) {
@@ -424,32 +363,8 @@ export class GitHubSource implements ReleaseSource {
     return undefined;
   }
 
-  private async smallAsset(a: AssetInfo, loc: Locator, signal?: AbortSignal): Promise<string> {
-    if (a.size > CHECKSUM_MAX_BYTES) throw new UpdateError(`checksum asset ${a.name} of release ${loc.tag} is too large (${a.size} bytes)`, 'bad-input');
-    const { body, done } = await this.openAsset(a, loc, signal);
-    const chunks: Buffer[] = [];
-    let n = 0;
-    try {
-      for await (const c of body) {
-        n += c.byteLength;
-        if (n > CHECKSUM_MAX_BYTES) throw new UpdateError(`checksum asset ${a.name} of release ${loc.tag} is larger than ${CHECKSUM_MAX_BYTES} bytes`, 'bad-input');
-        chunks.push(Buffer.from(c));
-      }
-    } catch (e) {
-      throw done(e);
-    } finally {
-      done();
-    }
-    const buf = Buffer.concat(chunks);
-    if (a.digest) {
-      const got = `sha256:${createHash('sha256').update(buf).digest('hex')}`;
-      if (got !== a.digest) throw new UpdateError(`checksum asset ${a.name} of release ${loc.tag} does not match its digest (got ${got})`, 'integrity');
-    }
-    return buf.toString('utf8');
-  }
-
   private async download(a: AssetInfo, loc: Locator, dest: string, expected: string | undefined, opts: FetchOptions): Promise<{ digest: string; size: number }> {
-    const { body, done } = await this.openAsset(a, loc, opts.signal);
+    const { body, done } = await openAsset(this.assetContext(), a, loc.tag, opts.signal);
     try {
       return await downloadVerified({
         body,
@@ -470,102 +385,6 @@ export class GitHubSource implements ReleaseSource {
     }
   }
 
-  /**
-   * GET the asset's API URL with Accept: application/octet-stream; GitHub answers 302 to a
-   * storage host (or 200 with the bytes). Redirects are followed here so that the token is sent
-   * only to the API's own origin, and never over a downgrade from https to http.
-   * Returns the body, guarded by an idle time-out, and `done(err?)` which stops the guard and
-   * turns an abort caused by the guard into a clear time-out error.
-   */
-  private async openAsset(a: AssetInfo, loc: Locator, signal?: AbortSignal): Promise<{ body: AsyncIterable<Uint8Array>; done: (e?: unknown) => unknown }> {
-    const what = `asset ${a.name} of release ${loc.tag}`;
-    for (let attempt = 0; ; attempt++) {
-      this.gate();
-      const guard = new AbortController();
-      const both = signal ? AbortSignal.any([signal, guard.signal]) : guard.signal;
-      let stalled = false;
-      let timer = setTimeout(() => {
-        stalled = true;
-        guard.abort(new Error('time-out'));
-      }, this.timeoutMs);
-      const done = (e?: unknown): unknown => {
-        clearTimeout(timer);
-        if (e === undefined) return undefined;
-        if (signal?.aborted) return new UpdateError(`download of ${what} aborted`, 'aborted');
-        if (stalled) return new UpdateError(`download of ${what} stalled: no data for ${this.idleTimeoutMs}ms`, 'network');
-        return e;
-      };
-      let status = 0;
-      let rh: Headers = {};
-      let body = '';
-      try {
-        let url = new URL(a.url);
-        for (let hop = 0; ; hop++) {
-          const headers: Record<string, string> = { accept: 'application/octet-stream', 'user-agent': `molt/${moltVersion()}` };
-          const api = url.origin === this.apiOrigin;
-          if (api && this.token) headers.authorization = `Bearer ${this.token}`;
-          if (api) headers['x-github-api-version'] = '2022-11-28';
-          const res = await fetch(url, { headers, redirect: 'manual', signal: both });
-          if (api) this.note(headersOf(res.headers));
-          if ([301, 302, 303, 307, 308].includes(res.status)) {
-            await res.body?.cancel();
-            const loc2 = res.headers.get('location');
-            if (!loc2) throw new UpdateError(`${what}: redirect without a Location`, 'http');
-            const next = new URL(loc2, url);
-            if (url.protocol === 'https:' && next.protocol !== 'https:') throw new UpdateError(`${what}: refusing a redirect from https to ${next.protocol}`, 'http');
-            if (hop >= 5) throw new UpdateError(`${what}: too many redirects`, 'http');
-            url = next;
-            continue;
-          }
-          if (res.ok && res.body) {
-            // From here the time-out measures silence between chunks.
-            clearTimeout(timer);
-            timer = setTimeout(() => {
-              stalled = true;
-              guard.abort(new Error('stalled'));
-            }, this.idleTimeoutMs);
-            const t = timer;
-            const stream = res.body;
-            async function* guarded(): AsyncIterable<Uint8Array> {
-              for await (const chunk of stream) {
-                t.refresh();
-                yield chunk;
-              }
-            }
-            return { body: guarded(), done };
-          }
-          status = res.status;
-          rh = headersOf(res.headers);
-          body = messageOf(await res.json().catch(() => ''));
-          // A storage 5xx is retried from the API URL (a fresh signed redirect); a storage 4xx is final.
-          if (api || res.status >= 500) break;
-          throw new UpdateError(`${what}: storage host ${url.host} answered ${res.status}`, 'http');
-        }
-      } catch (e) {
-        clearTimeout(timer);
-        if (e instanceof UpdateError) throw e;
-        if (signal?.aborted) throw new UpdateError(`download of ${what} aborted`, 'aborted');
-        status = 0;
-        if (!stalled) body = (e as Error).message;
-      }
-      clearTimeout(timer);
-      const d = decide(status, rh, body, attempt, this.retry, nowMs(), this.random());
-      if (d.action === 'retry') {
-        log.info('retrying', { repo: this.repo, request: what, status: status || (stalled ? 'timeout' : 'network'), attempt: attempt + 1, delay_ms: d.delayMs });
-        await sleep(d.delayMs, signal).catch(() => {
-          throw new UpdateError(`download of ${what} aborted`, 'aborted');
-        });
-        continue;
-      }
-      if (d.action === 'rate-limited') {
-        this.notBefore = nowMs() + d.waitMs;
-        throw new UpdateError(`GitHub rate limit for ${this.repo} (${d.why}): retry in ${Math.ceil(d.waitMs / 1000)}s`, 'rate-limited', Math.ceil(d.waitMs));
-      }
-      if (status === 0) throw new UpdateError(`download of ${what} ${stalled ? `timed out after ${this.timeoutMs}ms` : `failed (${body})`}${attempt ? ` after ${attempt + 1} attempts` : ''}`, 'network');
-      if (status === 404) throw new UpdateError(`${what} not found on GitHub ${this.repo}${body ? ` (${body})` : ''}`, 'not-found');
-      throw new UpdateError(`download of ${what} answered ${status}${body ? ` (${body})` : ''}`, 'http');
-    }
-  }
 }
 
 interface OctoOptions {

@@ -14,6 +14,7 @@ import { extractArchive, type ExtractLimits } from '../extract.js';
 import { copyReleaseTree } from '../copytree.js';
 import { parseSha256Sums } from '../sha256sums.js';
 import { isValidVersion } from '../store.js';
+import { removeTree } from '../rmtree.js';
 
 const log = logger('source-dir');
 
@@ -173,7 +174,7 @@ export class LocalDirSource implements ReleaseSource {
       log.info('fetched', { version: release.version, from: name, digest, verified: hex !== undefined, entries: r.entries });
       return { release, dir: work, downloaded: size, verified: hex !== undefined ? [digest] : [] };
     } catch (err) {
-      await fs.promises.rm(work, { recursive: true, force: true }).catch(() => undefined);
+      await removeTree(work);
       await fs.promises.rm(archive, { force: true }).catch(() => undefined);
       await fs.promises.rm(archive + '.part', { force: true }).catch(() => undefined);
       if (err instanceof UpdateError) throw err;

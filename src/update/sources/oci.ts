@@ -8,7 +8,8 @@ import semver from 'semver';
 import { logger } from '../../common/log.js';
 import { fsyncDir } from '../../common/atomic.js';
 import { downloadVerified, ensureFreeSpace } from '../download.js';
-import { extractArchive, installBareFile } from '../extract.js';
+import { DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES, extractArchive, installBareFile } from '../extract.js';
+import { checkTreeSymlinks } from '../copytree.js';
 import { UpdateError, type FetchOptions, type FetchedRelease, type ListResult, type Release, type ReleaseSource } from '../types.js';
 import { RegistryClient, isTransient, type ClientOptions, type FetchedManifest } from '../oci/client.js';
 import { sleep, retryDelayMs } from '../oci/http.js';
@@ -25,6 +26,7 @@ import {
   type LayerPlan,
 } from '../oci/manifest.js';
 import { DIGEST_RE, formatReference, parseReference, type OciReference } from '../oci/reference.js';
+import { removeTree } from '../rmtree.js';
 
 const log = logger('oci');
 
@@ -174,6 +176,12 @@ export class OciSource implements ReleaseSource {
 
     await fs.promises.mkdir(stagingRoot, { recursive: true });
     const total = manifest.layers.reduce((n, d) => n + d.size, 0);
+    // The limits hold for the release as a whole, not per layer: nine layers are not nine allowances.
+    const maxBytes = this.opts.extractLimits?.maxBytes ?? DEFAULT_MAX_BYTES;
+    const maxEntries = this.opts.extractLimits?.maxEntries ?? DEFAULT_MAX_ENTRIES;
+    if (total > maxBytes) {
+      throw new UpdateError(`hostile release ${formatReference(this.ref)}@${leaf.digest}: layers of ${total} bytes exceed the limit of ${maxBytes} bytes`, 'hostile-archive');
+    }
     const cache = this.opts.cache;
     // The store re-hashes a cached blob before trusting it; do that once per layer.
     const hits = new Map<string, string>();
@@ -196,6 +204,7 @@ export class OciSource implements ReleaseSource {
     const work = await fs.promises.mkdtemp(path.join(stagingRoot, `.oci-work-`));
     let downloaded = 0;
     let doneBytes = 0;
+    const used = { bytes: 0, entries: 0 };
     try {
       for (const [i, { d, plan }] of plans.entries()) {
         const hit = hits.get(d.digest);
@@ -205,28 +214,37 @@ export class OciSource implements ReleaseSource {
         doneBytes += d.size;
         opts.onProgress?.({ bytes: doneBytes, total });
         const layerDir = path.join(work, `layer-${i}`);
-        await this.installLayer(got.file, plan, d, layerDir);
+        const r = await this.installLayer(got.file, plan, d, layerDir, { maxBytes: maxBytes - used.bytes, maxEntries: maxEntries - used.entries });
+        used.bytes += r.bytes;
+        used.entries += r.entries;
         await mergeInto(layerDir, dir);
       }
+      await checkTreeSymlinks(dir, `${formatReference(this.ref)}@${leaf.digest}`);
+      // mkdtemp made it 0700: the app, which may have dropped root, must be able to enter it.
+      await fs.promises.chmod(dir, 0o755);
       fsyncDir(dir);
       log.info('fetched', { ref: formatReference(this.ref), digest: top.digest, version: release.version, layers: manifest.layers.length, downloaded });
       const verified = [top.digest, ...(leaf.digest !== top.digest ? [leaf.digest] : []), ...manifest.layers.map((d) => d.digest)];
       return { release: { ...release, digest: top.digest }, dir, downloaded, verified };
     } catch (err) {
-      await fs.promises.rm(dir, { recursive: true, force: true }).catch(() => undefined);
+      await removeTree(dir);
       throw err;
     } finally {
-      await fs.promises.rm(work, { recursive: true, force: true }).catch(() => undefined);
+      await removeTree(work);
     }
   }
 
-  private async installLayer(file: string, plan: LayerPlan, d: Descriptor, layerDir: string): Promise<void> {
-    if (plan.action === 'file') return installBareFile(file, layerDir, plan.name);
-    if (!plan.compressed && plan.title && !(await fileLooksLikeTar(file))) {
+  /** One layer into layerDir, within what is left of the release's limits; returns what it used. */
+  private async installLayer(file: string, plan: LayerPlan, d: Descriptor, layerDir: string, left: { maxBytes: number; maxEntries: number }): Promise<{ entries: number; bytes: number }> {
+    const bare = plan.action === 'file' ? plan.name : !plan.compressed && plan.title && !(await fileLooksLikeTar(file)) ? plan.title : undefined;
+    if (bare !== undefined) {
       // ORAS's CLI labels a plain file `...tar`; its title says what it is.
-      return installBareFile(file, layerDir, plan.title);
+      if (left.maxEntries < 1) throw new UpdateError(`hostile release ${formatReference(this.ref)}: layer ${d.digest}: more entries than the limit`, 'hostile-archive');
+      await installBareFile(file, layerDir, bare);
+      return { entries: 1, bytes: d.size };
     }
-    await extractArchive(file, layerDir, this.opts.extractLimits);
+    const before = left.maxEntries < (this.opts.extractLimits?.maxEntries ?? DEFAULT_MAX_ENTRIES) ? ' (after the earlier layers)' : '';
+    return extractArchive(file, layerDir, { ...left, label: `layer ${d.digest}${before}` });
   }
 
   /** One verified blob on disk: from the cache, or streamed from the registry through its digest and size. */
@@ -238,7 +256,7 @@ export class OciSource implements ReleaseSource {
     for (let attempt = 0; ; attempt++) {
       try {
         const { body } = await this.client.openBlob(d.digest, signal);
-        await downloadVerified({ body, dest, expectedDigest: d.digest, expectedSize: d.size, maxBytes: d.size, signal, onProgress: (p) => onBytes(p.bytes) });
+        await downloadVerified({ body, dest, expectedDigest: d.digest, expectedSize: d.size, signal, onProgress: (p) => onBytes(p.bytes) });
         return { file: dest, downloaded: d.size };
       } catch (err) {
         if (!isTransient(err) || attempt >= retries || signal?.aborted) throw err;
@@ -277,7 +295,7 @@ export async function mergeInto(from: string, to: string): Promise<void> {
     }
     const here = await fs.promises.lstat(src);
     if (here.isDirectory() && there.isDirectory()) await mergeInto(src, dst);
-    else throw new UpdateError(`layers collide on '${path.relative(to, dst) || name}'`, 'bad-input');
+    else throw new UpdateError(`hostile release: layers collide on '${path.relative(to, dst) || name}'`, 'hostile-archive');
   }
   fsyncDir(to);
 }
