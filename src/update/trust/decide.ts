@@ -1,0 +1,79 @@
+// The trust decision: given what each signature check found, install or refuse,
+// and why. Pure: the checks (minisign.ts, pem.ts, sums.ts) turn bytes into
+// verdicts; this table turns verdicts into one answer with a reason from a
+// closed set, so logs, notifications and metrics can match on it.
+
+/** What one signature said about the artifact molt is about to install. */
+export type SignatureVerdict =
+  /** A trusted key or identity signed these bytes; `signedFor` is the file name it was signed for (null: the signature names none). */
+  | { kind: 'valid'; by: string; signedFor: string | null }
+  /** Well-formed, but by a key the image does not trust. */
+  | { kind: 'unknown-key'; keyId: string }
+  /** Keyless: a valid bundle for an identity (or issuer) other than the pinned one. */
+  | { kind: 'untrusted-identity'; identity: string }
+  /** Does not verify: bytes changed, truncated or garbage file, wrong algorithm; `detail` is for the log. */
+  | { kind: 'bad'; detail: string }
+  /** A signed document (SHA256SUMS) that does not mention this artifact: no evidence either way. */
+  | { kind: 'absent' };
+
+export interface TrustEvidence {
+  /** The file name molt is about to install, as the source serves it. */
+  servedAs: string;
+  verdicts: SignatureVerdict[];
+}
+
+export interface TrustPolicy {
+  /** False when no trust setting is present: today's behaviour (one warning at start). */
+  required: boolean;
+}
+
+export type TrustReason =
+  | 'no signature'
+  | `unknown key ${string}`
+  | 'bad signature'
+  | `identity ${string} not trusted`
+  | `signed for ${string}, served as ${string}`;
+
+export type TrustDecision =
+  /** `by`: key id or identity; null when verification is not configured. */
+  | { ok: true; by: string | null }
+  | { ok: false; reason: TrustReason; detail?: string };
+
+/** The name a signature without `file:` is reported with in a binding refusal. */
+export const UNNAMED = '(no name)';
+
+/**
+ * A refusal's rank: when several signatures fail, the reason that points at
+ * the most deliberate tampering is reported. A trusted signature for another
+ * file (rollback or mix-and-match) beats a broken one, which beats a stranger's
+ * key, which beats nothing at all.
+ */
+const RANK = { binding: 5, bad: 4, identity: 3, 'unknown-key': 2, none: 1 } as const;
+
+function refusalOf(v: SignatureVerdict, servedAs: string): { rank: number; decision: TrustDecision & { ok: false } } {
+  switch (v.kind) {
+    case 'valid':
+      return { rank: RANK.binding, decision: { ok: false, reason: `signed for ${v.signedFor ?? UNNAMED}, served as ${servedAs}` } };
+    case 'bad':
+      return { rank: RANK.bad, decision: { ok: false, reason: 'bad signature', detail: v.detail } };
+    case 'untrusted-identity':
+      return { rank: RANK.identity, decision: { ok: false, reason: `identity ${v.identity} not trusted` } };
+    case 'unknown-key':
+      return { rank: RANK['unknown-key'], decision: { ok: false, reason: `unknown key ${v.keyId}` } };
+    case 'absent':
+      return { rank: RANK.none, decision: { ok: false, reason: 'no signature' } };
+  }
+}
+
+/** Install only what a trusted key or identity signed for exactly this name. */
+export function decideTrust(policy: TrustPolicy, evidence: TrustEvidence): TrustDecision {
+  if (!policy.required) return { ok: true, by: null };
+  const accepted = evidence.verdicts.find((v) => v.kind === 'valid' && v.signedFor === evidence.servedAs);
+  if (accepted && accepted.kind === 'valid') return { ok: true, by: accepted.by };
+  let worst: { rank: number; decision: TrustDecision & { ok: false } } = { rank: 0, decision: { ok: false, reason: 'no signature' } };
+  for (const v of evidence.verdicts) {
+    const r = refusalOf(v, evidence.servedAs);
+    if (r.rank > worst.rank) worst = r;
+  }
+  return worst.decision;
+}

@@ -1,0 +1,80 @@
+// The API the updater calls for one artifact: hand over the (small) signature
+// files the source found beside it, feed the hasher while downloading, then
+// ask for the decision. The artifact is read once; the signatures are parsed
+// before its first byte so the hasher computes only what they need.
+//
+//   const check = startTrustCheck(trust, 'app-1.2.tar.gz', { minisig, sums });
+//   ... for each downloaded chunk: check.hasher.update(chunk)
+//   const { decision, digests } = check.finish();
+//   if (!decision.ok) block the release with decision.reason
+import type { TrustConfig } from './config.js';
+import { decideTrust, type SignatureVerdict, type TrustDecision } from './decide.js';
+import { digestsOf, TrustHasher, type ArtifactDigests, type HasherNeeds } from './hasher.js';
+import { minisignNeeds, parseMinisignSignature, verifyMinisign } from './minisign.js';
+import { parsePemSignature, pemNeeds, verifyPemOverArtifact, verifyPemOverBytes } from './pem.js';
+import { verdictFromSignedSums } from './sums.js';
+
+/** What a source found beside the artifact; each absent one is simply not there. */
+export interface ReleaseSignatures {
+  /** `<name>.minisig` */
+  minisig?: Uint8Array;
+  /** `<name>.sig`: a PEM-key signature (cosign sign-blob --key, openssl) */
+  sig?: Uint8Array;
+  /** A checksum list that names the artifact (`SHA256SUMS`) and its signatures. */
+  sums?: { name: string; content: Uint8Array; minisig?: Uint8Array; sig?: Uint8Array };
+}
+
+export interface TrustCheck {
+  /** Feed every chunk of the artifact, in order, exactly once. */
+  readonly hasher: TrustHasher;
+  finish(): { decision: TrustDecision; digests: ArtifactDigests };
+}
+
+const text = (b: Uint8Array): string => Buffer.from(b).toString('utf8');
+
+function mergeNeeds(a: HasherNeeds, b: HasherNeeds): HasherNeeds {
+  return {
+    blake2b512: Boolean(a.blake2b512 || b.blake2b512),
+    bytes: Boolean(a.bytes || b.bytes),
+    ecdsa: [...(a.ecdsa ?? []), ...(b.ecdsa ?? [])],
+  };
+}
+
+/** The verdicts a signed checksum list gives, from both its signature kinds. */
+function sumsVerdicts(config: TrustConfig, sums: NonNullable<ReleaseSignatures['sums']>, servedAs: string, digests: ArtifactDigests): SignatureVerdict[] {
+  const out: SignatureVerdict[] = [];
+  if (sums.minisig) {
+    const v = verifyMinisign(text(sums.minisig), config.keys, digestsOf(sums.content));
+    out.push(verdictFromSignedSums(v, sums, servedAs, digests));
+  }
+  if (sums.sig) out.push(verdictFromSignedSums(verifyPemOverBytes(sums.sig, config.keys, sums.content), sums, servedAs, digests));
+  return out;
+}
+
+/** Start checking the artifact `servedAs` (the file name molt will install). */
+export function startTrustCheck(config: TrustConfig, servedAs: string, signatures: ReleaseSignatures): TrustCheck {
+  let needs: HasherNeeds = {};
+  if (config.required && signatures.minisig) {
+    const parsed = parseMinisignSignature(text(signatures.minisig));
+    if (typeof parsed !== 'string') needs = mergeNeeds(needs, minisignNeeds(parsed));
+  }
+  // ECDSA verifiers come first in the hasher's list: verifyPemOverArtifact reads them from offset 0.
+  if (config.required && signatures.sig) {
+    const sig = parsePemSignature(signatures.sig);
+    if (typeof sig !== 'string') needs = mergeNeeds(pemNeeds(sig, config.keys), needs);
+  }
+  const hasher = new TrustHasher(needs);
+  return {
+    hasher,
+    finish() {
+      const digests = hasher.finish();
+      const verdicts: SignatureVerdict[] = [];
+      if (config.required) {
+        if (signatures.minisig) verdicts.push(verifyMinisign(text(signatures.minisig), config.keys, digests));
+        if (signatures.sig) verdicts.push(verifyPemOverArtifact(signatures.sig, config.keys, digests));
+        if (signatures.sums) verdicts.push(...sumsVerdicts(config, signatures.sums, servedAs, digests));
+      }
+      return { decision: decideTrust(config, { servedAs, verdicts }), digests };
+    },
+  };
+}
