@@ -24,7 +24,7 @@ function minisign(...args: string[]): string {
 }
 
 function keyId(pubFile: string): string {
-  return /minisign public key ([0-9A-F]{16})/.exec(fs.readFileSync(path.join(dir, pubFile), 'utf8'))![1]!;
+  return /minisign public key ([0-9A-F]{1,16})/.exec(fs.readFileSync(path.join(dir, pubFile), 'utf8'))![1]!.padStart(16, '0');
 }
 
 /** A release file of `size` random bytes, signed by `key` unless null; extra minisign flags after -S. */

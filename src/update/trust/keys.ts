@@ -15,7 +15,10 @@ export class TrustConfigError extends Error {
   override name = 'TrustConfigError';
 }
 
-/** minisign's key number is 8 bytes; minisign shows it as a little-endian u64 in uppercase hex. */
+/**
+ * minisign's key number is 8 bytes, shown as a little-endian u64 in uppercase
+ * hex; always 16 digits here (minisign drops leading zeros) so ids compare as strings.
+ */
 export function minisignKeyId(keyNum: Uint8Array): string {
   return Buffer.from(keyNum).reverse().toString('hex').toUpperCase();
 }
