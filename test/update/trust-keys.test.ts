@@ -9,7 +9,7 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { createHash, createPublicKey } from 'node:crypto';
 import { loadTrustKeys, minisignKeyId, parseTrustKey, TrustConfigError } from '../../src/update/trust/keys.js';
-import { loadTrustConfig, trustStartupWarning, GITHUB_ACTIONS_ISSUER } from '../../src/update/trust/config.js';
+import { loadTrustConfig, trustStartupWarning } from '../../src/update/trust/config.js';
 
 let dir: string;
 let minisignPub: string;
@@ -123,9 +123,14 @@ describe('trust keys', () => {
     assert.equal(keyed.required, true);
     assert.equal(keyed.keys.length, 1);
     assert.equal(trustStartupWarning(keyed), null);
-    const keyless = loadTrustConfig({ MOLT_TRUST_IDENTITY: 'https://github.com/o/r/.github/workflows/release.yml@refs/tags/v1' });
-    assert.equal(keyless.required, true);
-    assert.equal(keyless.issuer, GITHUB_ACTIONS_ISSUER);
+    // Keyless settings need a trusted root; with one, see trust-sigstore.test.ts.
+    const identity = 'https://github.com/o/r/.github/workflows/release.yml@refs/tags/v*';
+    assert.match(configError(() => loadTrustConfig({ MOLT_TRUST_IDENTITY: identity })), /^MOLT_TRUST_IDENTITY: no Sigstore trusted root/);
+    fs.writeFileSync(path.join(dir, 'root.json'), '{"mediaType": ');
+    assert.match(configError(() => loadTrustConfig({ MOLT_TRUST_IDENTITY: identity, MOLT_TRUST_ROOT: path.join(dir, 'root.json') })), /^MOLT_TRUST_ROOT: .*root\.json: not a readable JSON file/);
+    fs.writeFileSync(path.join(dir, 'root.json'), '{"mediaType": "x"}');
+    assert.match(configError(() => loadTrustConfig({ MOLT_TRUST_IDENTITY: identity, MOLT_TRUST_ROOT: path.join(dir, 'root.json') })), /^MOLT_TRUST_ROOT: .*: not a Sigstore trusted root/);
+    assert.match(configError(() => loadTrustConfig({ MOLT_TRUST_ROOT: path.join(dir, 'root.json') })), /^MOLT_TRUST_ROOT: set without MOLT_TRUST_IDENTITY/);
     assert.match(configError(() => loadTrustConfig({ MOLT_TRUST_ISSUER: 'https://x' })), /^MOLT_TRUST_ISSUER: /);
   });
 });

@@ -12,6 +12,8 @@ import { execFileSync } from 'node:child_process';
 import { createHash, createPrivateKey, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { keylessTrust, verifySigstoreBundle, identityMatches, type KeylessTrust } from '../../src/update/trust/sigstore.js';
 import { decideTrust } from '../../src/update/trust/decide.js';
+import { loadTrustConfig } from '../../src/update/trust/config.js';
+import { startTrustCheck } from '../../src/update/trust/release.js';
 
 const WORKFLOW = 'https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1.2.0';
 const GHA = 'https://token.actions.githubusercontent.com';
@@ -227,6 +229,25 @@ describe('Sigstore bundles against a test trusted root', () => {
     for (const b of [good.slice(0, good.length / 2), '{}', 'garbage', '', JSON.stringify({ mediaType: 'x' })]) {
       assert.equal(verdict(b).kind, 'bad', b.slice(0, 40));
     }
+  });
+
+  test('MOLT_TRUST_IDENTITY + MOLT_TRUST_ROOT through the updater\'s API: the pinned workflow\'s bundle installs, a bad one beside it does not matter', () => {
+    fs.writeFileSync(path.join(dir, 'trusted_root.json'), JSON.stringify(trustedRoot()));
+    const config = loadTrustConfig({
+      MOLT_TRUST_IDENTITY: 'https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v*',
+      MOLT_TRUST_ROOT: path.join(dir, 'trusted_root.json'),
+    });
+    assert.equal(config.issuer, GHA, 'GitHub Actions is the default issuer');
+    const good = Buffer.from(makeBundle({ subjects: [{ name: NAME, sha256: sha }] }));
+    const evil = Buffer.from(makeBundle({ leaf: makeLeaf({ identity: 'https://github.com/evil/x/.github/workflows/x.yml@refs/heads/main' }), subjects: [{ name: NAME, sha256: sha }] }));
+    const run = (bundles: Buffer[]) => {
+      const c = startTrustCheck(config, NAME, { bundles });
+      c.hasher.update(artifact);
+      return c.finish().decision;
+    };
+    assert.deepEqual(run([evil, good]), { ok: true, by: WORKFLOW });
+    assert.deepEqual(run([evil]), { ok: false, reason: 'identity https://github.com/evil/x/.github/workflows/x.yml@refs/heads/main not trusted' });
+    assert.deepEqual(run([]), { ok: false, reason: 'no signature' });
   });
 
   test('identity patterns: * matches a run of characters, the rest is literal', () => {

@@ -3,7 +3,7 @@
 // ask for the decision. The artifact is read once; the signatures are parsed
 // before its first byte so the hasher computes only what they need.
 //
-//   const check = startTrustCheck(trust, 'app-1.2.tar.gz', { minisig, sums });
+//   const check = startTrustCheck(trust, 'app-1.2.tar.gz', { minisig, sig, sums, bundles });
 //   ... for each downloaded chunk: check.hasher.update(chunk)
 //   const { decision, digests } = check.finish();
 //   if (!decision.ok) block the release with decision.reason
@@ -12,6 +12,7 @@ import { decideTrust, type SignatureVerdict, type TrustDecision } from './decide
 import { digestsOf, TrustHasher, type ArtifactDigests, type HasherNeeds } from './hasher.js';
 import { minisignNeeds, parseMinisignSignature, verifyMinisign } from './minisign.js';
 import { parsePemSignature, pemNeeds, verifyPemOverArtifact, verifyPemOverBytes } from './pem.js';
+import { verifySigstoreBundle } from './sigstore.js';
 import { verdictFromSignedSums } from './sums.js';
 
 /** What a source found beside the artifact; each absent one is simply not there. */
@@ -22,6 +23,8 @@ export interface ReleaseSignatures {
   sig?: Uint8Array;
   /** A checksum list that names the artifact (`SHA256SUMS`) and its signatures. */
   sums?: { name: string; content: Uint8Array; minisig?: Uint8Array; sig?: Uint8Array };
+  /** Sigstore bundles: `<name>.sigstore.json`, GitHub artifact attestations for the digest, OCI referrers. */
+  bundles?: Uint8Array[];
 }
 
 export interface TrustCheck {
@@ -73,6 +76,9 @@ export function startTrustCheck(config: TrustConfig, servedAs: string, signature
         if (signatures.minisig) verdicts.push(verifyMinisign(text(signatures.minisig), config.keys, digests));
         if (signatures.sig) verdicts.push(verifyPemOverArtifact(signatures.sig, config.keys, digests));
         if (signatures.sums) verdicts.push(...sumsVerdicts(config, signatures.sums, servedAs, digests));
+        // Without a pinned identity there is no root to check a bundle against: it is no evidence.
+        const keyless = config.keyless;
+        if (keyless) for (const b of signatures.bundles ?? []) verdicts.push(verifySigstoreBundle(text(b), keyless, servedAs, digests.sha256));
       }
       return { decision: decideTrust(config, { servedAs, verdicts }), digests };
     },
