@@ -44,8 +44,8 @@ describe('decideTrust', () => {
     }
   });
 
-  test('several failures: binding > bad > identity > unknown key > none, in any order', () => {
-    const ranked = [V.old, V.bad, V.identity, V.stranger, V.absent];
+  test('several failures: named binding > unnamed > bad > identity > unknown key > none, in any order', () => {
+    const ranked = [V.old, V.unnamed, V.bad, V.identity, V.stranger, V.absent];
     for (let i = 0; i < ranked.length; i++) {
       const weaker = ranked.slice(i + 1);
       const want = decide(ranked[i]!);

@@ -166,6 +166,22 @@ describe('PEM signatures from openssl', () => {
     }
   });
 
+  test('a bare .sig beside a signed SHA256SUMS costs nothing: no extra hash pass, and the list decides', () => {
+    const bytes = artifact('app-9.0.tar.gz');
+    const list = sums('app-9.0.tar.gz');
+    const sums_ = { name: 'SHA256SUMS', content: list, sig: opensslSign('p256', 'SHA256SUMS', true) };
+    const bare = opensslSign('p256', 'app-9.0.tar.gz', true);
+    const both = startTrustCheck(trust, 'app-9.0.tar.gz', { sig: bare, sums: sums_ });
+    both.hasher.update(bytes);
+    const r = both.finish();
+    assert.deepEqual(r.decision, { ok: true, by: idOf.p256 });
+    assert.equal(r.digests.ecdsa.length, 0, 'no streaming ECDSA verifier');
+    assert.equal(r.digests.bytes, undefined, 'no bytes kept');
+    const alone = startTrustCheck(trust, 'app-9.0.tar.gz', { sig: bare });
+    alone.hasher.update(bytes);
+    assert.deepEqual(alone.finish().digests.ecdsa, [true], 'alone, it is checked (to say why it is refused)');
+  });
+
   test('a PEM signature when only minisign keys are trusted: unknown key', () => {
     const bytes = artifact('app-8.0.tar.gz');
     const list = sums('app-8.0.tar.gz');

@@ -45,15 +45,19 @@ export const UNNAMED = '(no name)';
 /**
  * A refusal's rank: when several signatures fail, the reason that points at
  * the most deliberate tampering is reported. A trusted signature for another
- * file (rollback or mix-and-match) beats a broken one, which beats a stranger's
- * key, which beats nothing at all.
+ * named file (rollback or mix-and-match) beats one that names no file, which
+ * beats a broken one, then a stranger's key, then nothing at all. Equal ranks
+ * are broken by the text, so the answer never depends on the verdicts' order.
  */
-const RANK = { binding: 5, bad: 4, identity: 3, 'unknown-key': 2, none: 1 } as const;
+const RANK = { binding: 6, unnamed: 5, bad: 4, identity: 3, 'unknown-key': 2, none: 1 } as const;
 
 function refusalOf(v: SignatureVerdict, servedAs: string): { rank: number; decision: TrustDecision & { ok: false } } {
   switch (v.kind) {
     case 'valid':
-      return { rank: RANK.binding, decision: { ok: false, reason: `signed for ${v.signedFor ?? UNNAMED}, served as ${servedAs}` } };
+      return {
+        rank: v.signedFor === null ? RANK.unnamed : RANK.binding,
+        decision: { ok: false, reason: `signed for ${v.signedFor ?? UNNAMED}, served as ${servedAs}` },
+      };
     case 'bad':
       return { rank: RANK.bad, decision: { ok: false, reason: 'bad signature', detail: v.detail } };
     case 'untrusted-identity':
@@ -65,6 +69,10 @@ function refusalOf(v: SignatureVerdict, servedAs: string): { rank: number; decis
   }
 }
 
+function orderKey(d: { reason: string; detail?: string }): string {
+  return `${d.reason}\n${d.detail ?? ''}`;
+}
+
 /** Install only what a trusted key or identity signed for exactly this name. */
 export function decideTrust(policy: TrustPolicy, evidence: TrustEvidence): TrustDecision {
   if (!policy.required) return { ok: true, by: null };
@@ -73,7 +81,7 @@ export function decideTrust(policy: TrustPolicy, evidence: TrustEvidence): Trust
   let worst: { rank: number; decision: TrustDecision & { ok: false } } = { rank: 0, decision: { ok: false, reason: 'no signature' } };
   for (const v of evidence.verdicts) {
     const r = refusalOf(v, evidence.servedAs);
-    if (r.rank > worst.rank) worst = r;
+    if (r.rank > worst.rank || (r.rank === worst.rank && orderKey(r.decision) < orderKey(worst.decision))) worst = r;
   }
   return worst.decision;
 }

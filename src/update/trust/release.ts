@@ -61,8 +61,12 @@ export function startTrustCheck(config: TrustConfig, servedAs: string, signature
     const parsed = parseMinisignSignature(text(signatures.minisig));
     if (typeof parsed !== 'string') needs = mergeNeeds(needs, minisignNeeds(parsed));
   }
+  // A bare .sig over the artifact names no file, so it can only ever explain a
+  // refusal; it costs a SHA-256 pass per trusted P-256 key (or the bytes for
+  // Ed25519), so it is checked only when nothing else could vouch for the file.
+  const bareSigOnly = Boolean(signatures.sig && !signatures.minisig && !signatures.sums && !(signatures.bundles?.length && config.keyless));
   // ECDSA verifiers come first in the hasher's list: verifyPemOverArtifact reads them from offset 0.
-  if (config.required && signatures.sig) {
+  if (config.required && bareSigOnly && signatures.sig) {
     const sig = parsePemSignature(signatures.sig);
     if (typeof sig !== 'string') needs = mergeNeeds(pemNeeds(sig, config.keys), needs);
   }
@@ -74,7 +78,7 @@ export function startTrustCheck(config: TrustConfig, servedAs: string, signature
       const verdicts: SignatureVerdict[] = [];
       if (config.required) {
         if (signatures.minisig) verdicts.push(verifyMinisign(text(signatures.minisig), config.keys, digests));
-        if (signatures.sig) verdicts.push(verifyPemOverArtifact(signatures.sig, config.keys, digests));
+        if (bareSigOnly && signatures.sig) verdicts.push(verifyPemOverArtifact(signatures.sig, config.keys, digests));
         if (signatures.sums) verdicts.push(...sumsVerdicts(config, signatures.sums, servedAs, digests));
         // Without a pinned identity there is no root to check a bundle against: it is no evidence.
         const keyless = config.keyless;
