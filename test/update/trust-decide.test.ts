@@ -2,7 +2,7 @@
 // that points at the most deliberate tampering when several signatures fail.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { decideTrust, type SignatureVerdict } from '../../src/update/trust/decide.js';
+import { decideTrust, nameHasVersion, type SignatureVerdict } from '../../src/update/trust/decide.js';
 
 const required = { required: true };
 const served = 'app-2.0.tar.gz';
@@ -51,6 +51,32 @@ describe('decideTrust', () => {
       const want = decide(ranked[i]!);
       assert.deepEqual(decide(...weaker, ranked[i]!), want);
       assert.deepEqual(decide(ranked[i]!, ...weaker.reverse()), want);
+    }
+  });
+
+  test('with a version, the signed name must carry it: a same-named file from an old release is refused', () => {
+    const same = { kind: 'valid', by: 'K', signedFor: 'app-linux.tar.gz' } satisfies SignatureVerdict;
+    assert.deepEqual(decideTrust(required, { servedAs: 'app-linux.tar.gz', version: '9.0.0', verdicts: [same] }), {
+      ok: false,
+      reason: 'signed for app-linux.tar.gz, served as app-linux.tar.gz (version 9.0.0)',
+    });
+    const versioned = { kind: 'valid', by: 'K', signedFor: 'app-9.0.0-linux.tar.gz' } satisfies SignatureVerdict;
+    assert.deepEqual(decideTrust(required, { servedAs: 'app-9.0.0-linux.tar.gz', version: 'v9.0.0', verdicts: [versioned] }), { ok: true, by: 'K' });
+  });
+
+  test('nameHasVersion: whole tokens only', () => {
+    for (const [name, version, want] of [
+      ['app-1.2.0.tar.gz', '1.2.0', true],
+      ['app_v1.2.0_linux.tgz', 'v1.2.0', true],
+      ['1.2.0.tar.gz', '1.2.0', true],
+      ['app-1.2.0', '1.2.0', true],
+      ['app-11.2.0.tgz', '1.2.0', false],
+      ['app-1.2.0.1.tgz', '1.2.0', false],
+      ['app-1.2.00.tgz', '1.2.0', false],
+      ['app-1x2y0.tgz', '1.2.0', false],
+      ['app-linux.tar.gz', '1.2.0', false],
+    ] as const) {
+      assert.equal(nameHasVersion(name, version), want, `${name} ${version}`);
     }
   });
 });

@@ -106,6 +106,13 @@ describe('minisign signatures from Debian minisign', () => {
     assert.deepEqual(d, { ok: false, reason: 'signed for app-1.2.tar.gz, served as app-9.0.tar.gz' });
   });
 
+  test('a file named the same in every release, signed for an old one, served under a new version: refused', () => {
+    const bytes = release('app-linux.tar.gz', 20_000, 'trusted.key');
+    const c = startTrustCheck(trust, 'app-linux.tar.gz', { minisig: sigOf('app-linux.tar.gz') }, { version: '9.0.0' });
+    c.hasher.update(bytes);
+    assert.deepEqual(c.finish().decision, { ok: false, reason: 'signed for app-linux.tar.gz, served as app-linux.tar.gz (version 9.0.0)' });
+  });
+
   test('the rename with the trusted comment edited to match: the global signature fails', () => {
     const bytes = release('app-1.3.tar.gz', 20_000, 'trusted.key');
     const forged = sigOf('app-1.3.tar.gz').toString().replace('file:app-1.3.tar.gz', 'file:app-9.1.tar.gz');

@@ -19,6 +19,12 @@ export type SignatureVerdict =
 export interface TrustEvidence {
   /** The file name molt is about to install, as the source serves it. */
   servedAs: string;
+  /**
+   * The version molt would record for it (from a tag). When given, the signed
+   * name must contain it: a file named the same in every release
+   * (app-linux.tar.gz) would otherwise let a signed old release pass as new.
+   */
+  version?: string;
   verdicts: SignatureVerdict[];
 }
 
@@ -51,7 +57,21 @@ export const UNNAMED = '(no name)';
  */
 const RANK = { binding: 6, unnamed: 5, bad: 4, identity: 3, 'unknown-key': 2, none: 1 } as const;
 
-function refusalOf(v: SignatureVerdict, servedAs: string): { rank: number; decision: TrustDecision & { ok: false } } {
+/**
+ * Whether `name` carries `version` as a whole token: "app-1.2.0.tar.gz" and
+ * "app_v1.2.0_linux.tgz" carry 1.2.0; "app-11.2.0.tgz" and "app-1.2.0.1.tgz" do not.
+ */
+export function nameHasVersion(name: string, version: string): boolean {
+  const v = version.replace(/^v/, '').replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`(^|[^0-9A-Za-z.])v?${v}([^0-9A-Za-z.]|\\.(?![0-9])|$)`).test(name);
+}
+
+function binds(v: SignatureVerdict, e: TrustEvidence): boolean {
+  return v.kind === 'valid' && v.signedFor === e.servedAs && (e.version === undefined || nameHasVersion(v.signedFor, e.version));
+}
+
+function refusalOf(v: SignatureVerdict, e: TrustEvidence): { rank: number; decision: TrustDecision & { ok: false } } {
+  const servedAs = e.version !== undefined ? `${e.servedAs} (version ${e.version})` : e.servedAs;
   switch (v.kind) {
     case 'valid':
       return {
@@ -76,11 +96,11 @@ function orderKey(d: { reason: string; detail?: string }): string {
 /** Install only what a trusted key or identity signed for exactly this name. */
 export function decideTrust(policy: TrustPolicy, evidence: TrustEvidence): TrustDecision {
   if (!policy.required) return { ok: true, by: null };
-  const accepted = evidence.verdicts.find((v) => v.kind === 'valid' && v.signedFor === evidence.servedAs);
+  const accepted = evidence.verdicts.find((v) => binds(v, evidence));
   if (accepted && accepted.kind === 'valid') return { ok: true, by: accepted.by };
   let worst: { rank: number; decision: TrustDecision & { ok: false } } = { rank: 0, decision: { ok: false, reason: 'no signature' } };
   for (const v of evidence.verdicts) {
-    const r = refusalOf(v, evidence.servedAs);
+    const r = refusalOf(v, evidence);
     if (r.rank > worst.rank || (r.rank === worst.rank && orderKey(r.decision) < orderKey(worst.decision))) worst = r;
   }
   return worst.decision;

@@ -3,7 +3,7 @@
 // ask for the decision. The artifact is read once; the signatures are parsed
 // before its first byte so the hasher computes only what they need.
 //
-//   const check = startTrustCheck(trust, 'app-1.2.tar.gz', { minisig, sig, sums, bundles });
+//   const check = startTrustCheck(trust, 'app-1.2.tar.gz', { minisig, sig, sums, bundles }, { version: '1.2' });
 //   ... for each downloaded chunk: check.hasher.update(chunk)
 //   const { decision, digests } = check.finish();
 //   if (!decision.ok) block the release with decision.reason
@@ -54,8 +54,11 @@ function sumsVerdicts(config: TrustConfig, sums: NonNullable<ReleaseSignatures['
   return out;
 }
 
-/** Start checking the artifact `servedAs` (the file name molt will install). */
-export function startTrustCheck(config: TrustConfig, servedAs: string, signatures: ReleaseSignatures): TrustCheck {
+/**
+ * Start checking the artifact `servedAs` (the file name molt will install).
+ * `version`: the version molt will record for it, which the signed name must carry.
+ */
+export function startTrustCheck(config: TrustConfig, servedAs: string, signatures: ReleaseSignatures, opts: { version?: string } = {}): TrustCheck {
   let needs: HasherNeeds = {};
   if (config.required && signatures.minisig) {
     const parsed = parseMinisignSignature(text(signatures.minisig));
@@ -84,7 +87,7 @@ export function startTrustCheck(config: TrustConfig, servedAs: string, signature
         const keyless = config.keyless;
         if (keyless) for (const b of signatures.bundles ?? []) verdicts.push(verifySigstoreBundle(text(b), keyless, servedAs, digests.sha256));
       }
-      return { decision: decideTrust(config, { servedAs, verdicts }), digests };
+      return { decision: decideTrust(config, { servedAs, verdicts, ...(opts.version !== undefined ? { version: opts.version } : {}) }), digests };
     },
   };
 }
