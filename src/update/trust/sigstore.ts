@@ -10,10 +10,25 @@
 // download computed while streaming. A message-signature bundle
 // (`cosign sign-blob --bundle`) signs the raw bytes and would need the whole
 // artifact a second time, and names no file.
-import { bundleFromJSON, assertBundle } from '@sigstore/bundle';
-import { TrustedRoot } from '@sigstore/protobuf-specs';
-import { Verifier, toSignedEntity, toTrustMaterial, type TrustMaterial } from '@sigstore/verify';
+import { createRequire } from 'node:module';
+import type * as BundleLib from '@sigstore/bundle';
+import type * as SpecsLib from '@sigstore/protobuf-specs';
+import type * as VerifyLib from '@sigstore/verify';
+import type { Verifier } from '@sigstore/verify';
 import type { SignatureVerdict } from './decide.js';
+
+// The @sigstore packages (CommonJS) take ~180 ms to load: only a keyless
+// setting pays for them, on first use, not every updater that pins keys.
+const requireCjs = createRequire(import.meta.url);
+let libs: { bundle: typeof BundleLib; specs: typeof SpecsLib; verify: typeof VerifyLib } | undefined;
+function sigstore(): NonNullable<typeof libs> {
+  libs ??= {
+    bundle: requireCjs('@sigstore/bundle') as typeof BundleLib,
+    specs: requireCjs('@sigstore/protobuf-specs') as typeof SpecsLib,
+    verify: requireCjs('@sigstore/verify') as typeof VerifyLib,
+  };
+  return libs;
+}
 
 export interface KeylessPolicy {
   /** The certificate's SAN (e.g. a workflow URI); `*` matches any run of characters. */
@@ -36,10 +51,11 @@ const IN_TOTO = 'application/vnd.in-toto+json';
  * Throws on a malformed root: a configuration error for the caller.
  */
 export function keylessTrust(trustedRootJson: unknown, policy: KeylessPolicy): KeylessTrust {
-  const root = TrustedRoot.fromJSON(trustedRootJson);
-  const material: TrustMaterial = toTrustMaterial(root);
+  const { specs, verify } = sigstore();
+  const root = specs.TrustedRoot.fromJSON(trustedRootJson);
+  const material = verify.toTrustMaterial(root);
   if (material.certificateAuthorities.length === 0) throw new Error('trusted root has no certificate authority');
-  const verifier = new Verifier(material, { ctlogThreshold: root.ctlogs.length > 0 ? 1 : 0, tlogThreshold: 1, timestampThreshold: 1 });
+  const verifier = new verify.Verifier(material, { ctlogThreshold: root.ctlogs.length > 0 ? 1 : 0, tlogThreshold: 1, timestampThreshold: 1 });
   return { verifier, policy };
 }
 
@@ -65,12 +81,14 @@ export function verifySigstoreBundle(bundleText: string, trust: KeylessTrust, se
   let identity: string;
   let issuer: string | undefined;
   try {
-    const bundle = bundleFromJSON(JSON.parse(bundleText));
+    const { bundle: bundleLib, verify } = sigstore();
+    const bundle = bundleLib.bundleFromJSON(JSON.parse(bundleText));
+    const assertBundle: typeof BundleLib.assertBundle = bundleLib.assertBundle;
     assertBundle(bundle);
     if (bundle.content.$case !== 'dsseEnvelope') return { kind: 'bad', detail: 'a message-signature bundle; molt accepts in-toto attestations (DSSE bundles)' };
     const env = bundle.content.dsseEnvelope;
     if (env.payloadType !== IN_TOTO) return { kind: 'bad', detail: `bundle payload type ${env.payloadType}, not an in-toto statement` };
-    const signer = trust.verifier.verify(toSignedEntity(bundle));
+    const signer = trust.verifier.verify(verify.toSignedEntity(bundle));
     identity = signer.identity?.subjectAlternativeName ?? '';
     issuer = signer.identity?.extensions?.issuer;
     statement = JSON.parse(Buffer.from(env.payload).toString('utf8')) as { subject?: Subject[] };
