@@ -83,6 +83,25 @@ describe('molt sign', () => {
     assert.equal(d.ok, true);
   });
 
+  test('--sums: SHA256SUMS exactly as sha256sum writes it, signed; molt installs each file it lists', () => {
+    fs.mkdirSync(path.join(dir, 'rel'));
+    for (const n of ['app-3.0-amd64.tar.gz', 'app-3.0-arm64.tar.gz']) fs.writeFileSync(path.join(dir, 'rel', n), randomBytes(70_000));
+    const r = moltSign('--sums', 'rel/app-3.0-amd64.tar.gz', 'rel/app-3.0-arm64.tar.gz', '--key', 'p256.key');
+    assert.equal(r.status, 0, r.stderr);
+    const list = fs.readFileSync(path.join(dir, 'rel', 'SHA256SUMS'));
+    assert.equal(list.toString(), execFileSync('sha256sum', ['app-3.0-amd64.tar.gz', 'app-3.0-arm64.tar.gz'], { cwd: path.join(dir, 'rel'), encoding: 'utf8' }));
+    for (const n of ['app-3.0-amd64.tar.gz', 'app-3.0-arm64.tar.gz']) {
+      const c = startTrustCheck(loadTrustConfig({ MOLT_TRUST_KEYS: path.join(dir, 'p256.pem') }), n, {
+        sums: { name: 'SHA256SUMS', content: list, sig: fs.readFileSync(path.join(dir, 'rel', 'SHA256SUMS.sig')) },
+      });
+      c.hasher.update(fs.readFileSync(path.join(dir, 'rel', n)));
+      assert.equal(c.finish().decision.ok, true, n);
+    }
+    const two = moltSign('--sums', 'x1', 'rel/x2', '--key', 'p256.key');
+    assert.equal(two.status, 2);
+    assert.match(two.stderr, /--sums: the files must be in one directory/);
+  });
+
   test('bad keys and usage: one line, exit 2, nothing written', () => {
     fs.writeFileSync(path.join(dir, 'x'), 'x');
     sh('sh', '-c', 'printf "pw\\npw\\n" | minisign -G -p enc.pub -s enc.key');

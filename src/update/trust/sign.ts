@@ -1,5 +1,6 @@
-// `molt sign FILE... --key KEY`: sign release files for MOLT_DIR (or as
-// release assets) without installing minisign or cosign. An unencrypted
+// `molt sign [--sums] FILE... --key KEY`: sign release files for MOLT_DIR (or
+// as release assets) without installing minisign or cosign; --sums writes
+// SHA256SUMS for the files and signs that (the way for PEM keys: it names them). An unencrypted
 // minisign secret key writes FILE.minisig (prehashed, with the trusted comment
 // `minisign -S` writes, so `minisign -V` verifies it); a PEM private key
 // (P-256 or Ed25519) writes FILE.sig as cosign does. Each file is read once.
@@ -52,14 +53,36 @@ export async function signFile(file: string, key: SigningKey, now = Date.now() /
   return out;
 }
 
-const USAGE = 'usage: molt sign FILE... --key KEY   (KEY: an unencrypted minisign secret key, or a PEM P-256/Ed25519 private key)';
+/**
+ * `sha256sum` output for files of one directory, written as `<dir>/SHA256SUMS`:
+ * the list names each file, so one signature over it binds every name.
+ */
+export async function writeSha256Sums(files: string[]): Promise<string> {
+  const dirs = new Set(files.map((f) => path.dirname(path.resolve(f))));
+  if (dirs.size !== 1) throw new UsageError('--sums: the files must be in one directory (SHA256SUMS names them without a path)');
+  const lines: string[] = [];
+  for (const file of files) {
+    const hash = createHash('sha256');
+    for await (const chunk of fileChunks(file)) hash.update(chunk);
+    lines.push(`${hash.digest('hex')}  ${path.basename(file)}\n`);
+  }
+  const out = path.join([...dirs][0]!, 'SHA256SUMS');
+  writeFileAtomicSync(out, lines.join(''));
+  return out;
+}
+
+class UsageError extends Error {}
+
+const USAGE = 'usage: molt sign [--sums] FILE... --key KEY   (KEY: an unencrypted minisign secret key, or a PEM P-256/Ed25519 private key; --sums: write and sign SHA256SUMS for the files instead)';
 
 export async function main(argv: string[]): Promise<number> {
   const files: string[] = [];
   let keyFile: string | undefined;
+  let sums = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    if (a === '--key') keyFile = argv[++i];
+    if (a === '--sums') sums = true;
+    else if (a === '--key') keyFile = argv[++i];
     else if (a.startsWith('--key=')) keyFile = a.slice('--key='.length);
     else if (a === '-h' || a === '--help') {
       process.stdout.write(USAGE + '\n');
@@ -85,7 +108,16 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`molt sign: --key ${keyFile}: ${key}\n`);
     return 2;
   }
-  for (const file of files) {
+  let targets = files;
+  if (sums) {
+    try {
+      targets = [await writeSha256Sums(files)];
+    } catch (err) {
+      process.stderr.write(`molt sign: ${(err as Error).message}\n`);
+      return err instanceof UsageError ? 2 : 1;
+    }
+  }
+  for (const file of targets) {
     try {
       const out = await signFile(file, key);
       process.stdout.write(`${out} (key ${key.keyId})\n`);
