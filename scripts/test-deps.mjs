@@ -12,6 +12,8 @@ const needs = {
   chromium: 'chromium', // the status page, headless
   'fonts-dejavu-core': null, // a font for chromium's screenshots
   faketime: 'faketime', // wall-clock jumps under the updater
+  minisign: 'minisign', // signs and verifies releases against molt's minisign code
+  openssl: 'openssl', // P-256 and Ed25519 keys and signatures for MOLT_TRUST_KEYS
 };
 
 const run = (cmd, args, opts = {}) => spawnSync(cmd, args, { encoding: 'utf8', ...opts });
