@@ -14,7 +14,7 @@ import { SuperviseDir } from './superviseDir.js';
 import { native } from '../common/native.js';
 import net from 'node:net';
 import { afterCheck, formatHealth, initialHealth, onRestart, parseNotificationFd, type HealthState } from './health.js';
-import { parseDuration } from '../common/duration.js';
+import { parseDuration, timerDuration } from '../common/duration.js';
 import { bindAll, closeAll, listenEnv, parseListen, type BoundSocket } from './listen.js';
 import { formatNext, HANDOVER_LETTERS, initialNext, stepNext, type NextEvent, type NextState } from './handover.js';
 import { parseDepends } from './depends.js';
@@ -101,6 +101,8 @@ export class Slot {
   private nextState: NextState = initialNext();
   private nextRun: NextRun | undefined;
   private nextExit: { code: number; signal: number } | null = null;
+  /** Duration files already reported as bad, with the value reported. */
+  private readonly badFiles = new Map<string, string>();
 
   constructor(
     readonly svc: Service,
@@ -414,9 +416,13 @@ export class Slot {
     } catch {
       return undefined;
     }
-    const v = parseDuration(raw, bareUnit);
-    if (v && v > 0) return v;
-    log.warn(`bad ${name}, ignored`, { service: this.label, value: raw.trim() });
+    const v = timerDuration(raw, bareUnit);
+    if ('ms' in v && v.ms > 0) return v.ms;
+    // Said once per value: check-interval is read before every check.
+    if (this.badFiles.get(name) !== raw) {
+      this.badFiles.set(name, raw);
+      log.warn(`bad ${name}, using the default`, { service: this.label, value: raw.trim(), why: 'problem' in v ? v.problem : 'must be more than 0' });
+    }
     return undefined;
   }
 
