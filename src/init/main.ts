@@ -8,6 +8,7 @@ import { exitStatus, type Service, type Slot } from '../supervise/service.js';
 import { childrenOfSelf, descendantsOfSelf } from '../common/proc.js';
 import { native } from '../common/native.js';
 import { Reaper } from './reaper.js';
+import { WritableOutlet } from '../supervise/output.js';
 import { ConfigError, parseInitArgs, readInitConfig, type InitArgs, type InitConfig } from './config.js';
 import { signalNumber } from '../supervise/signals.js';
 
@@ -73,7 +74,7 @@ class Init {
       checkFailures: config.checkFailures,
       healCooldownMs: config.healCooldownMs,
       stopTimeoutMs: config.stopTimeoutMs,
-      write: (buf) => writeOut(buf),
+      out: new WritableOutlet(process.stdout),
       onRunExit: (svc, slot, code, signal, wanted) => this.onRunExit(svc, slot, code, signal, wanted),
       onChange: () => this.maybeDone(),
     });
@@ -252,10 +253,3 @@ function signalPid(pid: number, sig: NodeJS.Signals): void {
   }
 }
 
-function writeOut(buf: Buffer): void {
-  try {
-    process.stdout.write(buf);
-  } catch {
-    // stdout closed: drop the line, never the process
-  }
-}

@@ -8,7 +8,7 @@ import type { ChildProcess, SpawnOptions, StdioOptions } from 'node:child_proces
 import { logger } from '../common/log.js';
 import { nextRestart, parseDeathLimit, recordDeath, type Throttle } from './backoff.js';
 import { initialState, PERMANENT_FAILURE, step, type SlotEvent, type SlotState } from './machine.js';
-import { LineSplitter, prefixed } from './lines.js';
+import { pipeCheckLines, pipeLines, type Outlet } from './output.js';
 import { parseSignal, signalNumber } from './signals.js';
 import { SuperviseDir } from './superviseDir.js';
 import { native } from '../common/native.js';
@@ -35,7 +35,8 @@ export interface ServiceEnv {
   stopTimeoutMs: number;
   /** Prefix service output with `[name] ` on molt's stdout (else the service inherits it). */
   logPrefix: boolean;
-  write(buf: Buffer): void;
+  /** molt's stdout, for prefixed service output (with backpressure). */
+  out: Outlet;
   /** A slot's `run` exited; `wanted` is false when it was asked to stop. */
   onRunExit?(svc: Service, slot: Slot, code: number | null, signal: NodeJS.Signals | null, wanted: boolean): void;
   onChange?(): void;
@@ -934,31 +935,14 @@ export class Service {
 
   attachOutput(child: ChildProcess): void {
     if (!this.env.logPrefix) return;
-    for (const stream of [child.stdout, child.stderr]) {
-      if (!stream) continue;
-      const splitter = new LineSplitter((line) => this.env.write(prefixed(this.prefix, line)));
-      stream.on('data', (chunk: Buffer) => splitter.push(chunk));
-      stream.on('end', () => splitter.end());
-      stream.on('error', () => splitter.end());
-    }
+    for (const stream of [child.stdout, child.stderr]) if (stream) pipeLines(stream, this.prefix, this.env.out);
   }
 
   /** A check's output, bounded: a check that floods is cut off, not buffered. */
   attachCheckOutput(child: ChildProcess): void {
     const prefix = Buffer.from(`[${this.name} check] `);
-    let budget = 16 * 1024;
-    for (const stream of [child.stdout, child.stderr]) {
-      if (!stream) continue;
-      const splitter = new LineSplitter((line) => this.env.write(prefixed(prefix, line)), 4096);
-      stream.on('data', (chunk: Buffer) => {
-        if (budget <= 0) return;
-        budget -= chunk.length;
-        splitter.push(budget >= 0 ? chunk : chunk.subarray(0, chunk.length + budget));
-        if (budget <= 0) this.env.write(prefixed(prefix, Buffer.from('(check output cut at 16 KiB)')));
-      });
-      stream.on('end', () => splitter.end());
-      stream.on('error', () => splitter.end());
-    }
+    const shared = { budget: 16 * 1024 };
+    for (const stream of [child.stdout, child.stderr]) if (stream) pipeCheckLines(stream, prefix, this.env.out, shared);
   }
 
   /** Stop everything in order: `run` gets its stop signal; the logger drains to EOF after it. */
