@@ -9,6 +9,7 @@ import { childrenOfSelf, descendantsOfSelf } from '../common/proc.js';
 import { native } from '../common/native.js';
 import { Reaper } from './reaper.js';
 import { WritableOutlet } from '../supervise/output.js';
+import { holdKeepsUp, readHold } from '../supervise/hold.js';
 import { ConfigError, parseInitArgs, readInitConfig, type InitArgs, type InitConfig } from './config.js';
 import { signalNumber } from '../supervise/signals.js';
 
@@ -154,6 +155,11 @@ class Init {
   private onRunExit(svc: Service, slot: Slot, code: number | null, signal: NodeJS.Signals | null, wanted: boolean): void {
     if (this.shuttingDown || slot !== svc.main || !wanted || !svc.essential) return;
     const status = exitStatus(code, signal);
+    const hold = readHold(svc.dir);
+    if (holdKeepsUp(hold, code, signal)) {
+      log.info('essential service exited during an update (hold); restarting it, the container stays up', { service: svc.name, status, hold });
+      return;
+    }
     log.info('essential service exited, stopping the container', { service: svc.name, status });
     this.shutdown(`essential service ${svc.name} exited`, status);
   }
