@@ -10,6 +10,8 @@ export interface Outlet {
   write(buf: Buffer): boolean;
   /** Call `resume` once the outlet takes writes again (at once when it already does). */
   whenDrained(resume: () => void): void;
+  /** Full now: a write would only grow molt's buffer. */
+  full(): boolean;
 }
 
 /** An Outlet over a Writable (molt's stdout: a pipe, a file or a tty). */
@@ -41,6 +43,10 @@ export class WritableOutlet implements Outlet {
     this.waiting.push(resume);
   }
 
+  full(): boolean {
+    return !this.gone() && this.stream.writableNeedDrain;
+  }
+
   private gone(): boolean {
     return this.stream.destroyed || this.stream.writableEnded;
   }
@@ -69,15 +75,19 @@ export function pipeLines(stream: Readable, prefix: Buffer, out: Outlet, maxLine
   stream.on('error', () => splitter.end());
 }
 
-/** A check's output, bounded: a check that floods is cut off at `budget` bytes, not buffered. */
+/**
+ * A check's output, bounded: a check that floods is cut off at `budget` bytes, not buffered.
+ * Never paused (a paused check would time out): while molt's stdout is full its lines are dropped.
+ */
 export function pipeCheckLines(stream: Readable, prefix: Buffer, out: Outlet, shared: { budget: number }): void {
-  // Bounded by the budget: no need to pause a check for molt's stdout.
-  const splitter = new LineSplitter((line) => out.write(prefixed(prefix, line)), 4096);
+  const splitter = new LineSplitter((line) => {
+    if (!out.full()) out.write(prefixed(prefix, line));
+  }, 4096);
   stream.on('data', (chunk: Buffer) => {
     if (shared.budget <= 0) return;
     shared.budget -= chunk.length;
     splitter.push(shared.budget >= 0 ? chunk : chunk.subarray(0, chunk.length + shared.budget));
-    if (shared.budget <= 0) out.write(prefixed(prefix, Buffer.from('(check output cut at 16 KiB)')));
+    if (shared.budget <= 0 && !out.full()) out.write(prefixed(prefix, Buffer.from('(check output cut at 16 KiB)')));
   });
   stream.on('end', () => splitter.end());
   stream.on('error', () => splitter.end());
