@@ -132,7 +132,7 @@ export class Slot {
   private perform(a: SlotAction, event: SlotEvent): void {
     switch (a.type) {
       case 'spawn-run':
-        if (!this.control.applies()) return this.spawnRun();
+        if (this.isLog || !this.control.applies()) return this.spawnRun(); // never for a logger, as runsv
         // runsv runs control/u before every start of run, and waits for it.
         this.spawnPending = true;
         this.control.then(async () => {
