@@ -122,7 +122,10 @@ export class Slot {
     const t = step(before, event);
     this.state = t.state;
     if (t.state.phase === 'down' && before.phase !== 'down') this.stampMs = Date.now();
+    // Held down on purpose (max-deaths, finish 125): supervise/health shows it as failed.
+    if (t.state.held !== before.held) this.checker.update({ failed: t.state.held });
     for (const a of t.actions) this.perform(a, event);
+    if (t.state.held !== before.held) this.writeHealth();
     // A flood of ignored bytes must not turn into a flood of file writes.
     if (t.actions.length === 0 && sameState(before, t.state)) return;
     this.writeStatus();
@@ -337,8 +340,6 @@ export class Slot {
     if (!r.failed) return false;
     this.deaths = [];
     log.error('failed: not restarting until sv up', { service: this.label, deaths: limit.count, window_ms: limit.windowMs });
-    this.checker.update({ failed: true });
-    this.writeHealth();
     return true;
   }
 
