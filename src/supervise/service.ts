@@ -71,9 +71,9 @@ export class Service {
     this.prefix = Buffer.from(`[${name}] `);
     this.files = new ServiceFiles(dir, name);
     try {
-      this.dependsOn = parseDepends(fs.readFileSync(path.join(dir, 'depends'), 'utf8'));
+      this.dependsOn = parseDepends(this.files.readIfThere('depends') ?? '');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.badDepends = err instanceof Error ? err.message : String(err);
+      this.badDepends = err instanceof Error ? err.message : String(err);
     }
     const logDir = path.join(dir, 'log');
     let hasLog = false;
@@ -111,12 +111,10 @@ export class Service {
     this.log?.dispatch({ type: 'boot' });
     let specs: ReturnType<typeof parseListen> = [];
     try {
-      specs = parseListen(fs.readFileSync(path.join(this.dir, 'listen'), 'utf8'));
+      specs = parseListen(this.files.readIfThere('listen') ?? '');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-        log.error('bad listen file; service not started', { service: this.name, error: err });
-        return;
-      }
+      log.error('bad listen file; service not started', { service: this.name, error: err });
+      return;
     }
     if (this.badDepends) {
       log.error('bad depends file; service not started', { service: this.name, error: this.badDepends });

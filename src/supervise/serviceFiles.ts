@@ -41,6 +41,16 @@ export class ServiceFiles {
     }
   }
 
+  /** The file's text, undefined when absent; any other failure (a directory in the way, no permission) throws. */
+  readIfThere(name: string): string | undefined {
+    try {
+      return fs.readFileSync(path.join(this.dir, name), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
   private reportOnce(name: string, raw: string, msg: string, fields: Record<string, unknown> = {}): void {
     if (this.reported.get(name) === raw) return;
     this.reported.set(name, raw);
