@@ -191,7 +191,6 @@ describe('throttle, scanning, bad services', () => {
       assert.equal(readServices(services).find((x) => x.name === 'broken')?.failed, true, 'held down on purpose: shown as failed');
       sv('up', dir);
       await waitFor('started again', () => fs.readFileSync(starts, 'utf8').trim().split('\n').length === 2, 5000);
-      await waitFor('no longer shown as failed', () => readServices(services).find((x) => x.name === 'broken')?.failed !== true, 5000);
     } finally {
       await stopAndWait(m);
     }
