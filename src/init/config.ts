@@ -1,6 +1,6 @@
 // molt init's settings, read once from the environment and validated at the
 // edge: a bad value is a one-line error naming the variable.
-import { parseDuration } from '../common/duration.js';
+import { timerDuration } from '../common/duration.js';
 import { parseSignal } from '../supervise/signals.js';
 
 export interface InitConfig {
@@ -20,12 +20,19 @@ export class ConfigError extends Error {}
 function duration(env: NodeJS.ProcessEnv, name: string, fallback: number, bareUnit: 'ms' | 's' = 'ms'): number | undefined {
   const raw = env[name];
   if (raw === undefined || raw.trim() === '') return fallback;
-  const v = parseDuration(raw, bareUnit);
-  if (v === undefined) throw new ConfigError(`${name}=${JSON.stringify(raw)} is not a duration (examples: 7s, 500ms, 1m)`);
-  return v;
+  const v = timerDuration(raw, bareUnit);
+  if ('problem' in v) throw new ConfigError(`${name}=${JSON.stringify(raw)} ${v.problem}`);
+  return v.ms;
 }
 
+const LOG_LEVELS = ['error', 'warn', 'info', 'debug'];
+
 export function readInitConfig(env: NodeJS.ProcessEnv): InitConfig {
+  // common/log.ts falls back to info on a word it does not know: refuse it here instead.
+  const rawLevel = env.MOLT_LOG_LEVEL?.trim().toLowerCase();
+  if (rawLevel && !LOG_LEVELS.includes(rawLevel)) {
+    throw new ConfigError(`MOLT_LOG_LEVEL=${JSON.stringify(env.MOLT_LOG_LEVEL)} must be one of ${LOG_LEVELS.join(', ')}`);
+  }
   const servicesDir = env.MOLT_SERVICES || env.SVDIR || '/etc/service';
   // MOLT_STOP_TIMEOUT wins; the seed's SVWAIT is whole seconds.
   const stopTimeoutMs = env.MOLT_STOP_TIMEOUT ? duration(env, 'MOLT_STOP_TIMEOUT', 7000)! : duration(env, 'SVWAIT', 7000, 's')!;

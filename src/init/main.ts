@@ -8,6 +8,8 @@ import { exitStatus, type Service, type Slot } from '../supervise/service.js';
 import { childrenOfSelf, descendantsOfSelf } from '../common/proc.js';
 import { native } from '../common/native.js';
 import { Reaper } from './reaper.js';
+import { WritableOutlet } from '../supervise/output.js';
+import { holdKeepsUp, readHold } from '../supervise/hold.js';
 import { ConfigError, parseInitArgs, readInitConfig, type InitArgs, type InitConfig } from './config.js';
 import { signalNumber } from '../supervise/signals.js';
 
@@ -73,7 +75,7 @@ class Init {
       checkFailures: config.checkFailures,
       healCooldownMs: config.healCooldownMs,
       stopTimeoutMs: config.stopTimeoutMs,
-      write: (buf) => writeOut(buf),
+      out: new WritableOutlet(process.stdout),
       onRunExit: (svc, slot, code, signal, wanted) => this.onRunExit(svc, slot, code, signal, wanted),
       onChange: () => this.maybeDone(),
     });
@@ -153,6 +155,11 @@ class Init {
   private onRunExit(svc: Service, slot: Slot, code: number | null, signal: NodeJS.Signals | null, wanted: boolean): void {
     if (this.shuttingDown || slot !== svc.main || !wanted || !svc.essential) return;
     const status = exitStatus(code, signal);
+    const hold = readHold(svc.dir);
+    if (holdKeepsUp(hold, code, signal)) {
+      log.info('essential service exited during an update (hold); restarting it, the container stays up', { service: svc.name, status, hold });
+      return;
+    }
     log.info('essential service exited, stopping the container', { service: svc.name, status });
     this.shutdown(`essential service ${svc.name} exited`, status);
   }
@@ -252,10 +259,3 @@ function signalPid(pid: number, sig: NodeJS.Signals): void {
   }
 }
 
-function writeOut(buf: Buffer): void {
-  try {
-    process.stdout.write(buf);
-  } catch {
-    // stdout closed: drop the line, never the process
-  }
-}

@@ -19,7 +19,9 @@ export type NextEvent =
   | { type: 'control'; letter: 'N' | 'P' | 'K'; mainRunning: boolean }
   | { type: 'exited' }
   /** The service itself is told to go down or exit: the next instance goes too. */
-  | { type: 'main-stopping' };
+  | { type: 'main-stopping' }
+  /** The slot refused a promotion (its finish runs): the next instance goes on as it was. */
+  | { type: 'refused' };
 
 export type NextAction = 'spawn' | 'promote' | 'stop' | 'refuse';
 
@@ -42,10 +44,11 @@ const idle: Record<NextEvent['type'], Handler> = {
   },
   exited: same,
   'main-stopping': same,
+  refused: same,
 };
 
 export const nextTransitions: Record<NextPhase, Record<NextEvent['type'], Handler>> = {
-  none: idle,
+  none: { ...idle, refused: (s) => ({ state: { ...s, phase: 'run' }, actions: [] }) },
   down: idle,
   run: {
     control: (s, e) => {
@@ -56,11 +59,13 @@ export const nextTransitions: Record<NextPhase, Record<NextEvent['type'], Handle
     },
     exited: (s) => ({ state: { ...s, phase: 'down' }, actions: [] }),
     'main-stopping': (s) => ({ state: { ...s, phase: 'stopping' }, actions: ['stop'] }),
+    refused: same,
   },
   stopping: {
     control: same,
     exited: (s) => ({ state: { ...s, phase: 'down' }, actions: [] }),
     'main-stopping': same,
+    refused: same,
   },
 };
 

@@ -15,27 +15,49 @@ export interface SlotState {
   throttled: boolean;
   /** Want exit and nothing left running: the driver may let go of the slot. */
   exited: boolean;
+  /** Kept down on purpose (max-deaths reached, or finish exited 125) until `sv up`. */
+  held: boolean;
 }
 
 export type SlotEvent =
   | { type: 'boot' }
-  | { type: 'control'; letter: string }
-  | { type: 'run-exited'; code: number | null; signal: number | null; hasFinish: boolean }
+  /** `scripted`: runsv's control scripts apply, so "got TERM" waits for the signal really sent (term-sent). */
+  | { type: 'control'; letter: string; scripted?: boolean }
+  /** `failed`: max-deaths says this death was one too many: stay down (held) until sv up. */
+  | { type: 'run-exited'; code: number | null; signal: number | null; hasFinish: boolean; failed?: boolean }
   /** code 125 is s6's "do not restart": the service stays down (as after `sv down`). */
   | { type: 'finish-exited'; code?: number | null }
   | { type: 'throttle-elapsed' }
   /** A logger's producer is gone and its pipe closed: let it drain to EOF, then let go. */
-  | { type: 'drain' };
+  | { type: 'drain' }
+  /** A control script (control/t, control/d...) let the stop signal through: runsv's "got TERM". */
+  | { type: 'term-sent' }
+  /** The deadline after a stop signal passed (timeout-kill, or the grace time of a heal). */
+  | { type: 'kill-due' }
+  /** finish ran past its deadline. */
+  | { type: 'finish-overdue' }
+  /** Restart a running service: a failed health check (heal) or no readiness within timeout-up. */
+  | { type: 'heal' }
+  /** The next instance (handover) becomes the service's run. */
+  | { type: 'promote' };
 
 export type SlotAction =
   | { type: 'spawn-run' }
   | { type: 'spawn-finish'; code: number | null; signal: number | null }
-  /** The stop signal (TERM or `down-signal`), then CONT so a paused process can act on it. */
-  | { type: 'stop' }
+  /**
+   * The stop signal (TERM or `down-signal`), then CONT so a paused process can act on it,
+   * and a KILL deadline: `timeout-kill` (when the file sets one; runit waits otherwise) or
+   * `grace` (molt's stop timeout, always armed).
+   */
+  | { type: 'stop'; kill: 'timeout-kill' | 'grace' }
   | { type: 'signal'; signal: NodeJS.Signals }
   | { type: 'arm-throttle' }
   | { type: 'cancel-throttle' }
-  | { type: 'exited' };
+  | { type: 'exited' }
+  | { type: 'kill-finish' }
+  /** Adopt the next instance as run; the replaced one is stopped with grace. */
+  | { type: 'promote' }
+  | { type: 'refuse-promote' };
 
 export interface Transition {
   state: SlotState;
@@ -43,7 +65,7 @@ export interface Transition {
 }
 
 export function initialState(normallyDown: boolean): SlotState {
-  return { phase: 'down', want: normallyDown ? 'down' : 'up', paused: false, gotTerm: false, throttled: false, exited: false };
+  return { phase: 'down', want: normallyDown ? 'down' : 'up', paused: false, gotTerm: false, throttled: false, exited: false, held: false };
 }
 
 /** finish's exit code that tells the supervisor not to restart (s6-supervise's convention). */
@@ -65,14 +87,14 @@ function settleDown(s: SlotState): Transition {
 function startNow(s: SlotState, want: Want): Transition {
   const actions: SlotAction[] = s.throttled ? [{ type: 'cancel-throttle' }] : [];
   actions.push({ type: 'spawn-run' });
-  return { state: { ...s, want, phase: 'run', throttled: false, paused: false, gotTerm: false }, actions };
+  return { state: { ...s, want, phase: 'run', throttled: false, paused: false, gotTerm: false, held: false }, actions };
 }
 
 function controlWhileDown(s: SlotState, letter: string): Transition {
   switch (letter) {
     case 'u':
       // A pending throttle still decides when; otherwise start at once.
-      if (s.throttled) return same({ ...s, want: 'up' });
+      if (s.throttled) return same({ ...s, want: 'up', held: false });
       return startNow(s, 'up');
     case 'o':
       return startNow(s, 'down');
@@ -92,18 +114,18 @@ function controlWhileDown(s: SlotState, letter: string): Transition {
   }
 }
 
-function controlWhileRunning(s: SlotState, letter: string): Transition {
+function controlWhileRunning(s: SlotState, letter: string, scripted = false): Transition {
   switch (letter) {
     case 'u':
-      return same({ ...s, want: 'up' });
+      return same({ ...s, want: 'up', held: false });
     case 'o':
       return same({ ...s, want: 'down' });
     case 'd':
-      return { state: { ...s, want: 'down', gotTerm: true }, actions: [{ type: 'stop' }] };
+      return { state: { ...s, want: 'down', gotTerm: !scripted }, actions: [{ type: 'stop', kill: 'timeout-kill' }] };
     case 'x':
-      return { state: { ...s, want: 'exit', gotTerm: true }, actions: [{ type: 'stop' }] };
+      return { state: { ...s, want: 'exit', gotTerm: !scripted }, actions: [{ type: 'stop', kill: 'timeout-kill' }] };
     case 't':
-      return { state: { ...s, gotTerm: true }, actions: [{ type: 'signal', signal: 'SIGTERM' }] };
+      return { state: { ...s, gotTerm: !scripted }, actions: [{ type: 'signal', signal: 'SIGTERM' }] };
     case 'k':
       return { state: s, actions: [{ type: 'signal', signal: 'SIGKILL' }] };
     case 'p':
@@ -131,7 +153,7 @@ function controlWhileFinishing(s: SlotState, letter: string): Transition {
   // `finish` is not signalled by control letters (runsv); only the wish changes.
   switch (letter) {
     case 'u':
-      return same({ ...s, want: 'up' });
+      return same({ ...s, want: 'up', held: false });
     case 'd':
     case 'o':
       return same({ ...s, want: 'down' });
@@ -148,6 +170,12 @@ function controlWhileFinishing(s: SlotState, letter: string): Transition {
 
 const ignore: Handler = (s) => same(s);
 
+/** Handover with nothing running: the next instance simply becomes run. */
+const promoteWhileDown = (s: SlotState): Transition => ({
+  state: { ...s, phase: 'run', throttled: false, paused: false, gotTerm: false, held: false },
+  actions: [...(s.throttled ? [{ type: 'cancel-throttle' } as const] : []), { type: 'promote' }],
+});
+
 export const transitions: Record<Phase, Record<EventType, Handler>> = {
   down: {
     boot: (s) => (s.want === 'up' ? startNow(s, 'up') : same(s)),
@@ -159,23 +187,40 @@ export const transitions: Record<Phase, Record<EventType, Handler>> = {
       return t.want === 'up' ? startNow(t, 'up') : same(t);
     },
     drain: (s) => controlWhileDown(s, 'x'),
+    'term-sent': ignore,
+    'kill-due': ignore,
+    'finish-overdue': ignore,
+    heal: ignore,
+    // The updater promotes only a next instance beside a running one; promote anyway
+    // rather than kill an instance that already serves.
+    promote: (s) => (s.want === 'exit' ? { state: s, actions: [{ type: 'refuse-promote' }] } : promoteWhileDown(s)),
   },
   run: {
     boot: ignore,
-    control: (s, e) => controlWhileRunning(s, (e as { letter: string }).letter),
+    control: (s, e) => {
+      const ev = e as Extract<SlotEvent, { type: 'control' }>;
+      return controlWhileRunning(s, ev.letter, ev.scripted);
+    },
     'run-exited': (s, e) => {
       const ev = e as Extract<SlotEvent, { type: 'run-exited' }>;
+      const after = ev.failed && s.want === 'up' ? { ...s, want: 'down' as const, held: true } : s;
       if (ev.hasFinish) {
         return {
-          state: { ...s, phase: 'finish', gotTerm: false },
+          state: { ...after, phase: 'finish', gotTerm: false },
           actions: [{ type: 'spawn-finish', code: ev.code, signal: ev.signal }],
         };
       }
-      return settleDown(s);
+      return settleDown(after);
     },
     'finish-exited': ignore,
     'throttle-elapsed': ignore,
     drain: (s) => same({ ...s, want: 'exit' }),
+    'term-sent': (s) => same({ ...s, gotTerm: true }),
+    'kill-due': (s) => ({ state: s, actions: [{ type: 'signal', signal: 'SIGKILL' }] }),
+    'finish-overdue': ignore,
+    // Restarted, not stopped: the wish stays up and the exit brings it back (throttled).
+    heal: (s) => (s.want === 'up' ? { state: s, actions: [{ type: 'stop', kill: 'grace' }] } : same(s)),
+    promote: (s) => ({ state: { ...s, throttled: false, paused: false, gotTerm: false }, actions: [{ type: 'promote' }] }),
   },
   finish: {
     boot: ignore,
@@ -183,12 +228,22 @@ export const transitions: Record<Phase, Record<EventType, Handler>> = {
     'run-exited': ignore,
     'finish-exited': (s, e) => {
       const code = (e as Extract<SlotEvent, { type: 'finish-exited' }>).code;
-      return settleDown(code === PERMANENT_FAILURE && s.want === 'up' ? { ...s, want: 'down' } : s);
+      return settleDown(code === PERMANENT_FAILURE && s.want === 'up' ? { ...s, want: 'down', held: true } : s);
     },
     'throttle-elapsed': ignore,
     drain: (s) => same({ ...s, want: 'exit' }),
+    'term-sent': ignore,
+    'kill-due': ignore,
+    'finish-overdue': (s) => ({ state: s, actions: [{ type: 'kill-finish' }] }),
+    heal: ignore,
+    // finish owns the slot: promoting would race it. The updater falls back to a restart.
+    promote: (s) => ({ state: s, actions: [{ type: 'refuse-promote' }] }),
   },
 };
+
+export function sameState(a: SlotState, b: SlotState): boolean {
+  return a.phase === b.phase && a.want === b.want && a.paused === b.paused && a.gotTerm === b.gotTerm && a.throttled === b.throttled && a.exited === b.exited && a.held === b.held;
+}
 
 export function step(s: SlotState, e: SlotEvent): Transition {
   return transitions[s.phase][e.type](s, e);

@@ -39,6 +39,14 @@ function next(dir: string): NextFile | undefined {
   }
 }
 
+function healthOf(dir: string): { pid: number; ready: boolean } | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(dir, 'supervise', 'health'), 'utf8')) as { pid: number; ready: boolean };
+  } catch {
+    return undefined;
+  }
+}
+
 function control(dir: string, letters: string): void {
   fs.writeFileSync(path.join(dir, 'supervise', 'control'), letters);
 }
@@ -74,10 +82,13 @@ describe('handover: the supervisor runs a next instance beside the service', () 
       control(dir, 'P');
       await waitFor('handed over', () => mainPid(dir) === n1.pid, 5000);
       await waitFor('old instance gone', () => !alive(first), 5000);
-      assert.equal(next(dir)?.phase, 'none');
+      // supervise/next and health are rewritten after status: wait for each state asserted.
+      await waitFor('supervise/next says none', () => next(dir)?.phase === 'none', 5000);
       assert.match(svStatus(dir), new RegExp(`\\(pid ${n1.pid}\\)`));
-      const health = JSON.parse(fs.readFileSync(path.join(dir, 'supervise', 'health'), 'utf8')) as { pid: number; ready: boolean };
-      assert.deepEqual({ pid: health.pid, ready: health.ready }, { pid: n1.pid, ready: true }, 'readiness carried over to the service');
+      await waitFor('readiness carried over to the service', () => {
+        const h = healthOf(dir);
+        return h?.pid === n1.pid && h.ready;
+      }, 5000);
 
       // N then K: the next one is stopped, the service is untouched.
       control(dir, 'N');
@@ -156,7 +167,7 @@ describe('handover: MOLT_HANDOVER=overlap updates', () => {
         const st = await s.status();
         return st?.phase === 'idle' && st.current === '1.1.0';
       }, 30_000);
-      assert.equal(mainPid(appDir), during.pid, 'the instance that passed the trial is the service now');
+      await waitFor('the instance that passed the trial is the service now', () => mainPid(appDir) === during.pid, 10_000);
       await waitFor('only 1.1.0 answers', async () => (await hello(s))?.pid === during.pid, 10_000);
       const r1 = await l.stop();
       assert.deepEqual(r1.failures, [], `${r1.done} requests during the update, none failed`);
@@ -186,7 +197,7 @@ describe('handover: MOLT_HANDOVER=overlap updates', () => {
       assert.equal(fs.realpathSync(path.join(s.home, 'current')), fs.realpathSync(path.join(s.home, 'versions', '1.1.0')));
       const st = await s.status();
       assert.match(st!.blocked.find((b) => b.version === '1.2.0')!.reason, /crashed 2 times during its trial/);
-      assert.notEqual(next(appDir)?.phase, 'run');
+      await waitFor('no next instance running', () => next(appDir)?.phase !== 'run', 10_000);
 
       // One that exits at once, perhaps before the updater ever sees it run: each death still counts.
       s.publish('1.3.0', 'exit');
@@ -235,9 +246,11 @@ describe('handover: MOLT_HANDOVER=overlap updates', () => {
         return st?.phase === 'idle' && st.current === '3.1.0';
       }, 30_000);
       assert.match(s.molt.out(), /recovering an interrupted update phase=(trial|starting)/);
-      const x = next(appDir);
-      assert.ok(x?.phase !== 'run', 'the orphaned next instance was stopped');
-      assert.notEqual(x?.generation, undefined);
+      const x = await waitFor('the orphaned next instance stopped', () => {
+        const f = next(appDir);
+        return f && f.phase !== 'run' ? f : undefined;
+      }, 10_000);
+      assert.notEqual(x.generation, undefined);
       assert.notEqual(mainPid(appDir), n.pid, 'the service was restarted on current rather than trusting an unjudged instance');
       assert.equal((await hello(s))?.version, '3.1.0');
       const r = await l.stop();

@@ -188,6 +188,7 @@ describe('throttle, scanning, bad services', () => {
       await sleep(2500); // a restart would have come after 1 s
       assert.equal(fs.readFileSync(starts, 'utf8').trim().split('\n').length, 1, 'started once');
       assert.match(m.err(), /finish exited 125: not restarting until sv up service=broken/);
+      assert.equal(readServices(services).find((x) => x.name === 'broken')?.failed, true, 'held down on purpose: shown as failed');
       sv('up', dir);
       await waitFor('started again', () => fs.readFileSync(starts, 'utf8').trim().split('\n').length === 2, 5000);
     } finally {

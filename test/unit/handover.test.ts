@@ -41,3 +41,11 @@ test('supervise/next round-trips and refuses what it did not write', () => {
   assert.equal(parseNext('{"phase":"flying","generation":1,"pid":1}'), undefined);
   assert.equal(parseNext('{"phase":"run","pid":1}'), undefined);
 });
+
+test('a promotion the slot refused (finish runs) leaves the next instance running', () => {
+  const running = stepNext(stepNext(initialNext(), { type: 'control', letter: 'N', mainRunning: true }).state, { type: 'control', letter: 'P', mainRunning: true });
+  assert.deepEqual(running.actions, ['promote']);
+  const back = stepNext(running.state, { type: 'refused' });
+  assert.deepEqual(back, { state: { phase: 'run', generation: 1 }, actions: [] });
+  assert.deepEqual(stepNext({ phase: 'down', generation: 1 }, { type: 'refused' }).state.phase, 'down');
+});

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseInitArgs, readInitConfig } from '../../src/init/config.js';
 import { parseSignal } from '../../src/supervise/signals.js';
+import { MAX_TIMER_MS, timerDuration } from '../../src/common/duration.js';
 
 test('defaults follow the design: /etc/service, 7 s grace, 30 s backoff, prefix on', () => {
   const c = readInitConfig({});
@@ -25,6 +26,26 @@ test('a bad value is refused with one line naming the variable', () => {
   assert.throws(() => readInitConfig({ MOLT_LOG_PREFIX: 'maybe' }), /MOLT_LOG_PREFIX="maybe" must be 0 or 1/);
   assert.throws(() => readInitConfig({ MOLT_CHECK_FAILURES: '0' }), /MOLT_CHECK_FAILURES="0" must be a whole number >= 1/);
   assert.throws(() => readInitConfig({ MOLT_HEAL_COOLDOWN: 'often' }), /MOLT_HEAL_COOLDOWN/);
+});
+
+test('durations longer than a Node timer holds (2^31-1 ms) are refused, not turned into 1 ms timers', () => {
+  assert.deepEqual(timerDuration('24d'), { ms: 24 * 86_400_000 });
+  assert.deepEqual(timerDuration(String(MAX_TIMER_MS)), { ms: MAX_TIMER_MS });
+  assert.deepEqual(timerDuration(String(MAX_TIMER_MS + 1)), { problem: 'is too long (at most 24d (2^31-1 ms, the longest timer))' });
+  assert.ok('problem' in timerDuration('25d'));
+  assert.ok('problem' in timerDuration('2147484', 's'));
+  assert.deepEqual(timerDuration('soon'), { problem: 'is not a duration (examples: 7s, 500ms, 1m)' });
+  for (const name of ['MOLT_STOP_TIMEOUT', 'MOLT_MAX_BACKOFF', 'MOLT_FINISH_TIMEOUT', 'MOLT_CHECK_INTERVAL', 'MOLT_CHECK_TIMEOUT', 'MOLT_HEAL_COOLDOWN']) {
+    assert.throws(() => readInitConfig({ [name]: '25d' }), new RegExp(`^Error: ${name}="25d" is too long \\(at most 24d`));
+  }
+  assert.throws(() => readInitConfig({ SVWAIT: '2200000' }), /^Error: SVWAIT="2200000" is too long/);
+  assert.equal(readInitConfig({ MOLT_STOP_TIMEOUT: '24d' }).stopTimeoutMs, 24 * 86_400_000);
+});
+
+test('MOLT_LOG_LEVEL must be a level molt knows', () => {
+  assert.throws(() => readInitConfig({ MOLT_LOG_LEVEL: 'abc' }), /^Error: MOLT_LOG_LEVEL="abc" must be one of error, warn, info, debug$/);
+  readInitConfig({ MOLT_LOG_LEVEL: 'Debug' });
+  readInitConfig({ MOLT_LOG_LEVEL: '' });
 });
 
 test('down-signal names parse in every spelling runit and s6 users write', () => {

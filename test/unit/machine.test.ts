@@ -121,3 +121,48 @@ test('drain lets a running logger read to EOF without a signal, then lets go', (
   assert.deepEqual(types(step(d.state, { type: 'run-exited', code: 0, signal: null, hasFinish: false })), ['exited']);
   assert.deepEqual(types(step(initialState(true), { type: 'drain' })), ['exited']);
 });
+
+test('timers and side paths are rows: kill-due KILLs only a running slot, finish-overdue kills only finish', () => {
+  assert.deepEqual(step(running(), { type: 'kill-due' }).actions, [{ type: 'signal', signal: 'SIGKILL' }]);
+  assert.deepEqual(step(initialState(false), { type: 'kill-due' }).actions, []);
+  const fin = { ...running(), phase: 'finish' as const };
+  assert.deepEqual(step(fin, { type: 'kill-due' }).actions, []);
+  assert.deepEqual(step(fin, { type: 'finish-overdue' }).actions, [{ type: 'kill-finish' }]);
+  assert.deepEqual(step(running(), { type: 'finish-overdue' }).actions, []);
+});
+
+test('d and x carry a KILL deadline (timeout-kill); a heal restarts with the grace time and keeps want up', () => {
+  assert.deepEqual(step(running(), { type: 'control', letter: 'd' }).actions, [{ type: 'stop', kill: 'timeout-kill' }]);
+  const h = step(running(), { type: 'heal' });
+  assert.deepEqual(h.actions, [{ type: 'stop', kill: 'grace' }]);
+  assert.equal(h.state.want, 'up');
+  assert.deepEqual(step(running({ want: 'down' }), { type: 'heal' }).actions, [], 'no heal of a service going down');
+  assert.deepEqual(step(initialState(false), { type: 'heal' }).actions, []);
+});
+
+test('with control scripts, got TERM waits for term-sent', () => {
+  const d = step(running(), { type: 'control', letter: 'd', scripted: true });
+  assert.equal(d.state.gotTerm, false);
+  assert.equal(step(d.state, { type: 'term-sent' }).state.gotTerm, true);
+  assert.equal(step(initialState(true), { type: 'term-sent' }).state.gotTerm, false, 'ignored once down');
+});
+
+test('max-deaths and finish 125 hold the slot down and show it; sv up ends the hold', () => {
+  const failed = step(running(), { type: 'run-exited', code: 1, signal: null, hasFinish: false, failed: true });
+  assert.deepEqual(failed.actions, []);
+  assert.deepEqual({ want: failed.state.want, held: failed.state.held, phase: failed.state.phase }, { want: 'down', held: true, phase: 'down' });
+  const up = step(failed.state, { type: 'control', letter: 'u' });
+  assert.deepEqual(types(up), ['spawn-run']);
+  assert.equal(up.state.held, false);
+  const f = step(running(), { type: 'run-exited', code: 1, signal: null, hasFinish: true }).state;
+  assert.equal(step(f, { type: 'finish-exited', code: 125 }).state.held, true);
+});
+
+test('promote: a running slot adopts the next instance; finish refuses; a throttled slot cancels its restart', () => {
+  const p = step(running({ gotTerm: true, paused: true }), { type: 'promote' });
+  assert.deepEqual(p.actions, [{ type: 'promote' }]);
+  assert.deepEqual({ gotTerm: p.state.gotTerm, paused: p.state.paused, phase: p.state.phase }, { gotTerm: false, paused: false, phase: 'run' });
+  assert.deepEqual(step({ ...running(), phase: 'finish' }, { type: 'promote' }).actions, [{ type: 'refuse-promote' }]);
+  const waiting = step(running(), { type: 'run-exited', code: 1, signal: null, hasFinish: false }).state;
+  assert.deepEqual(types(step(waiting, { type: 'promote' })), ['cancel-throttle', 'promote']);
+});
