@@ -1,8 +1,8 @@
-// Every variable of `molt updater` with its default and meaning (README's configuration
-// reference and `molt help config` are made from it), and which of them are secret or read
+// Every variable of `molt updater` with its default and meaning (docs/configuration.md
+// is checked against it), and which of them are secret or read
 // from the environment only.
 
-/** A table of every variable: name, default, meaning — used for README's configuration reference and `molt help config`. */
+/** A table of every variable: name, default, meaning — checked against docs/configuration.md by the readme test. */
 export const configReference: { name: string; default: string; meaning: string }[] = [
   { name: 'MOLT_CONFIG', default: '/etc/molt/molt.yaml (when it exists)', meaning: 'YAML file whose keys are these variable names (e.g. "MOLT_POLICY: minor"); the environment wins over it' },
   { name: 'MOLT_GITHUB', default: '', meaning: 'release source: GitHub Releases of owner/repo (exactly one of MOLT_GITHUB, MOLT_OCI, MOLT_DIR)' },

@@ -3,23 +3,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
-import msParse from 'ms';
-import { parseDuration } from '../common/duration.js';
+import { MAX_TIMER_MS, MAX_TIMER_TEXT, parseDuration } from '../common/duration.js';
 import { ENV_ONLY, KNOWN, SECRET } from './config-reference.js';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
-}
-
-/** Node's timers take at most 2^31-1 ms; a longer one fires after 1 ms, so every duration is bounded by it. */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
-const MAX_TIMER_TEXT = '24d (2^31-1 ms, the longest timer)';
-
-/** A well-formed duration longer than MAX_TIMER_MS (read as parseDuration reads it, without any bound). */
-function pastLongestTimer(raw: string, bare: 'ms' | 's'): boolean {
-  const t = raw.trim();
-  const v = /^\d+(\.\d+)?$/.test(t) ? Number(t) * (bare === 's' ? 1000 : 1) : msParse(t as msParse.StringValue);
-  return typeof v === 'number' && Number.isFinite(v) && v > MAX_TIMER_MS;
 }
 
 export interface Raw {
@@ -56,7 +44,7 @@ export function readFileSettings(file: string, text: string): Map<string, Raw> {
       const upper = key.toUpperCase();
       const meant = KNOWN.has('MOLT_' + upper) ? 'MOLT_' + upper : KNOWN.has(upper) ? upper : undefined;
       if (meant) throw new ConfigError(`unknown key ${JSON.stringify(key)} in MOLT_CONFIG file ${file}: write ${meant} (keys are the variable names)`);
-      throw new ConfigError(`unknown key ${JSON.stringify(key)} in MOLT_CONFIG file ${file} (keys are the variable names, e.g. MOLT_POLICY; see molt help config)`);
+      throw new ConfigError(`unknown key ${JSON.stringify(key)} in MOLT_CONFIG file ${file} (keys are the variable names, e.g. MOLT_POLICY; see docs/configuration.md)`);
     }
     if (ENV_ONLY.has(key)) throw new ConfigError(`${key} in MOLT_CONFIG file ${file} is read from the environment only (molt init reads it too)`);
     let value: string;
@@ -125,8 +113,6 @@ export class Settings {
     if (v === undefined) return fallback;
     const bare = o.bare ?? 'ms';
     const ms = parseDuration(v, bare);
-    // parseDuration may itself refuse a duration past the longest timer (common/duration.ts): say so, not "not a duration".
-    if (ms === undefined && pastLongestTimer(v, bare)) return this.fail(name, `is too long (at most ${o.maxText ?? MAX_TIMER_TEXT})`);
     if (ms === undefined) {
       return this.fail(name, bare === 's' ? 'must be a number of seconds (or a duration such as 30s, 5m)' : 'must be a duration such as 500ms, 30s, 5m, 1h (bare numbers are milliseconds)');
     }

@@ -11,7 +11,8 @@ import { KNOWN } from './config-reference.js';
 import { ConfigError, defaultReadFile, firstLine, readFileSettings, Settings, type Raw } from './config-settings.js';
 
 export { configReference } from './config-reference.js';
-export { ConfigError, MAX_TIMER_MS } from './config-settings.js';
+export { ConfigError } from './config-settings.js';
+export { MAX_TIMER_MS } from '../common/duration.js';
 
 export type SourceConfig =
   | { kind: 'github'; repo: string; token?: string; apiUrl?: string; asset?: string; requireChecksum: boolean }
