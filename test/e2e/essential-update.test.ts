@@ -103,42 +103,66 @@ describe('essential app and the updater (hold protocol, real pieces)', () => {
     assert.match(m.out() + m.err(), /app asked for the staged update \(exit 42\)/);
   });
 
-  test('the container killed during a crashing release\'s trial (updater kill -9 first): after the restart the trial resumes, the release is rolled back and blocked, the container stays up', async () => {
-    // A long trial, so that the kills land inside it; 1.1.0 runs fine until `flag` exists, then exits 3 at once.
-    const { s, rel } = await essentialStack('ess-restart', { MOLT_TRIAL: '120s' });
+  /** 1.0.0 committed, then 1.1.0 (fine until `flag` exists, then its run exits 3 at once) on a long trial. */
+  async function onTrialOfCrashable(label: string): Promise<{ s: Stack; m1: Running; flag: string }> {
+    // A long trial, so that the kills land inside it.
+    const { s, rel } = await essentialStack(label, { MOLT_TRIAL: '120s' });
     const flag = path.join(s.root, 'crash-now');
     // 1.0.0 reports ready (`molt ready`): committed at once, not after the long trial.
     writeAppRelease(rel, '1.0.0', { ready: true });
     const m1 = s.start();
     await s.waitAppVersion('1.0.0', 60_000);
     await s.waitStatus('1.0.0 committed', committed('1.0.0'));
-
-    const build = tmpdir('ess-build');
+    const build = tmpdir(`${label}-build`);
     dirs.push(build);
     writeAppRelease(build, '1.1.0');
     fs.writeFileSync(path.join(build, '1.1.0', 'run'), `#!/bin/sh\nif [ -e "${flag}" ]; then echo "1.1.0: crashing"; exit 3; fi\nexec "${process.execPath}" ./app.mjs\n`, { mode: 0o755 });
     fs.renameSync(path.join(build, '1.1.0'), path.join(rel, '1.1.0'));
     await s.waitAppVersion('1.1.0', 60_000);
     await waitFor('1.1.0 on trial', () => s.state().phase === 'trial', 10_000);
+    return { s, m1, flag };
+  }
 
-    // The updater dies (its flock goes with it), then the whole container (docker kill, OOM, power loss).
-    fs.writeFileSync(flag, '');
+  /** kill -9 the updater (its flock goes with it) and wait until it is gone. */
+  async function killUpdater(s: Stack): Promise<void> {
     const updater = await waitFor('the updater', () => s.updaterPid(), 5000);
     process.kill(updater, 'SIGKILL');
     await waitFor('the updater gone', () => !alive(updater), 5000);
-    process.kill(await m1.moltPid(), 'SIGKILL');
-    await m1.exited;
-    assert.equal(s.state().phase, 'trial', 'the journal was left in the trial');
+  }
 
-    // The container restarts over the same MOLT_HOME and service directories: 1.1.0 crashes at once.
-    const m2 = s.start();
-    const st = await s.waitStatus('1.1.0 blocked after the restart', (x) => x.phase === 'idle' && x.blocked.some((b) => b.version === '1.1.0'), 60_000).catch((err: Error) => {
-      throw new Error(`${running(m2) ? '' : `molt init ended: ${m2.proc.exitCode}\n`}${err.message}`);
+  async function blockedAndBack(s: Stack, m: Running): Promise<void> {
+    const st = await s.waitStatus('1.1.0 blocked', (x) => x.phase === 'idle' && x.blocked.some((b) => b.version === '1.1.0'), 60_000).catch((err: Error) => {
+      throw new Error(`${running(m) ? '' : `molt init ended: ${m.proc.exitCode}\n`}${err.message}`);
     });
-    assert.ok(running(m2), 'the restarted container stays up');
+    assert.ok(running(m), 'the container stays up');
+    assert.match(st.blocked.find((b) => b.version === '1.1.0')!.reason, /crashed/);
     assert.equal(st.current, '1.0.0');
     await s.waitAppVersion('1.0.0');
     assert.ok(s.state().blocked.some((b) => b.version === '1.1.0'), 'state.json holds the block');
-    assert.ok(running(m2));
+    assert.match(m.err(), /essential service exited during an interrupted update \(stale hold\); restarting it for the updater to resume/);
+    assert.ok(running(m));
+  }
+
+  test('kill -9 of the updater during a crashing release\'s trial, then the app crashes: the container stays up until the restarted updater resumes the trial, rolls back and blocks', async () => {
+    const { s, m1, flag } = await onTrialOfCrashable('ess-updkill');
+    fs.writeFileSync(flag, '');
+    await killUpdater(s);
+    // At once, before the supervisor has the updater back: the essential app dies with nobody holding the hold.
+    process.kill(await pidOf(s, 'app.mjs'), 'SIGKILL');
+    await blockedAndBack(s, m1);
+  });
+
+  test('the container killed during a crashing release\'s trial (updater kill -9 first): after the restart the trial resumes, the release is rolled back and blocked, the container stays up', async () => {
+    const { s, m1, flag } = await onTrialOfCrashable('ess-restart');
+    // The updater dies, then the whole container (docker kill, OOM, power loss); the word `apply` stays in the file.
+    fs.writeFileSync(flag, '');
+    await killUpdater(s);
+    process.kill(await m1.moltPid(), 'SIGKILL');
+    await m1.exited;
+    assert.equal(s.state().phase, 'trial', 'the journal was left in the trial');
+    // The container restarts over the same MOLT_HOME and service directories: 1.1.0 exits at once,
+    // before the updater is up to take the hold (before the fix: every start ended the same way).
+    const m2 = s.start();
+    await blockedAndBack(s, m2);
   });
 });
