@@ -9,7 +9,7 @@ import { childrenOfSelf, descendantsOfSelf } from '../common/proc.js';
 import { native } from '../common/native.js';
 import { Reaper } from './reaper.js';
 import { WritableOutlet } from '../supervise/output.js';
-import { holdKeepsUp, readHold } from '../supervise/hold.js';
+import { holdKeepsUp, readHoldState, STALE_APPLY_EXITS, staleHoldKeepsUp } from '../supervise/hold.js';
 import { ConfigError, parseInitArgs, readInitConfig, type InitArgs, type InitConfig } from './config.js';
 import { signalNumber } from '../supervise/signals.js';
 
@@ -58,6 +58,8 @@ class Init {
   private exitCode = 0;
   private deadline: NodeJS.Timeout | undefined;
   private finish: ((code: number) => void) | undefined;
+  /** Per essential service: exits kept up by a stale `apply` hold since the updater last held it. */
+  private readonly staleHoldExits = new Map<string, number>();
 
   constructor(
     private readonly config: InitConfig,
@@ -155,9 +157,17 @@ class Init {
   private onRunExit(svc: Service, slot: Slot, code: number | null, signal: NodeJS.Signals | null, wanted: boolean): void {
     if (this.shuttingDown || slot !== svc.main || !wanted || !svc.essential) return;
     const status = exitStatus(code, signal);
-    const hold = readHold(svc.dir);
+    const h = readHoldState(svc.dir);
+    const hold = h?.held ? h.word : undefined;
     if (holdKeepsUp(hold, code, signal)) {
+      this.staleHoldExits.delete(svc.name);
       log.info('essential service exited during an update (hold); restarting it, the container stays up', { service: svc.name, status, hold });
+      return;
+    }
+    const stale = this.staleHoldExits.get(svc.name) ?? 0;
+    if (!h?.held && staleHoldKeepsUp(h?.word, stale)) {
+      this.staleHoldExits.set(svc.name, stale + 1);
+      log.info('essential service exited during an interrupted update (stale hold); restarting it for the updater to resume, the container stays up', { service: svc.name, status, hold: h?.word, left: STALE_APPLY_EXITS - stale - 1 });
       return;
     }
     log.info('essential service exited, stopping the container', { service: svc.name, status });

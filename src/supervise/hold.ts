@@ -17,8 +17,24 @@ export function holdKeepsUp(word: string | undefined, code: number | null, signa
   return false;
 }
 
-/** The word in `<serviceDir>/supervise/hold` while someone else holds its lock; undefined otherwise. */
-export function readHold(serviceDir: string): string | undefined {
+/**
+ * How many exits a stale `apply` (the word left in the file, nobody holding the lock: the
+ * updater died mid-update, by kill -9 or with the whole container) keeps the container up.
+ * The updater, restarted by the supervisor, takes the hold again within a second or two and
+ * resumes the trial; without this grace an app that crashes faster than the updater starts
+ * ends every container start, and the release on trial is never judged (issue 11 item 2).
+ * Bounded so that an updater that never comes back cannot disarm `essential` for good:
+ * at least 1 s apart each (the restart throttle), about 30 s with the default backoff.
+ */
+export const STALE_APPLY_EXITS = 5;
+
+/** Does a stale hold (`word` left behind, nobody holding the lock) keep the container up after `staleExitsBefore` such exits? Pure. */
+export function staleHoldKeepsUp(word: string | undefined, staleExitsBefore: number): boolean {
+  return word === 'apply' && staleExitsBefore < STALE_APPLY_EXITS;
+}
+
+/** The word in `<serviceDir>/supervise/hold`, and whether someone else holds its lock; undefined without the file. */
+export function readHoldState(serviceDir: string): { word: string; held: boolean } | undefined {
   let fd: number;
   try {
     fd = fs.openSync(path.join(serviceDir, 'supervise', 'hold'), 'r');
@@ -27,13 +43,19 @@ export function readHold(serviceDir: string): string | undefined {
   }
   try {
     // Our own lock taken means nobody holds it; closing the fd below lets it go at once.
-    if (native().tryLock(fd)) return undefined;
+    const held = !native().tryLock(fd);
     const buf = Buffer.alloc(64);
     const n = fs.readSync(fd, buf, 0, buf.length, 0);
-    return buf.subarray(0, n).toString('utf8').trim();
+    return { word: buf.subarray(0, n).toString('utf8').trim(), held };
   } catch {
     return undefined;
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** The word in `<serviceDir>/supervise/hold` while someone else holds its lock; undefined otherwise. */
+export function readHold(serviceDir: string): string | undefined {
+  const h = readHoldState(serviceDir);
+  return h?.held ? h.word : undefined;
 }

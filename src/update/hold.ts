@@ -20,11 +20,14 @@ export class AppHold implements Hold {
   private fd: number | undefined;
   private word: HoldWord | undefined;
   private lastError: string | undefined;
+  private staleChecked = false;
 
   constructor(readonly file: string) {}
 
   /** Hold with `word`, or release the hold (undefined). A failure is logged and retried at the next call. */
   set(word: HoldWord | undefined): void {
+    if (word === undefined && !this.staleChecked) this.clearStale();
+    this.staleChecked = true;
     if (word === this.word) return;
     if (word === undefined) {
       this.release();
@@ -56,6 +59,26 @@ export class AppHold implements Hold {
     }
     fs.closeSync(fd);
     throw new Error('another process holds its lock');
+  }
+
+  /**
+   * A word left by an updater that died (kill -9) keeps PID 1 lenient for a few exits of an
+   * essential app (supervise/hold.ts, STALE_APPLY_EXITS); at a start with nothing under way, empty it.
+   */
+  private clearStale(): void {
+    let fd: number;
+    try {
+      fd = fs.openSync(this.file, fs.constants.O_RDWR);
+    } catch {
+      return; // no file: nothing left behind
+    }
+    try {
+      if (native().tryLock(fd)) fs.ftruncateSync(fd, 0);
+    } catch {
+      // best effort: PID 1's grace is bounded anyway
+    } finally {
+      fs.closeSync(fd);
+    }
   }
 
   private release(): void {

@@ -1,13 +1,15 @@
 // The hold protocol from PID 1's side: an `essential` service exiting while
 // another process holds supervise/hold (flock, as the updater does) with
 // `apply` is restarted and the container stays up; with `staged` only exit 42
-// is; nobody holding it, the exit ends the container as before.
+// is; nobody holding it, the exit ends the container as before (after a few
+// restarts when the word left is `apply`: the updater died mid-update).
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { script, startMolt, stopAndWait, tmpdir, waitFor } from '../helpers/molt.js';
+import { STALE_APPLY_EXITS } from '../../src/supervise/hold.js';
 
 const starts = (file: string) => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trim().split('\n').length : 0);
 
@@ -71,12 +73,27 @@ describe('hold: essential services during an update', () => {
   test('no hold (the file there, nobody holding it): the first exit ends the container', async () => {
     const services = tmpdir('hold-none');
     const { dir, log } = essentialService(services);
-    fs.writeFileSync(path.join(dir, 'supervise', 'hold'), 'apply'); // a word left behind, no lock
+    fs.writeFileSync(path.join(dir, 'supervise', 'hold'), 'staged'); // a word left behind, no lock
     const m = startMolt(['init'], { env: env(services), pidns: false });
     try {
       const r = await m.exited;
       assert.equal(r.code, 1);
       assert.equal(starts(log), 1);
+    } finally {
+      await stopAndWait(m);
+    }
+  });
+
+  test('a stale apply (left by an updater that died mid-update, nobody holding it): a bounded number of restarts, then the exit ends the container', async () => {
+    const services = tmpdir('hold-stale');
+    const { dir, log } = essentialService(services);
+    fs.writeFileSync(path.join(dir, 'supervise', 'hold'), 'apply');
+    const m = startMolt(['init'], { env: env(services), pidns: false });
+    try {
+      const r = await Promise.race([m.exited, new Promise<never>((_, rej) => setTimeout(() => rej(new Error('molt did not end')), 30_000).unref())]);
+      assert.equal(r.code, 1);
+      assert.equal(starts(log), STALE_APPLY_EXITS + 1, 'restarted STALE_APPLY_EXITS times, then the essential promise');
+      assert.match(m.err(), /essential service exited during an interrupted update \(stale hold\); restarting it for the updater to resume, the container stays up service=app status=1 hold=apply left=4/);
     } finally {
       await stopAndWait(m);
     }
