@@ -27,6 +27,9 @@ import { openAsset, readSmallAsset, type AssetContext } from '../github/asset-st
 import { parseLocator, type Locator } from '../github/locator.js';
 import { moltVersion } from '../../common/version.js';
 import { removeTree } from '../rmtree.js';
+import { fileChunks } from '../chunks.js';
+import { trustGate, type ArtifactGate } from '../trust/gate.js';
+import { assetSignatures } from '../github/signatures.js';
 
 const log = logger('github');
 
@@ -80,6 +83,7 @@ const ETAG_CACHE_MAX = 64;
 
 export class GitHubSource implements ReleaseSource {
   readonly description: string;
+  readonly checksSignatures = true;
   readonly owner: string;
   readonly name: string;
   private readonly repo: string;
@@ -319,6 +323,9 @@ export class GitHubSource implements ReleaseSource {
       log.warn('unverified asset', { repo: this.repo, tag: loc.tag, asset: asset.name, why: 'no digest field and no checksum asset' });
     }
 
+    // Signatures before the asset's first byte: the hasher computes only what they need.
+    const sigs = opts.trust?.required ? await assetSignatures(this.assetContext(), loc.assets, asset.name, loc.tag, opts.signal) : {};
+    const gate = trustGate(opts.trust, asset.name, release.version, sigs);
     const work = await fs.promises.mkdtemp(path.join(stagingRoot, `github-${release.version}-`));
     // A verified asset is downloaded straight into the blob cache (downloadVerified renames it
     // there only once digest and size match); an unverified one only into staging, then removed.
@@ -328,18 +335,20 @@ export class GitHubSource implements ReleaseSource {
       let file = expected ? await this.opts.store.cached(expected) : undefined;
       if (file) {
         log.info('cache hit', { asset: asset.name, digest: expected });
+        if (gate.onChunk) for await (const chunk of fileChunks(file, { signal: opts.signal })) gate.onChunk(chunk);
       } else {
         await ensureFreeSpace(stagingRoot, kind === 'tar' ? asset.size * 3 : asset.size * 2);
-        const got = await this.download(asset, loc, blob, expected, opts);
+        const got = await this.download(asset, loc, blob, expected, opts, gate);
         downloaded = got.size;
         file = blob;
       }
       if (expected) verified.unshift(expected);
+      const trustedBy = gate.finish();
       const limits = { maxBytes: this.opts.maxBytes, maxEntries: this.opts.maxEntries, signal: opts.signal };
       if (kind === 'tar') await extractArchive(file, work, limits);
       else await installBareFile(file, work, this.opts.binaryName ?? asset.name);
-      log.info('fetched', { repo: this.repo, tag: loc.tag, asset: asset.name, bytes: downloaded, verified: expected ? 'yes' : 'no' });
-      return { release, dir: work, downloaded, verified };
+      log.info('fetched', { repo: this.repo, tag: loc.tag, asset: asset.name, bytes: downloaded, verified: expected ? 'yes' : 'no', ...(trustedBy ? { signed_by: trustedBy } : {}) });
+      return { release, dir: work, downloaded, verified, trustedBy };
     } catch (e) {
       await removeTree(work);
       throw e;
@@ -363,18 +372,11 @@ export class GitHubSource implements ReleaseSource {
     return undefined;
   }
 
-  private async download(a: AssetInfo, loc: Locator, dest: string, expected: string | undefined, opts: FetchOptions): Promise<{ digest: string; size: number }> {
+  private async download(a: AssetInfo, loc: Locator, dest: string, expected: string | undefined, opts: FetchOptions, gate: ArtifactGate): Promise<{ digest: string; size: number }> {
     const { body, done } = await openAsset(this.assetContext(), a, loc.tag, opts.signal);
     try {
-      return await downloadVerified({
-        body,
-        dest,
-        expectedDigest: expected,
-        expectedSize: a.size,
-        maxBytes: this.opts.maxBytes,
-        signal: opts.signal,
-        onProgress: opts.onProgress,
-      });
+      const { signal, onProgress } = opts;
+      return await downloadVerified({ body, dest, expectedDigest: expected, expectedSize: a.size, maxBytes: this.opts.maxBytes, signal, onProgress, onChunk: gate.onChunk });
     } catch (e) {
       const mapped = done(e);
       // The downloader names the file (a cache path); say which asset it was.
@@ -384,7 +386,6 @@ export class GitHubSource implements ReleaseSource {
       done();
     }
   }
-
 }
 
 interface OctoOptions {
