@@ -11,6 +11,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -18,6 +19,7 @@ import path from 'node:path';
 import { cli, tmpdir } from '../helpers/molt.js';
 import { FakeGitHub } from '../helpers/fake-github.js';
 import { freePort } from '../helpers/registry.js';
+import { testSigstore } from '../helpers/sigstore.js';
 import { packHello, Stack } from './updater-stack.js';
 
 /** Debian's minisign, in `dir`, never prompting (-W keys have no password). */
@@ -243,5 +245,59 @@ describe('signed releases from GitHub Releases (loopback fake + MOLT_TRUST_KEYS)
     release('3.0.0', { name: renamed, data: v1.data, sig: v1.sig! });
     await assertRefused(stack, notes, '3.0.0', `signed for ${v1.name}, served as ${renamed} (version 3.0.0)`, running);
     assert.equal(await metric(stack, 'molt_signature_failures_total'), 2);
+  });
+});
+
+describe('keyless: GitHub artifact attestations against a pinned workflow (MOLT_TRUST_IDENTITY + MOLT_TRUST_ROOT)', { timeout: 240_000 }, () => {
+  const arch = os.arch() === 'x64' ? 'amd64' : os.arch();
+  const PINNED = 'https://github.com/acme/hello/.github/workflows/release.yml@refs/tags/v*';
+  const workflow = (v: string, file = 'release.yml') => `https://github.com/acme/hello/.github/workflows/${file}@refs/tags/v${v}`;
+  let gh: FakeGitHub | undefined;
+  let stack: Stack | undefined;
+  let root: string;
+  let notes: Awaited<ReturnType<typeof notifySink>>;
+
+  before(async () => {
+    root = tmpdir('trust-keyless');
+    notes = await notifySink();
+  });
+  after(async () => {
+    await stack?.dispose();
+    await gh?.close();
+    await notes?.close();
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  test('a release attested by the pinned workflow installs and shows the identity; one attested by another workflow is refused', async () => {
+    const sigstore = testSigstore(root);
+    const rootFile = path.join(root, 'trusted_root.json');
+    fs.writeFileSync(rootFile, JSON.stringify(sigstore.root()));
+    gh = await FakeGitHub.start({ owner: 'acme', repo: 'hello' });
+    stack = await Stack.create({
+      label: 'e2e-trust-keyless',
+      env: { MOLT_GITHUB: 'acme/hello', MOLT_GITHUB_API: gh.baseUrl, MOLT_TRUST_IDENTITY: PINNED, MOLT_TRUST_ROOT: rootFile, MOLT_NOTIFY_URL: notes.url },
+    });
+    /** hello VERSION as the release asset (GitHub fills its digest field), attested by `by`. */
+    const release = (version: string, by: string) => {
+      const name = `hello-${version}-linux-${arch}.tar.gz`;
+      const data = fs.readFileSync(packHello(version, path.join(root, version)));
+      const sha256 = createHash('sha256').update(data).digest('hex');
+      gh!.addAttestation(`sha256:${sha256}`, sigstore.bundle([{ name, sha256 }], by));
+      gh!.addRelease({ tag: `v${version}`, assets: [{ name, data }] });
+    };
+
+    release('1.0.0', workflow('1.0.0'));
+    stack.start();
+    await stack.waitAppVersion('1.0.0', 60_000);
+    const s = await stack.waitStatus('1.0.0 committed', (x) => x.phase === 'idle' && x.history.some((h) => h.event === 'commit' && h.version === '1.0.0'));
+    assert.equal(s.verifiedBy, workflow('1.0.0'), '/api/status names the workflow identity');
+    const st = await stack.cli(['status']);
+    assert.ok(st.stdout.includes(workflow('1.0.0')), `molt status shows the identity:\n${st.stdout}`);
+    const running = { version: '1.0.0', pid: appPid(stack), by: workflow('1.0.0') };
+
+    release('2.0.0', workflow('2.0.0', 'other.yml'));
+    await assertRefused(stack, notes, '2.0.0', `identity ${workflow('2.0.0', 'other.yml')} not trusted`, running);
+    assert.equal(await metric(stack, 'molt_signature_failures_total'), 1);
+    assert.ok(gh.log.some((e) => /\/attestations\/sha256(:|%3A)[0-9a-f]{64}/i.test(e.path)), 'the attestations API was asked');
   });
 });

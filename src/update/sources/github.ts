@@ -27,9 +27,10 @@ import { openAsset, readSmallAsset, type AssetContext } from '../github/asset-st
 import { parseLocator, type Locator } from '../github/locator.js';
 import { moltVersion } from '../../common/version.js';
 import { removeTree } from '../rmtree.js';
+import { apiError } from '../github/api-error.js';
 import { fileChunks } from '../chunks.js';
 import { trustGate, type ArtifactGate } from '../trust/gate.js';
-import { assetSignatures } from '../github/signatures.js';
+import { assetSignatures, attestationBundles, MAX_ATTESTATIONS } from '../github/signatures.js';
 
 const log = logger('github');
 
@@ -192,6 +193,18 @@ export class GitHubSource implements ReleaseSource {
     }
   }
 
+  /** GitHub artifact attestations (Sigstore bundles) for `digest`; none when GitHub has none (404). */
+  private async attestations(digest: string, signal?: AbortSignal): Promise<Uint8Array[]> {
+    const ctx: CallContext = { signal, fresh: 0, notModified: 0 };
+    const get = () => this.octokit.request('GET /repos/{owner}/{repo}/attestations/{subject_digest}', { owner: this.owner, repo: this.name, subject_digest: digest, per_page: MAX_ATTESTATIONS });
+    try {
+      return attestationBundles((await this.als.run(ctx, get)).data);
+    } catch (e) {
+      if (e instanceof UpdateError && e.code === 'not-found') return [];
+      throw e;
+    }
+  }
+
   private parsed<T>(fn: () => T): T {
     try {
       return fn();
@@ -271,7 +284,7 @@ export class GitHubSource implements ReleaseSource {
           log.warn('rate limited', { repo: this.repo, why: d.why, retry_after_s: Math.ceil(d.waitMs / 1000) });
           throw new UpdateError(`GitHub rate limit for ${this.repo} (${d.why}): retry in ${Math.ceil(d.waitMs / 1000)}s`, 'rate-limited', Math.ceil(d.waitMs));
         }
-        throw this.httpError(status, shown, body, attempt + 1, timeout.aborted, re);
+        throw apiError({ repo: this.repo, timeoutMs: this.timeoutMs }, status, shown, body, attempt + 1, timeout.aborted, re);
       }
     }
   }
@@ -280,18 +293,6 @@ export class GitHubSource implements ReleaseSource {
     this.etags.delete(key);
     this.etags.set(key, v);
     if (this.etags.size > ETAG_CACHE_MAX) this.etags.delete(this.etags.keys().next().value!);
-  }
-
-  private httpError(status: number, shown: string, body: string, attempts: number, timedOut: boolean, e?: RequestError): UpdateError {
-    const tries = attempts > 1 ? ` after ${attempts} attempts` : '';
-    if (status === 0) {
-      const why = timedOut ? `timed out after ${this.timeoutMs}ms` : `failed (${(e?.message ?? 'network error').split('\n')[0]})`;
-      return new UpdateError(`GitHub ${this.repo}: ${shown} ${why}${tries}`, 'network');
-    }
-    const msg = body ? ` (${body.split('\n')[0]})` : '';
-    if (status === 404) return new UpdateError(`GitHub ${this.repo}: ${shown} not found${msg}; check MOLT_GITHUB and that GITHUB_TOKEN can see the repository`, 'not-found');
-    if (status === 401) return new UpdateError(`GitHub ${this.repo}: GITHUB_TOKEN was refused (401${msg})`, 'config');
-    return new UpdateError(`GitHub ${this.repo}: ${shown} answered ${status}${msg}${tries}`, 'http');
   }
 
   // ---- fetch: select, verify, download, extract ----
@@ -325,6 +326,7 @@ export class GitHubSource implements ReleaseSource {
 
     // Signatures before the asset's first byte: the hasher computes only what they need.
     const sigs = opts.trust?.required ? await assetSignatures(this.assetContext(), loc.assets, asset.name, loc.tag, opts.signal) : {};
+    if (opts.trust?.keyless && expected) sigs.bundles = [...(sigs.bundles ?? []), ...(await this.attestations(expected, opts.signal))];
     const gate = trustGate(opts.trust, asset.name, release.version, sigs);
     const work = await fs.promises.mkdtemp(path.join(stagingRoot, `github-${release.version}-`));
     // A verified asset is downloaded straight into the blob cache (downloadVerified renames it
