@@ -22,7 +22,8 @@ import { UpdaterCore } from '../../src/update/core.js';
 import { stage } from '../../src/update/stage.js';
 import { VersionStore } from '../../src/update/store.js';
 import { loadTrustConfig } from '../../src/update/trust/config.js';
-import { SIGNATURE_MAX_BYTES, TrustRefusal } from '../../src/update/trust/gate.js';
+import { SIGNATURE_MAX_BYTES, TrustRefusal, trustGate } from '../../src/update/trust/gate.js';
+import { attestationBundles, MAX_ATTESTATIONS } from '../../src/update/github/signatures.js';
 import { UpdateError, type Release, type ReleaseSource } from '../../src/update/types.js';
 import { cli } from '../helpers/molt.js';
 import { tgz } from './fixtures-local/tarbuild.js';
@@ -195,5 +196,62 @@ describe('reporting', () => {
     await exited;
     const warnings = err.split('\n').filter((l) => l.includes('no MOLT_TRUST_KEYS or MOLT_TRUST_IDENTITY'));
     assert.equal(warnings.length, 1, err);
+  });
+});
+
+describe('property: the gate fed by the download decides as on the whole file', () => {
+  test('any chunking of a signed artifact verifies; any one flipped byte is refused', async () => {
+    const work = fs.mkdtempSync(path.join(dir, 'prop-'));
+    const name = 'app-1.0.0.tar.gz';
+    const data = randomBytes(200_000);
+    fs.writeFileSync(path.join(work, name), data);
+    minisign(work, '-S', '-s', path.join(dir, 'trusted.key'), '-m', name);
+    const minisig = fs.readFileSync(path.join(work, `${name}.minisig`));
+    // Legacy (non-prehashed) signatures need the bytes themselves: the other path of the hasher.
+    fs.copyFileSync(path.join(work, name), path.join(work, 'legacy-1.0.0.tar.gz'));
+    minisign(work, '-S', '-l', '-s', path.join(dir, 'trusted.key'), '-m', 'legacy-1.0.0.tar.gz');
+    const legacySig = fs.readFileSync(path.join(work, 'legacy-1.0.0.tar.gz.minisig'));
+    let seed = 12345;
+    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+    const split = (buf: Buffer): Buffer[] => {
+      const out: Buffer[] = [];
+      for (let off = 0; off < buf.length; ) {
+        const n = 1 + rnd(40_000);
+        out.push(buf.subarray(off, off + n));
+        off += n;
+      }
+      return out;
+    };
+    const run = async (bytes: Buffer, served: string, sig: Buffer): Promise<string | null | TrustRefusal> => {
+      const gate = trustGate(trust(), served, '1.0.0', { minisig: sig });
+      await downloadVerified({ body: Readable.from(split(bytes)), dest: path.join(work, 'out.bin'), onChunk: gate.onChunk });
+      try {
+        return gate.finish();
+      } catch (e) {
+        if (e instanceof TrustRefusal) return e;
+        throw e;
+      }
+    };
+    for (let i = 0; i < 25; i++) {
+      for (const [served, sig] of [[name, minisig], ['legacy-1.0.0.tar.gz', legacySig]] as const) {
+        assert.equal(await run(data, served, sig), keyId, `chunking ${i} of ${served}`);
+        const flipped = Buffer.from(data);
+        flipped[rnd(flipped.length)]! ^= 1 << rnd(8);
+        const r = await run(flipped, served, sig);
+        assert.ok(r instanceof TrustRefusal && r.reason === 'bad signature', `flipped byte ${i} of ${served}: ${String(r)}`);
+      }
+    }
+  });
+});
+
+describe('GitHub attestations answer', () => {
+  test('bundles are taken from attestations[].bundle, bounded in number and size; anything else is no evidence', () => {
+    const b = { mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json' };
+    assert.deepEqual(attestationBundles({ attestations: [{ bundle: b }] }).map((x) => JSON.parse(Buffer.from(x).toString())), [b]);
+    for (const junk of [null, 'x', [], {}, { attestations: 'no' }, { attestations: [null, 1, { bundle: 'text' }, { nobundle: {} }] }]) {
+      assert.deepEqual(attestationBundles(junk), [], JSON.stringify(junk));
+    }
+    assert.equal(attestationBundles({ attestations: Array.from({ length: 50 }, () => ({ bundle: b })) }).length, MAX_ATTESTATIONS);
+    assert.deepEqual(attestationBundles({ attestations: [{ bundle: { big: 'x'.repeat(SIGNATURE_MAX_BYTES) } }] }), []);
   });
 });
