@@ -15,10 +15,12 @@ export interface MetricCounts {
   updateFailures: number;
   rollbacks: number;
   bytesDownloaded: number;
+  /** Releases refused and blocked for their signature (MOLT_TRUST_*). */
+  signatureFailures: number;
 }
 
 export function zeroCounts(): MetricCounts {
-  return { checks: 0, checkErrors: 0, updates: 0, updateFailures: 0, rollbacks: 0, bytesDownloaded: 0 };
+  return { checks: 0, checkErrors: 0, updates: 0, updateFailures: 0, rollbacks: 0, bytesDownloaded: 0, signatureFailures: 0 };
 }
 
 /** What the updater feeds as things happen (its UpdaterHooks call these). */
@@ -44,6 +46,7 @@ export class UpdaterMetrics implements MetricsSource {
   onEvent(e: HistoryEntry): void {
     if (e.event === 'commit') this.counts.updates++;
     else if (e.event === 'rollback') this.counts.rollbacks++;
+    else if (e.event === 'block' && e.cause === 'signature') this.counts.signatureFailures++;
   }
 }
 
@@ -79,6 +82,7 @@ export class StatusCounter {
       if (this.seenHistory.has(key)) continue;
       if (h.event === 'commit') c.updates++;
       else if (h.event === 'rollback') c.rollbacks++;
+      else if (h.event === 'block' && h.cause === 'signature') c.signatureFailures++;
     }
     // Entries that left the bounded history never come back; forget them.
     this.seenHistory = keys;
@@ -147,6 +151,7 @@ export class ApiMetrics {
       updateFailures: counter('molt_update_failures_total', 'Updates that failed (download, verification, apply or trial).'),
       rollbacks: counter('molt_rollbacks_total', 'Rollbacks to the previous version.'),
       bytesDownloaded: counter('molt_downloaded_bytes_total', 'Bytes of release artifacts downloaded.'),
+      signatureFailures: counter('molt_signature_failures_total', 'Releases refused and blocked for want of a valid signature from a trusted key or identity.'),
     };
     const gauge = (name: string, help: string, labelNames: string[] = []) => new Gauge({ name, help, labelNames, registers });
     this.g = {

@@ -135,6 +135,7 @@ function render(s) {
   const av = fill('available', s.available || 'up to date'); av.classList.toggle('none', !s.available);
   const kv = [];
   kv.push(['source', s.source], ['policy', s.policy]);
+  if (s.verifiedBy) kv.push(['signed by', s.verifiedBy]);
   if (s.lastCheck) kv.push(['last check', el('span', null, when(s.lastCheck.at), ' ', el('span', { class: 'pill ' + (s.lastCheck.ok ? 'ok' : 'bad'), text: s.lastCheck.ok ? (s.lastCheck.notModified ? 'not modified' : 'ok') : 'failed' }), s.lastCheck.error ? el('div', { class: 'small muted', text: s.lastCheck.error }) : null)]);
   if (s.nextCheckAt) kv.push(['next check', when(s.nextCheckAt)]);
   if (s.waiting) kv.push(['waiting', s.waiting]);

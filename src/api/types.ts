@@ -27,6 +27,8 @@ export interface HistoryEntry {
   version?: string;
   from?: string;
   detail?: string;
+  /** A block because of the release's signature (MOLT_TRUST_*): counted in molt_signature_failures_total. */
+  cause?: 'signature';
 }
 
 export interface ActionInfo {
@@ -65,6 +67,8 @@ export interface UpdaterStatus {
   source: string;
   policy: string;
   current?: string;
+  /** What verified the running version's signature: key id or identity (absent: no check, or installed before one). */
+  verifiedBy?: string;
   previous?: string;
   /** The release the policy would take now, when newer than current and not blocked. */
   available?: string;

@@ -57,6 +57,7 @@ export function formatStatus(s: UpdaterStatus, nowMs: number): string {
   out.push(`molt${s.host ? ` on ${s.host}` : ''}: ${s.phase}`);
   const rows: string[][] = [];
   rows.push(['current', s.current ?? '(none)']);
+  if (s.verifiedBy) rows.push(['signed by', s.verifiedBy]);
   if (s.previous) rows.push(['previous', s.previous]);
   rows.push(['available', s.available ? `${s.available}${s.waiting ? `  (waiting: ${s.waiting})` : ''}` : 'up to date']);
   if (!s.available && s.waiting) rows.push(['waiting', s.waiting]);

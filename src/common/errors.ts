@@ -7,6 +7,8 @@ export type UpdateErrorCode =
   | 'not-found'
   | 'integrity'
   | 'hostile-archive'
+  /** No valid signature from a key or identity the image trusts (MOLT_TRUST_*). */
+  | 'untrusted'
   | 'disk-full'
   | 'bad-input'
   | 'config'

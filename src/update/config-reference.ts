@@ -12,6 +12,10 @@ export const configReference: { name: string; default: string; meaning: string }
   { name: 'MOLT_GITHUB_API', default: 'https://api.github.com', meaning: 'GitHub API base URL (Enterprise Server: https://HOST/api/v3)' },
   { name: 'MOLT_ASSET', default: 'the single .tar.gz/.tgz asset, preferring linux and this arch', meaning: 'glob choosing the release asset; {os}, {arch} and {version} are substituted' },
   { name: 'MOLT_REQUIRE_CHECKSUM', default: '0', meaning: '1: refuse a release that cannot be verified (no asset digest, no checksum file, an unlisted MOLT_DIR entry)' },
+  { name: 'MOLT_TRUST_KEYS', default: '', meaning: 'a file or directory of trusted public keys (minisign .pub or RW... string, PEM ECDSA P-256 or Ed25519): every release must be signed by one (environment only)' },
+  { name: 'MOLT_TRUST_IDENTITY', default: '', meaning: 'a Sigstore keyless identity (a workflow URI) that signs releases; every release must carry its bundle (environment only)' },
+  { name: 'MOLT_TRUST_ISSUER', default: 'https://token.actions.githubusercontent.com', meaning: 'the OIDC issuer of MOLT_TRUST_IDENTITY (environment only)' },
+  { name: 'MOLT_TRUST_ROOT', default: '', meaning: 'a Sigstore trusted_root.json for MOLT_TRUST_IDENTITY (a private Sigstore) (environment only)' },
   { name: 'MOLT_OCI', default: '', meaning: 'release source: OCI registry host[:port]/repo[:tag]; with a tag the tag is followed, without one the semver tags are the releases' },
   { name: 'MOLT_OCI_USER', default: 'from docker config.json', meaning: 'registry user name, with MOLT_OCI_PASSWORD' },
   { name: 'MOLT_OCI_PASSWORD', default: 'from docker config.json', meaning: 'registry password or token, with MOLT_OCI_USER; never logged' },
@@ -50,8 +54,9 @@ export const configReference: { name: string; default: string; meaning: string }
   { name: 'MOLT_LOG_PREFIX', default: '1', meaning: 'molt init: 0 stops prefixing service output with [name] (environment only)' },
 ];
 
-/** Read by molt init from its environment only: a different value in the file would split init and updater. */
-export const ENV_ONLY = new Set(['MOLT_CONFIG', 'MOLT_SERVICES', 'SVDIR', 'MOLT_MAX_BACKOFF', 'MOLT_FINISH_TIMEOUT', 'MOLT_LOG_PREFIX']);
+/** Read from the environment only: by molt init (a different value in the file would split init and
+ *  updater), and the trust settings (read before anything else, so that no file can loosen them). */
+export const ENV_ONLY = new Set(['MOLT_TRUST_KEYS', 'MOLT_TRUST_IDENTITY', 'MOLT_TRUST_ISSUER', 'MOLT_TRUST_ROOT', 'MOLT_CONFIG', 'MOLT_SERVICES', 'SVDIR', 'MOLT_MAX_BACKOFF', 'MOLT_FINISH_TIMEOUT', 'MOLT_LOG_PREFIX']);
 export const KNOWN = new Set(configReference.map((r) => r.name));
 /** Values never shown in messages. MOLT_NOTIFY_URL is here because webhook URLs carry their token. */
 export const SECRET = new Set(['GITHUB_TOKEN', 'MOLT_OCI_PASSWORD', 'MOLT_ADMIN_TOKEN', 'MOLT_WEBHOOK_SECRET', 'MOLT_NOTIFY_URL']);

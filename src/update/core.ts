@@ -13,6 +13,7 @@ import type { Journal, UpdateTarget } from './journal.js';
 import { holdFor, isResting } from './phases.js';
 import type { VersionStore } from './store.js';
 import type { Release, ReleaseSource } from './types.js';
+import type { TrustConfig } from './trust/config.js';
 
 export const log = logger('updater');
 
@@ -33,6 +34,8 @@ export interface UpdaterDeps {
   hooks?: UpdaterHooks;
   /** The app's supervise/hold (absent in tests that do not run PID 1). */
   hold?: Hold;
+  /** MOLT_TRUST_*: absent or not required = releases are installed without a signature check. */
+  trust?: TrustConfig;
 }
 
 export interface Trial {

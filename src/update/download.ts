@@ -23,6 +23,8 @@ export interface DownloadOptions {
   maxBytes?: number;
   signal?: AbortSignal;
   onProgress?: (p: { bytes: number; total?: number }) => void;
+  /** Each chunk right after it is hashed (the signature check's hasher): synchronous, the buffer may be reused. */
+  onChunk?: (chunk: Uint8Array) => void;
 }
 
 const DIGEST_RE = /^sha256:([0-9a-f]{64})$/;
@@ -131,6 +133,7 @@ export async function downloadVerified(opts: DownloadOptions): Promise<{ digest:
         throw new UpdateError(`download of ${path.basename(dest)} exceeds the limit of ${opts.maxBytes} bytes`, 'hostile-archive');
       }
       hash.update(chunk);
+      opts.onChunk?.(chunk);
       let off = 0;
       while (off < chunk.length) {
         const { bytesWritten } = await fh.write(chunk, off, chunk.length - off);

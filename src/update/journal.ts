@@ -35,6 +35,8 @@ export interface JournalState {
   /** When each version was first seen (MOLT_DELAY counts from discovery, across restarts). */
   firstSeen: Record<string, string>;
   lastCheck?: { at: string; ok: boolean; error?: string; notModified?: boolean };
+  /** What verified each installed version: key id or identity (MOLT_TRUST_*). Optional: older state.json has none. */
+  verifiedBy?: Record<string, string>;
 }
 
 export function emptyJournal(): JournalState {
@@ -157,6 +159,15 @@ export class Journal {
   block(version: string, reason: string): void {
     if (this.isBlocked(version)) return;
     this.state.blocked.push({ version, reason, at: new Date().toISOString() });
+  }
+
+  /** Remember what verified `version`, forgetting versions no longer installed. */
+  setVerifiedBy(version: string, by: string, installed: readonly string[]): void {
+    const keep = new Set(installed);
+    const next: Record<string, string> = {};
+    for (const [v, b] of Object.entries(this.state.verifiedBy ?? {})) if (keep.has(v)) next[v] = b;
+    next[version] = by;
+    this.state.verifiedBy = next;
   }
 
   unblock(version: string): boolean {

@@ -15,6 +15,8 @@ import { GitHubSource } from './sources/github.js';
 import { LocalDirSource } from './sources/local.js';
 import { OciSource } from './sources/oci.js';
 import { UpdateError, type ReleaseSource } from './types.js';
+import { loadTrustConfig, trustStartupWarning, type TrustConfig } from './trust/config.js';
+import { TrustConfigError } from './trust/keys.js';
 
 const log = logger('updater');
 
@@ -42,14 +44,17 @@ export async function main(argv: string[]): Promise<number> {
   let updater: Updater;
   let store: VersionStore;
   let source: ReleaseSource;
+  let trust: TrustConfig;
   try {
+    // First: a bad trust setting must stop the updater before it installs anything.
+    trust = loadTrustConfig(process.env);
     cfg = readUpdaterConfig(process.env);
     setLogLevel(cfg.logLevel);
     prepareHome(cfg.home);
     store = new VersionStore(cfg.home);
     source = makeSource(cfg, store);
   } catch (err) {
-    if (err instanceof ConfigError || (err instanceof UpdateError && err.code === 'config')) {
+    if (err instanceof ConfigError || err instanceof TrustConfigError || (err instanceof UpdateError && err.code === 'config')) {
       process.stderr.write(`molt updater: ${err.message}\n`);
       return 2;
     }
@@ -71,7 +76,7 @@ export async function main(argv: string[]): Promise<number> {
   const journal = new Journal(cfg.home);
   const app = new AppControl(cfg.servicesDir, cfg.app);
   const hold = new AppHold(path.join(app.dir, 'supervise', 'hold'));
-  updater = new Updater({ config: cfg, source, store, app, journal, hostname: os.hostname(), hooks, hold });
+  updater = new Updater({ config: cfg, source, store, app, journal, hostname: os.hostname(), hooks, hold, trust });
   const { readServices } = await import('../api/services.js');
   let api: { close(): Promise<void> };
   try {
@@ -88,6 +93,9 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   log.info('started', { source: source.description, policy: cfg.policy, interval_ms: cfg.intervalMs, home: cfg.home, app: cfg.app, socket: cfg.socket });
+  const trustWarning = trustStartupWarning(trust);
+  if (trustWarning) process.stderr.write(`${trustWarning}\n`);
+  else log.info('signatures required', { keys: trust.keys.length, ...(trust.identity ? { identity: trust.identity, issuer: trust.issuer } : {}) });
   if (!fs.existsSync(app.dir)) log.warn('app service directory not found', { dir: app.dir });
   await updater.start();
   return new Promise<number>((resolve) => {

@@ -4,6 +4,7 @@ import { tidyStore } from './bookkeeping.js';
 import { errMessage, log, type UpdaterCore } from './core.js';
 import type { UpdateTarget } from './journal.js';
 import { UpdateError, type Release } from './types.js';
+import { refuseUnsignable, TrustRefusal } from './trust/gate.js';
 
 export async function stage(c: UpdaterCore, release: Release, reason: UpdateTarget['reason']): Promise<void> {
   const target: UpdateTarget = { version: release.version, from: c.d.store.current(), release, reason, startedAt: new Date().toISOString() };
@@ -16,8 +17,10 @@ export async function stage(c: UpdaterCore, release: Release, reason: UpdateTarg
   let lastLog = 0;
   let lastPct = -10;
   try {
+    if (!c.d.source.checksSignatures) refuseUnsignable(c.d.trust, `the ${c.d.source.description.split(' ')[0]} source does not check signatures yet`);
     const fetched = await c.d.source.fetch(release, c.d.store.stagingRoot(), {
       signal: c.abort.signal,
+      ...(c.d.trust ? { trust: c.d.trust } : {}),
       onProgress: (p) => {
         c.download = { version: release.version, bytes: p.bytes, total: p.total };
         const pct = p.total ? Math.floor((p.bytes / p.total) * 100) : -1;
@@ -31,6 +34,8 @@ export async function stage(c: UpdaterCore, release: Release, reason: UpdateTarg
     });
     c.d.hooks?.onDownloadBytes?.(fetched.downloaded);
     await c.d.store.install(release.version, fetched.dir);
+    // Journaled by the step to staged below; status shows it for the running version.
+    if (fetched.trustedBy) c.j.setVerifiedBy(release.version, fetched.trustedBy, c.d.store.list());
     // Without the record its blobs are merely collected early: a cache miss, never a fault.
     await c.d.store.recordBlobs(release.version, fetched.verified).catch((err) => log.warn('cannot record cached blobs', { version: release.version, error: String(err) }));
     c.event({ event: 'download', version: release.version, detail: `${fetched.downloaded} bytes, verified ${fetched.verified.join(' ') || 'n/a'}` });
@@ -38,7 +43,7 @@ export async function stage(c: UpdaterCore, release: Release, reason: UpdateTarg
     c.download = undefined;
     await c.d.store.cleanStaging().catch((e) => log.warn('cannot clean staging', { error: errMessage(e) }));
     // Journaled by the step to idle below: the block survives a restart.
-    if (isReleaseFault(err)) blockRefused(c, release.version, errMessage(err));
+    if (isReleaseFault(err)) blockRefused(c, release.version, errMessage(err), err instanceof TrustRefusal ? err : undefined);
     await c.enter('idle', null);
     if (isReleaseFault(err)) await tidyStore(c);
     throw err;
@@ -53,12 +58,15 @@ export async function stage(c: UpdaterCore, release: Release, reason: UpdateTarg
  * digest mismatch may be a bad proxy or a torn download as well as a bad publish, so it is retried.
  */
 export function isReleaseFault(err: unknown): boolean {
-  return err instanceof UpdateError && err.code === 'hostile-archive';
+  return err instanceof UpdateError && (err.code === 'hostile-archive' || err.code === 'untrusted');
 }
 
-/** Blocked like a release that crashes: one line with the reason, never downloaded again. */
-function blockRefused(c: UpdaterCore, version: string, reason: string): void {
-  log.warn('release refused and blocked', { version, reason });
+/**
+ * Blocked like a release that crashes: one line with the reason, never downloaded again.
+ * A signature refusal's history event says so (cause), for molt_signature_failures_total.
+ */
+function blockRefused(c: UpdaterCore, version: string, reason: string, trust?: TrustRefusal): void {
+  log.warn('release refused and blocked', { version, reason, ...(trust?.detail ? { detail: trust.detail } : {}) });
   c.j.block(version, reason);
-  c.event({ event: 'block', version, detail: reason });
+  c.event({ event: 'block', version, detail: reason, ...(trust ? { cause: 'signature' as const } : {}) });
 }

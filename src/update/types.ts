@@ -28,6 +28,8 @@ export interface FetchProgress {
 export interface FetchOptions {
   signal?: AbortSignal;
   onProgress?: (p: FetchProgress) => void;
+  /** The trust settings: a source that checks signatures refuses (UpdateError 'untrusted') before extracting. */
+  trust?: TrustConfig;
 }
 
 /** What fetch() leaves behind: a directory whose contents are the complete release tree. */
@@ -39,6 +41,8 @@ export interface FetchedRelease {
   downloaded: number;
   /** sha256:<hex> of each verified blob/asset, for the journal. */
   verified: string[];
+  /** Key id or identity whose signature verified the artifact (null: no trust setting). */
+  trustedBy?: string | null;
 }
 
 export interface ListResult {
@@ -51,11 +55,15 @@ export interface ListResult {
 export interface ReleaseSource {
   /** "github", "oci" or "dir", plus the location, for logs and status. */
   readonly description: string;
+  /** True when fetch() checks signatures against FetchOptions.trust; otherwise a required check refuses every release. */
+  readonly checksSignatures?: boolean;
   list(opts?: { signal?: AbortSignal }): Promise<ListResult>;
   /** Download, verify and extract into a fresh directory under stagingRoot. Throws on any fault,
    *  leaving no debris under stagingRoot. */
   fetch(release: Release, stagingRoot: string, opts?: FetchOptions): Promise<FetchedRelease>;
 }
+
+import type { TrustConfig } from './trust/config.js';
 
 export { UpdateError } from '../common/errors.js';
 export type { UpdateErrorCode } from '../common/errors.js';

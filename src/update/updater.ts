@@ -54,11 +54,14 @@ export class Updater implements UpdaterControl {
     const blocked = new Set(c.j.state.blocked.map((b) => b.version));
     const t = c.trial;
     const now = performance.now();
+    const current = c.d.store.current();
+    const verifiedBy = current ? c.j.state.verifiedBy?.[current] : undefined;
     return {
       phase: c.j.state.phase,
       source: c.d.source.description,
       policy: c.cfg.policy,
-      current: c.d.store.current(),
+      current,
+      ...(verifiedBy ? { verifiedBy } : {}),
       previous: c.d.store.previous(),
       // Derived, not remembered: only ever a release newer than what runs now.
       available: c.releases.length ? choose(c)?.version : undefined,

@@ -21,6 +21,8 @@ export class FakeUpdater implements UpdaterControl {
   phase: UpdatePhase = 'idle';
   current: string | undefined = '1.1.0';
   previous: string | undefined = '1.0.0';
+  /** What verified `current` (MOLT_TRUST_KEYS): a minisign key id. */
+  verifiedBy: string | undefined = '0123456789ABCDEF';
   available: string | undefined;
   /** What the source offers (newest first); learnt by a check. */
   sourceVersions = ['1.3.0', '1.2.1', '1.2.0', '1.1.0', '1.0.0'];
@@ -76,6 +78,7 @@ export class FakeUpdater implements UpdaterControl {
     };
     if (this.current) s.current = this.current;
     if (this.previous) s.previous = this.previous;
+    if (this.verifiedBy) s.verifiedBy = this.verifiedBy;
     if (this.available) s.available = this.available;
     if (this.lastCheck) s.lastCheck = { ...this.lastCheck };
     s.nextCheckAt = iso(Date.now() + 5 * 60_000);

@@ -104,6 +104,7 @@ describe('status page in headless Chromium', () => {
     await page.locator('#current', { hasText: '1.1.0' }).waitFor();
     await page.locator('#banner').waitFor({ state: 'hidden' });
     assert.equal(await page.locator('#previous').innerText(), '1.0.0');
+    assert.match(await page.locator('#facts').innerText(), /signed by\s+0123456789ABCDEF/, 'the key that verified the running version');
     assert.equal(await page.locator('#host').innerText(), 'web-1');
     assert.equal(await page.locator('#token').inputValue(), '', 'the field is cleared');
 

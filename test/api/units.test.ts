@@ -161,7 +161,9 @@ describe('metrics counters', () => {
     m.onEvent({ at: at(0), event: 'commit', version: '2' });
     m.onEvent({ at: at(0), event: 'rollback', version: '3' });
     m.onEvent({ at: at(0), event: 'check' });
-    assert.deepEqual(m.counts, { checks: 2, checkErrors: 1, updates: 1, updateFailures: 0, rollbacks: 1, bytesDownloaded: 1000 });
+    m.onEvent({ at: at(0), event: 'block', version: '4', detail: 'crashed 2 times during its trial' });
+    m.onEvent({ at: at(0), event: 'block', version: '5', detail: 'no signature', cause: 'signature' });
+    assert.deepEqual(m.counts, { checks: 2, checkErrors: 1, updates: 1, updateFailures: 0, rollbacks: 1, bytesDownloaded: 1000, signatureFailures: 1 });
   });
 
   test('StatusCounter derives counts from successive snapshots without double counting', () => {
@@ -171,7 +173,7 @@ describe('metrics counters', () => {
     c.observe(status({ lastCheck: { at: at(50), ok: true }, history: [h1], download: { version: '2', bytes: 600, total: 1000 } }));
     c.observe(status({ lastCheck: { at: at(10), ok: false }, history: [h1, { at: at(5), event: 'rollback', version: '2' }], actions: [{ id: 'u1', kind: 'update', state: 'failed', startedAt: at(20) }] }));
     c.observe(status({ lastCheck: { at: at(10), ok: false }, history: [h1], actions: [{ id: 'u1', kind: 'update', state: 'failed', startedAt: at(20) }] }));
-    assert.deepEqual(c.counts, { checks: 2, checkErrors: 1, updates: 1, updateFailures: 1, rollbacks: 1, bytesDownloaded: 600 });
+    assert.deepEqual(c.counts, { checks: 2, checkErrors: 1, updates: 1, updateFailures: 1, rollbacks: 1, bytesDownloaded: 600, signatureFailures: 0 });
     const refusedOnly = new StatusCounter(new Set(['r1']));
     refusedOnly.observe(status({ actions: [{ id: 'r1', kind: 'update', state: 'failed', startedAt: at(1), message: 'an update is already running' }] }));
     assert.equal(refusedOnly.counts.updateFailures, 0, 'a refusal is not a failed update');

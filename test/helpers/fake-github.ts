@@ -133,6 +133,13 @@ export class FakeGitHub {
   malformedBody?: string;
   private rels: Rel[] = [];
   private nextId = 1000;
+  /** GitHub artifact attestations (Sigstore bundles) by subject digest `sha256:<hex>`. */
+  private readonly attestations = new Map<string, unknown[]>();
+
+  /** Attest `digest` with a Sigstore bundle (JSON text), as actions/attest-build-provenance does. */
+  addAttestation(digest: string, bundle: string): void {
+    this.attestations.set(digest, [...(this.attestations.get(digest) ?? []), JSON.parse(bundle)]);
+  }
   private token?: string;
   private buckets: { token: Bucket; anon: Bucket };
   private api!: http.Server;
@@ -349,7 +356,12 @@ export class FakeGitHub {
       list = true;
       route = '';
     } else if (p.startsWith(`${repoPath}/releases/`)) route = p.slice(`${repoPath}/releases/`.length);
-    else return error(404, 'Not Found');
+    else if (p.startsWith(`${repoPath}/attestations/`)) {
+      // GET /repos/{owner}/{repo}/attestations/{subject_digest}: 404 when there are none, as GitHub answers.
+      const found = this.attestations.get(decodeURIComponent(p.slice(`${repoPath}/attestations/`.length)));
+      if (!found) return error(404, 'Not Found');
+      return send(200, JSON.stringify({ attestations: found.map((bundle) => ({ bundle, repository_id: this.repoId })) }));
+    } else return error(404, 'Not Found');
 
     let status = 200;
     let payload: unknown;

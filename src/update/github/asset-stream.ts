@@ -122,14 +122,19 @@ export async function openAsset(ctx: AssetContext, a: AssetInfo, tag: string, si
 
 /** A checksum asset's text, bounded and checked against its own digest field. */
 export async function readSmallAsset(ctx: AssetContext, a: AssetInfo, tag: string, signal?: AbortSignal): Promise<string> {
-  if (a.size > CHECKSUM_MAX_BYTES) throw new UpdateError(`checksum asset ${a.name} of release ${tag} is too large (${a.size} bytes)`, 'bad-input');
+  return (await readSmallAssetBytes(ctx, a, tag, signal)).toString('utf8');
+}
+
+/** A small asset's bytes (checksum lists, signatures: binary DER too), at most CHECKSUM_MAX_BYTES, checked against its digest field. */
+export async function readSmallAssetBytes(ctx: AssetContext, a: AssetInfo, tag: string, signal?: AbortSignal, what = 'checksum asset'): Promise<Buffer> {
+  if (a.size > CHECKSUM_MAX_BYTES) throw new UpdateError(`${what} ${a.name} of release ${tag} is too large (${a.size} bytes)`, 'bad-input');
   const { body, done } = await openAsset(ctx, a, tag, signal);
   const chunks: Buffer[] = [];
   let n = 0;
   try {
     for await (const c of body) {
       n += c.byteLength;
-      if (n > CHECKSUM_MAX_BYTES) throw new UpdateError(`checksum asset ${a.name} of release ${tag} is larger than ${CHECKSUM_MAX_BYTES} bytes`, 'bad-input');
+      if (n > CHECKSUM_MAX_BYTES) throw new UpdateError(`${what} ${a.name} of release ${tag} is larger than ${CHECKSUM_MAX_BYTES} bytes`, 'bad-input');
       chunks.push(Buffer.from(c));
     }
   } catch (e) {
@@ -140,7 +145,7 @@ export async function readSmallAsset(ctx: AssetContext, a: AssetInfo, tag: strin
   const buf = Buffer.concat(chunks);
   if (a.digest) {
     const got = `sha256:${createHash('sha256').update(buf).digest('hex')}`;
-    if (got !== a.digest) throw new UpdateError(`checksum asset ${a.name} of release ${tag} does not match its digest (got ${got})`, 'integrity');
+    if (got !== a.digest) throw new UpdateError(`${what} ${a.name} of release ${tag} does not match its digest (got ${got})`, 'integrity');
   }
-  return buf.toString('utf8');
+  return buf;
 }

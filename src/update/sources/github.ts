@@ -27,6 +27,10 @@ import { openAsset, readSmallAsset, type AssetContext } from '../github/asset-st
 import { parseLocator, type Locator } from '../github/locator.js';
 import { moltVersion } from '../../common/version.js';
 import { removeTree } from '../rmtree.js';
+import { apiError } from '../github/api-error.js';
+import { fileChunks } from '../chunks.js';
+import { trustGate, type ArtifactGate } from '../trust/gate.js';
+import { assetSignatures, attestationBundles, MAX_ATTESTATIONS } from '../github/signatures.js';
 
 const log = logger('github');
 
@@ -80,6 +84,7 @@ const ETAG_CACHE_MAX = 64;
 
 export class GitHubSource implements ReleaseSource {
   readonly description: string;
+  readonly checksSignatures = true;
   readonly owner: string;
   readonly name: string;
   private readonly repo: string;
@@ -188,6 +193,18 @@ export class GitHubSource implements ReleaseSource {
     }
   }
 
+  /** GitHub artifact attestations (Sigstore bundles) for `digest`; none when GitHub has none (404). */
+  private async attestations(digest: string, signal?: AbortSignal): Promise<Uint8Array[]> {
+    const ctx: CallContext = { signal, fresh: 0, notModified: 0 };
+    const get = () => this.octokit.request('GET /repos/{owner}/{repo}/attestations/{subject_digest}', { owner: this.owner, repo: this.name, subject_digest: digest, per_page: MAX_ATTESTATIONS });
+    try {
+      return attestationBundles((await this.als.run(ctx, get)).data);
+    } catch (e) {
+      if (e instanceof UpdateError && e.code === 'not-found') return [];
+      throw e;
+    }
+  }
+
   private parsed<T>(fn: () => T): T {
     try {
       return fn();
@@ -267,7 +284,7 @@ export class GitHubSource implements ReleaseSource {
           log.warn('rate limited', { repo: this.repo, why: d.why, retry_after_s: Math.ceil(d.waitMs / 1000) });
           throw new UpdateError(`GitHub rate limit for ${this.repo} (${d.why}): retry in ${Math.ceil(d.waitMs / 1000)}s`, 'rate-limited', Math.ceil(d.waitMs));
         }
-        throw this.httpError(status, shown, body, attempt + 1, timeout.aborted, re);
+        throw apiError({ repo: this.repo, timeoutMs: this.timeoutMs }, status, shown, body, attempt + 1, timeout.aborted, re);
       }
     }
   }
@@ -276,18 +293,6 @@ export class GitHubSource implements ReleaseSource {
     this.etags.delete(key);
     this.etags.set(key, v);
     if (this.etags.size > ETAG_CACHE_MAX) this.etags.delete(this.etags.keys().next().value!);
-  }
-
-  private httpError(status: number, shown: string, body: string, attempts: number, timedOut: boolean, e?: RequestError): UpdateError {
-    const tries = attempts > 1 ? ` after ${attempts} attempts` : '';
-    if (status === 0) {
-      const why = timedOut ? `timed out after ${this.timeoutMs}ms` : `failed (${(e?.message ?? 'network error').split('\n')[0]})`;
-      return new UpdateError(`GitHub ${this.repo}: ${shown} ${why}${tries}`, 'network');
-    }
-    const msg = body ? ` (${body.split('\n')[0]})` : '';
-    if (status === 404) return new UpdateError(`GitHub ${this.repo}: ${shown} not found${msg}; check MOLT_GITHUB and that GITHUB_TOKEN can see the repository`, 'not-found');
-    if (status === 401) return new UpdateError(`GitHub ${this.repo}: GITHUB_TOKEN was refused (401${msg})`, 'config');
-    return new UpdateError(`GitHub ${this.repo}: ${shown} answered ${status}${msg}${tries}`, 'http');
   }
 
   // ---- fetch: select, verify, download, extract ----
@@ -319,6 +324,10 @@ export class GitHubSource implements ReleaseSource {
       log.warn('unverified asset', { repo: this.repo, tag: loc.tag, asset: asset.name, why: 'no digest field and no checksum asset' });
     }
 
+    // Signatures before the asset's first byte: the hasher computes only what they need.
+    const sigs = opts.trust?.required ? await assetSignatures(this.assetContext(), loc.assets, asset.name, loc.tag, opts.signal) : {};
+    if (opts.trust?.keyless && expected) sigs.bundles = [...(sigs.bundles ?? []), ...(await this.attestations(expected, opts.signal))];
+    const gate = trustGate(opts.trust, asset.name, release.version, sigs);
     const work = await fs.promises.mkdtemp(path.join(stagingRoot, `github-${release.version}-`));
     // A verified asset is downloaded straight into the blob cache (downloadVerified renames it
     // there only once digest and size match); an unverified one only into staging, then removed.
@@ -328,18 +337,20 @@ export class GitHubSource implements ReleaseSource {
       let file = expected ? await this.opts.store.cached(expected) : undefined;
       if (file) {
         log.info('cache hit', { asset: asset.name, digest: expected });
+        if (gate.onChunk) for await (const chunk of fileChunks(file, { signal: opts.signal })) gate.onChunk(chunk);
       } else {
         await ensureFreeSpace(stagingRoot, kind === 'tar' ? asset.size * 3 : asset.size * 2);
-        const got = await this.download(asset, loc, blob, expected, opts);
+        const got = await this.download(asset, loc, blob, expected, opts, gate);
         downloaded = got.size;
         file = blob;
       }
       if (expected) verified.unshift(expected);
+      const trustedBy = gate.finish();
       const limits = { maxBytes: this.opts.maxBytes, maxEntries: this.opts.maxEntries, signal: opts.signal };
       if (kind === 'tar') await extractArchive(file, work, limits);
       else await installBareFile(file, work, this.opts.binaryName ?? asset.name);
-      log.info('fetched', { repo: this.repo, tag: loc.tag, asset: asset.name, bytes: downloaded, verified: expected ? 'yes' : 'no' });
-      return { release, dir: work, downloaded, verified };
+      log.info('fetched', { repo: this.repo, tag: loc.tag, asset: asset.name, bytes: downloaded, verified: expected ? 'yes' : 'no', ...(trustedBy ? { signed_by: trustedBy } : {}) });
+      return { release, dir: work, downloaded, verified, trustedBy };
     } catch (e) {
       await removeTree(work);
       throw e;
@@ -363,18 +374,11 @@ export class GitHubSource implements ReleaseSource {
     return undefined;
   }
 
-  private async download(a: AssetInfo, loc: Locator, dest: string, expected: string | undefined, opts: FetchOptions): Promise<{ digest: string; size: number }> {
+  private async download(a: AssetInfo, loc: Locator, dest: string, expected: string | undefined, opts: FetchOptions, gate: ArtifactGate): Promise<{ digest: string; size: number }> {
     const { body, done } = await openAsset(this.assetContext(), a, loc.tag, opts.signal);
     try {
-      return await downloadVerified({
-        body,
-        dest,
-        expectedDigest: expected,
-        expectedSize: a.size,
-        maxBytes: this.opts.maxBytes,
-        signal: opts.signal,
-        onProgress: opts.onProgress,
-      });
+      const { signal, onProgress } = opts;
+      return await downloadVerified({ body, dest, expectedDigest: expected, expectedSize: a.size, maxBytes: this.opts.maxBytes, signal, onProgress, onChunk: gate.onChunk });
     } catch (e) {
       const mapped = done(e);
       // The downloader names the file (a cache path); say which asset it was.
@@ -384,7 +388,6 @@ export class GitHubSource implements ReleaseSource {
       done();
     }
   }
-
 }
 
 interface OctoOptions {

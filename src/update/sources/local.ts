@@ -15,6 +15,7 @@ import { copyReleaseTree } from '../copytree.js';
 import { parseSha256Sums } from '../sha256sums.js';
 import { isValidVersion } from '../store.js';
 import { removeTree } from '../rmtree.js';
+import { localSignatures, refuseUnsignable, trustGate } from '../trust/gate.js';
 
 const log = logger('source-dir');
 
@@ -59,6 +60,7 @@ export interface LocalDirOptions {
 
 export class LocalDirSource implements ReleaseSource {
   readonly description: string;
+  readonly checksSignatures = true;
   private readonly dir: string;
 
   constructor(dir: string, private readonly opts: LocalDirOptions = {}) {
@@ -141,6 +143,7 @@ export class LocalDirSource implements ReleaseSource {
     const archive = `${work}.archive`;
     try {
       if (parsed.kind === 'dir') {
+        refuseUnsignable(opts.trust, `${name} is a directory release; only a tarball can carry a signature`);
         if (this.opts.requireChecksum) {
           throw new UpdateError(`directory release ${name} cannot be verified and checksums are required`, 'integrity');
         }
@@ -157,6 +160,8 @@ export class LocalDirSource implements ReleaseSource {
       if (hex === undefined && this.opts.requireChecksum) {
         throw new UpdateError(`${name} is not listed in ${path.join(this.dir, 'SHA256SUMS')} and checksums are required`, 'integrity');
       }
+      // Signatures are read before the first byte of the tarball: the hasher computes only what they need.
+      const gate = trustGate(opts.trust, name, release.version, opts.trust?.required ? await localSignatures(this.dir, name) : {});
       await ensureFreeSpace(stagingRoot, st.size);
       // No expectedDigest here: the comparison below names the release, not the staging copy.
       const { digest, size } = await downloadVerified({
@@ -165,14 +170,17 @@ export class LocalDirSource implements ReleaseSource {
         maxBytes: this.opts.limits?.maxBytes,
         signal: opts.signal,
         onProgress: (p) => opts.onProgress?.({ bytes: p.bytes, total: st.size }),
+        onChunk: gate.onChunk,
       });
+      // A signature's refusal first: it is final (blocked), where a checksum mismatch is retried.
+      const trustedBy = gate.finish();
       if (hex !== undefined && digest !== `sha256:${hex}`) {
         throw new UpdateError(`${name} in ${this.dir} does not match SHA256SUMS: expected sha256:${hex}, got ${digest}`, 'integrity');
       }
       const r = await extractArchive(archive, work, { ...this.opts.limits, signal: opts.signal, label: name });
       await fs.promises.rm(archive, { force: true });
-      log.info('fetched', { version: release.version, from: name, digest, verified: hex !== undefined, entries: r.entries });
-      return { release, dir: work, downloaded: size, verified: hex !== undefined ? [digest] : [] };
+      log.info('fetched', { version: release.version, from: name, digest, verified: hex !== undefined, entries: r.entries, ...(trustedBy ? { signed_by: trustedBy } : {}) });
+      return { release, dir: work, downloaded: size, verified: hex !== undefined ? [digest] : [], trustedBy };
     } catch (err) {
       await removeTree(work);
       await fs.promises.rm(archive, { force: true }).catch(() => undefined);

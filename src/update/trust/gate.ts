@@ -1,0 +1,97 @@
+// The trust check as a source runs it around one artifact: gather the small
+// signature files beside it (each bounded), feed the download's chunks to the
+// hasher, and before anything is extracted either name what verified it or
+// throw a TrustRefusal, which the updater blocks like a hostile archive.
+import fs from 'node:fs';
+import path from 'node:path';
+import { UpdateError } from '../../common/errors.js';
+import type { TrustConfig } from './config.js';
+import type { TrustReason } from './decide.js';
+import { startTrustCheck, type ReleaseSignatures } from './release.js';
+
+/** A signature file, checksum list or bundle larger than this is refused, not read. */
+export const SIGNATURE_MAX_BYTES = 1 << 20;
+
+/** The names a signature for `name` is published under, beside it (MOLT_DIR) or as release assets (GitHub). */
+export function signatureFileNames(name: string): { minisig: string; sig: string; bundle: string; sums: string; sumsMinisig: string; sumsSig: string } {
+  return { minisig: `${name}.minisig`, sig: `${name}.sig`, bundle: `${name}.sigstore.json`, sums: 'SHA256SUMS', sumsMinisig: 'SHA256SUMS.minisig', sumsSig: 'SHA256SUMS.sig' };
+}
+
+/** A release refused for its signature: `reason` is one of the closed set (decide.ts), `detail` is for the log. */
+export class TrustRefusal extends UpdateError {
+  constructor(
+    readonly reason: TrustReason,
+    readonly detail?: string,
+  ) {
+    super(reason, 'untrusted');
+    this.name = 'TrustRefusal';
+  }
+}
+
+export interface ArtifactGate {
+  /** Feed each chunk of the artifact, in order, once (synchronously: buffers are reused). */
+  onChunk?: (chunk: Uint8Array) => void;
+  /** What verified the artifact (null: no trust setting); throws TrustRefusal. Call before extracting. */
+  finish(): string | null;
+}
+
+const OPEN: ArtifactGate = { finish: () => null };
+
+/**
+ * Start the check of `servedAs` (the file name molt is about to install, recorded as `version`).
+ * Without a trust setting it is a no-op that lets everything through.
+ */
+export function trustGate(trust: TrustConfig | undefined, servedAs: string, version: string, signatures: ReleaseSignatures): ArtifactGate {
+  if (!trust?.required) return OPEN;
+  const check = startTrustCheck(trust, servedAs, signatures, { version });
+  return {
+    onChunk: (chunk) => check.hasher.update(chunk),
+    finish() {
+      const { decision } = check.finish();
+      if (!decision.ok) throw new TrustRefusal(decision.reason, decision.detail);
+      return decision.by;
+    },
+  };
+}
+
+/** A release that cannot carry a signature (a MOLT_DIR directory, a source without signature support) while one is required. */
+export function refuseUnsignable(trust: TrustConfig | undefined, why: string): void {
+  if (trust?.required) throw new TrustRefusal('no signature', why);
+}
+
+/** A bounded signature file: undefined when absent; a TrustRefusal when over SIGNATURE_MAX_BYTES. */
+export async function readSignatureFile(file: string): Promise<Uint8Array | undefined> {
+  let fh: fs.promises.FileHandle;
+  try {
+    fh = await fs.promises.open(file, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new UpdateError(`cannot read ${file}: ${(err as Error).message}`, 'bad-input');
+  }
+  try {
+    const buf = Buffer.alloc(SIGNATURE_MAX_BYTES + 1);
+    let n = 0;
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, n, buf.length - n, n);
+      if (bytesRead === 0) break;
+      n += bytesRead;
+      if (n > SIGNATURE_MAX_BYTES) throw new TrustRefusal('bad signature', `${file} is larger than ${SIGNATURE_MAX_BYTES} bytes`);
+    }
+    return buf.subarray(0, n);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** The signatures for `name` found beside it in `dir` (MOLT_DIR): `<name>.minisig`, `.sig`, `.sigstore.json`, a signed SHA256SUMS. */
+export async function localSignatures(dir: string, name: string): Promise<ReleaseSignatures> {
+  const n = signatureFileNames(name);
+  const read = (f: string) => readSignatureFile(path.join(dir, f));
+  const [minisig, sig, bundle, sums, sumsMinisig, sumsSig] = await Promise.all([read(n.minisig), read(n.sig), read(n.bundle), read(n.sums), read(n.sumsMinisig), read(n.sumsSig)]);
+  const out: ReleaseSignatures = {};
+  if (minisig) out.minisig = minisig;
+  if (sig) out.sig = sig;
+  if (bundle) out.bundles = [bundle];
+  if (sums && (sumsMinisig || sumsSig)) out.sums = { name: n.sums, content: sums, ...(sumsMinisig ? { minisig: sumsMinisig } : {}), ...(sumsSig ? { sig: sumsSig } : {}) };
+  return out;
+}
