@@ -6,7 +6,7 @@
 // chrooted into the image's root (proc and dev mounted), with the image's ENV;
 // the updater follows MOLT_DIR, a release directory inside that root, and the
 // example app (examples/hello/pack.sh) is installed at 1.0.0 and updated to 1.1.0.
-// A base without node stops the build with one line. (Under chroot isolation
+// A base without node, or with too old a node, stops the build with one line. (Under chroot isolation
 // buildah's RUN always shares the host's network: it refuses any other.)
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -183,14 +183,25 @@ describe('docker/Dockerfile built with buildah and run as a container', { timeou
     assert.match(output, /molt: init: exit code=0/);
   });
 
-  test('a base without node: the build stops at once with one line saying so', () => {
+  test('a base without node, or with a node older than engines: the build stops at once with one line saying so', () => {
     const rootfs = path.join(work, 'base-no-node');
     baseRootfs(rootfs, false);
     b.imageFrom(rootfs, 'localhost/molt-test-no-node:latest', { PATH: '/usr/local/bin:/usr/bin:/bin' });
-    const r = b.run(['bud', '--isolation', 'chroot', '--pull=never', '--network', 'host', '--build-arg', 'NODE_IMAGE=localhost/molt-test-no-node:latest', '-f', 'docker/Dockerfile', '-t', 'localhost/molt-test-bad', repoRoot], 120_000);
-    assert.notEqual(r.status, 0, 'the build failed');
-    const ours = (r.stdout + r.stderr).split('\n').filter((l) => l.startsWith('molt: '));
-    assert.deepEqual(ours, [`molt: the base image has no node on PATH: NODE_IMAGE must be a Node image with node ${engines} (e.g. node:24-alpine)`], (r.stdout + r.stderr).slice(-3000));
-    assert.doesNotMatch(r.stdout + r.stderr, /npm ci/, 'it stopped before npm ci');
+    // The same base with a `node` that is Node 18 as far as `node --version` tells.
+    fs.mkdirSync(path.join(rootfs, 'usr/local/bin'), { recursive: true });
+    fs.writeFileSync(path.join(rootfs, 'usr/local/bin/node'), '#!/bin/sh\necho v18.20.4\n', { mode: 0o755 });
+    b.imageFrom(rootfs, 'localhost/molt-test-node-18:latest', { PATH: '/usr/local/bin:/usr/bin:/bin' });
+    const cases = [
+      ['localhost/molt-test-no-node:latest', `molt: the base image has no node on PATH: NODE_IMAGE must be a Node image with node ${engines} (e.g. node:24-alpine)`],
+      ['localhost/molt-test-node-18:latest', `molt: the base image's node is v18.20.4, molt needs node ${engines} (package.json engines): use a newer NODE_IMAGE (e.g. node:24-alpine)`],
+    ];
+    for (const [base, line] of cases) {
+      const r = b.run(['bud', '--isolation', 'chroot', '--pull=never', '--network', 'host', '--build-arg', `NODE_IMAGE=${base}`, '-f', 'docker/Dockerfile', '-t', 'localhost/molt-test-bad', repoRoot], 120_000);
+      const log = r.stdout + r.stderr;
+      assert.notEqual(r.status, 0, `${base}: the build failed`);
+      const ours = log.split('\n').filter((l) => l.startsWith('molt: '));
+      assert.deepEqual(ours, [line], log.slice(-3000));
+      assert.doesNotMatch(log, /STEP \d+\/\d+: RUN npm ci/, `${base}: it stopped before npm ci`);
+    }
   });
 });
