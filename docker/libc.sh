@@ -5,7 +5,8 @@
 # usage: libc.sh [ROOT]   (ROOT: where to look for the musl loader; default /)
 set -eu
 root=${1:-}
-glibc=$(node -p 'process.report.getReport().header.glibcVersionRuntime || ""' 2>/dev/null) || glibc=
+# excludeNetwork: the report need not look up network interfaces (slow without a network).
+glibc=$(node -p 'process.report.excludeNetwork = true; process.report.getReport().header.glibcVersionRuntime || ""' 2>/dev/null) || glibc=
 if [ -n "$glibc" ]; then
   echo glibc
   exit 0

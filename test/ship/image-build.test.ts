@@ -101,6 +101,7 @@ describe('docker/Dockerfile built with buildah and run as a container', { timeou
     const took = Date.now() - started;
     const log = r.stdout + r.stderr;
     assert.equal(r.status, 0, log.slice(-4000));
+    assert.doesNotMatch(log, /Trying to pull|Resolving "/, 'the base came from local storage, never a registry');
     // The runtime stage's smoke test ran the bundle with koffi in the built image.
     assert.match(log, /^molt 1\.0\.0-image$/m, 'molt version in the runtime stage');
     assert.match(log, /molt: init: exit code=0/, 'molt init -- true in the runtime stage');
