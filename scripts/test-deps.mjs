@@ -14,6 +14,7 @@ const needs = {
   faketime: 'faketime', // wall-clock jumps under the updater
   minisign: 'minisign', // signs and verifies releases against molt's minisign code
   openssl: 'openssl', // P-256 and Ed25519 keys and signatures for MOLT_TRUST_KEYS
+  buildah: 'buildah', // builds docker/Dockerfile for real (vfs storage, chroot isolation)
 };
 
 const run = (cmd, args, opts = {}) => spawnSync(cmd, args, { encoding: 'utf8', ...opts });

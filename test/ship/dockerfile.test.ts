@@ -62,9 +62,9 @@ describe('docker/Dockerfile', () => {
     build = b;
   });
 
-  test('is multi-stage on node:20-alpine; the build stage runs on the build platform', () => {
+  test('is multi-stage on node:24-alpine (an LTS line) by default; the build stage runs on the build platform', () => {
     assert.ok(df.stages.length >= 2, 'at least a build and a runtime stage');
-    for (const s of df.stages) assert.equal(expandArgs(s.from, df.globalArgs), 'node:20-alpine', `stage ${s.name} is on node:20-alpine`);
+    for (const s of df.stages) assert.equal(expandArgs(s.from, df.globalArgs), 'node:24-alpine', `stage ${s.name} is on node:24-alpine`);
     assert.equal(build.platform, '$BUILDPLATFORM');
     assert.equal(rt.platform, undefined, 'the runtime stage is built for each target platform');
   });
@@ -158,15 +158,19 @@ describe('docker/Dockerfile', () => {
     }
   });
 
-  test('the build stage type-checks, bundles with scripts/bundle.mjs and keeps koffi for musl and the target CPU only', () => {
+  test('the build stage checks the base\'s node, type-checks, bundles, and keeps koffi for the base\'s libc and the target CPU only', () => {
     const runs = allRun(build);
+    const first = build.instructions.find((i) => i.op === 'RUN');
+    assert.equal(first?.args, 'sh docker/check-node.sh package.json', 'the base is checked before anything runs on it');
     assert.match(runs, /npm ci --ignore-scripts/);
     assert.match(runs, /npx tsc -p tsconfig\.json --noEmit/);
     assert.match(runs, /node scripts\/bundle\.mjs --out \/out\/molt\.mjs/);
     assert.match(runs, /npm ci --omit=dev --ignore-scripts .*--os=linux --cpu="\$cpu"/);
-    assert.match(runs, /sh \/src\/scripts\/koffi-runtime\.sh \/deps\/node_modules \/out musl "\$cpu"/);
+    // libc asked of the base, never assumed (docker/libc.sh, tested on both answers in base-checks).
+    assert.match(runs, /libc=\$\(sh \/src\/docker\/libc\.sh\);/);
+    assert.match(runs, /sh \/src\/scripts\/koffi-runtime\.sh \/deps\/node_modules \/out "\$libc" "\$cpu"/);
     assert.ok(build.instructions.some((i) => i.op === 'ARG' && i.args === 'TARGETARCH'), 'ARG TARGETARCH');
-    // The runtime stage proves the musl binary loads before the image is pushed.
+    // The runtime stage proves koffi's binary loads before the image is pushed.
     assert.match(allRun(rt), /molt version;/);
     assert.match(allRun(rt), /MOLT_SERVICES=\$empty molt init -- true/);
   });
@@ -253,7 +257,7 @@ describe('the bundle the image ships', { timeout: 120_000 }, () => {
 
   test('the shell scripts the image and release use pass shellcheck', () => {
     ensureShellcheck();
-    const scripts = ['docker/molt', 'scripts/koffi-runtime.sh', 'scripts/pack-release.sh'].map((p) => path.join(repoRoot, p));
+    const scripts = ['docker/molt', 'docker/libc.sh', 'docker/check-node.sh', 'scripts/koffi-runtime.sh', 'scripts/pack-release.sh'].map((p) => path.join(repoRoot, p));
     const r = run('shellcheck', ['-s', 'sh', ...scripts]);
     assert.equal(r.status, 0, r.stdout + r.stderr);
   });

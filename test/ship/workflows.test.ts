@@ -94,11 +94,31 @@ describe('GitHub workflows', () => {
     assert.deepEqual(ci.permissions, { contents: 'read' });
     const job = ci.jobs.test as Doc;
     assert.equal(job['runs-on'], 'ubuntu-latest');
-    assert.equal(uses(job, 'actions/setup-node')?.with?.['node-version'], 20);
     assert.ok(steps(job).some((s) => /bash \.ci\/run/.test(s.run ?? '')), 'runs .ci/run');
     const ciRun = fs.readFileSync(path.join(repoRoot, '.ci/run'), 'utf8');
     assert.match(ciRun, /^npm ci\b/m);
     assert.match(ciRun, /^npm test$/m);
+  });
+
+  test('ci.yml and release.yml test on the supported Node lines: engines\' minimum up to the Dockerfile\'s default base', () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { engines: { node: string } };
+    const min = Number(/^>=\s*(\d+)$/.exec(pkg.engines.node)?.[1]);
+    assert.ok(min >= 20, `engines.node is ">=N" (${pkg.engines.node})`);
+    const dockerfile = fs.readFileSync(path.join(repoRoot, 'docker/Dockerfile'), 'utf8');
+    const base = Number(/^ARG NODE_IMAGE=node:(\d+)-/m.exec(dockerfile)?.[1]);
+    // Even majors are Node's LTS lines; the image's default is one of them.
+    assert.ok(base >= min && base % 2 === 0, `the default base node:${base} is an LTS line engines allows`);
+    for (const [file, name] of [['ci.yml', 'test'], ['release.yml', 'test']] as const) {
+      const job = parse(file).jobs[name] as Doc;
+      const lines = job.strategy?.matrix?.node as number[];
+      assert.equal(uses(job, 'actions/setup-node')?.with?.['node-version'], '${{ matrix.node }}', `${file} ${name} uses the matrix`);
+      assert.equal(lines[0], min, `${file}: the engines minimum is tested`);
+      assert.ok(lines.includes(base), `${file}: the image's Node line is tested`);
+      assert.ok(lines.every((n) => n >= min && n % 2 === 0), `${file}: only supported LTS lines (${lines.join(', ')})`);
+      assert.equal(job.strategy?.['fail-fast'], false, `${file}: one line failing does not hide the others`);
+    }
+    const rel = parse('release.yml').jobs.release as Doc;
+    assert.equal(uses(rel, 'actions/setup-node')?.with?.['node-version'], base, 'the release is packed on the image\'s Node line');
   });
 
   test('release.yml: v* tags only, least privilege per job, tests before anything is published', () => {

@@ -1,0 +1,122 @@
+// Debian's buildah, daemonless, with its storage in a temp directory (vfs driver,
+// chroot isolation: no overlay or user namespaces needed), and a Node base image
+// made here from the machine's own node, its libraries and a few tools, so that
+// the build needs no network but the npm registry.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+export interface Result {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export class Buildah {
+  readonly storage: string[];
+  constructor(readonly dir: string) {
+    this.storage = ['--root', path.join(dir, 'storage'), '--runroot', path.join(dir, 'runroot'), '--storage-driver', 'vfs'];
+  }
+
+  run(args: string[], timeoutMs = 120_000): Result {
+    const r = spawnSync('buildah', [...this.storage, ...args], { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 << 20 });
+    return { status: r.status, stdout: r.stdout ?? '', stderr: (r.stderr ?? '') + (r.error ? String(r.error) : '') };
+  }
+
+  ok(args: string[], timeoutMs?: number): string {
+    const r = this.run(args, timeoutMs);
+    if (r.status !== 0) throw new Error(`buildah ${args.join(' ')} failed (${r.status}): ${r.stderr}${r.stdout.slice(-2000)}`);
+    return r.stdout.trim();
+  }
+
+  /** A local image from a directory tree, with env; never pulled from a registry. */
+  imageFrom(rootfs: string, name: string, env: Record<string, string>): void {
+    const c = this.ok(['from', '--pull=never', 'scratch']);
+    try {
+      this.ok(['copy', c, `${rootfs}/.`, '/']);
+      this.ok(['config', ...Object.entries(env).flatMap(([k, v]) => ['--env', `${k}=${v}`]), c]);
+      this.ok(['commit', '--quiet', c, name]);
+    } finally {
+      this.run(['rm', c]);
+    }
+  }
+
+  /** Bytes of the files in the image's root (du -sb of a container of it). */
+  size(name: string): number {
+    const c = this.ok(['from', '--pull=never', name]);
+    try {
+      const du = spawnSync('du', ['-sb', this.ok(['mount', c])], { encoding: 'utf8' });
+      return Number(du.stdout.split('\t')[0]);
+    } finally {
+      this.run(['umount', c]);
+      this.run(['rm', c]);
+    }
+  }
+
+  /** Remove every container of this storage and the storage itself. */
+  destroy(): void {
+    this.run(['rm', '--all']);
+    this.run(['rmi', '--all', '--force']);
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** The file a command name runs (builtins like `true` too: their binaries on PATH). */
+function which(cmd: string): string {
+  for (const dir of `${process.env.PATH ?? ''}:/usr/bin:/bin`.split(':').filter(Boolean)) {
+    const p = path.join(dir, cmd);
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      if (fs.statSync(p).isFile()) return fs.realpathSync(p);
+    } catch {
+      // not here
+    }
+  }
+  throw new Error(`${cmd} is not on PATH`);
+}
+
+/** The shared libraries `ldd` lists for a binary, by absolute path. */
+function libraries(binary: string): string[] {
+  const r = spawnSync('ldd', [binary], { encoding: 'utf8' });
+  if (r.status !== 0) return []; // static, or a script
+  return [...r.stdout.matchAll(/(\/\S+)/g)].map((m) => m[1]!);
+}
+
+function copyIn(root: string, file: string, as = file): void {
+  const dest = path.join(root, as);
+  fs.mkdirSync(path.dirname(dest), { recursive: true });
+  if (!fs.existsSync(dest)) fs.copyFileSync(file, dest);
+  fs.chmodSync(dest, fs.statSync(file).mode & 0o7777);
+}
+
+/**
+ * A minimal Debian-like root: sh (dash) and the tools the Dockerfile's RUN steps
+ * and the example services use, each with its libraries; with `node`, also the
+ * machine's node binary and npm, as a Node base image would have them.
+ */
+export function baseRootfs(root: string, withNode: boolean): void {
+  const tools = ['dash', 'env', 'mkdir', 'chmod', 'mktemp', 'cp', 'rm', 'rmdir', 'mv', 'ln', 'cat', 'sed', 'grep', 'true', 'sleep', 'readlink', 'date', 'ls', 'id'];
+  if (withNode) tools.push('node');
+  for (const t of tools) {
+    const bin = which(t);
+    copyIn(root, bin, path.join('/usr/bin', path.basename(bin)));
+    // The loader and libc are libraries too: ldd lists them with their paths.
+    for (const lib of libraries(bin)) copyIn(root, fs.realpathSync(lib), lib);
+  }
+  fs.mkdirSync(path.join(root, 'bin'), { recursive: true });
+  fs.symlinkSync('/usr/bin/dash', path.join(root, 'bin/sh'));
+  fs.symlinkSync('dash', path.join(root, 'usr/bin/sh'));
+  for (const d of ['tmp', 'root', 'etc/ssl/certs']) fs.mkdirSync(path.join(root, d), { recursive: true });
+  fs.chmodSync(path.join(root, 'tmp'), 0o1777);
+  // The machine's CA bundle: npm's registry may sit behind a TLS proxy here.
+  const ca = process.env.NODE_EXTRA_CA_CERTS ?? '/etc/ssl/certs/ca-certificates.crt';
+  if (fs.existsSync(ca)) copyIn(root, ca, '/etc/ssl/certs/ca-certificates.crt');
+  if (!withNode) return;
+  // npm as Debian and Node's images lay it out: the package, and bin links to its CLIs.
+  const npmCli = which('npm'); // .../node_modules/npm/bin/npm-cli.js
+  const npmDir = path.dirname(path.dirname(npmCli));
+  const dest = path.join(root, 'usr/lib/node_modules/npm');
+  fs.cpSync(npmDir, dest, { recursive: true, dereference: true });
+  fs.symlinkSync('../lib/node_modules/npm/bin/npm-cli.js', path.join(root, 'usr/bin/npm'));
+  fs.symlinkSync('../lib/node_modules/npm/bin/npx-cli.js', path.join(root, 'usr/bin/npx'));
+}
