@@ -490,6 +490,8 @@ async function runSeed(seed: number, events: number, disk: Disk, logs: string[])
           source.netFailures += 1 + Math.floor(rand() * 2);
           break;
         case 'kill9': {
+          const onDisk = journalOnDisk(home)?.phase ?? 'idle';
+          if (onDisk !== 'idle') trace[trace.length - 1] += `(in ${onDisk})`;
           // kill -9: the process stops answering at once; what it had already handed to the kernel lands.
           life.dead = true;
           updater.stop();
@@ -542,6 +544,7 @@ async function runSeed(seed: number, events: number, disk: Disk, logs: string[])
     assert.equal(kinds.get(cur), 'good', `${cur} (${kinds.get(cur)}) is current at the end`);
     for (const v of app.ran) if (kinds.get(v) === 'crashy') assert.ok(blocked.has(v), `${v} crashed at once in its trial but is not blocked`);
     for (const v of source.fetched) if (kinds.get(v) === 'hostile') assert.ok(blocked.has(v), `hostile ${v} was fetched but is not blocked`);
+    for (const h of j.history) trace.push(`history:${h.event}`);
     return trace;
   } catch (err) {
     const e = err as Error;
@@ -573,18 +576,20 @@ test('the real updater under random events and kill -9 keeps its invariants and 
     const one = process.env.PROP_SEED;
     const count = Number(process.env.PROP_SEEDS ?? 16);
     const seeds = one !== undefined ? [Number(one)] : Array.from({ length: count }, (_, i) => 1000 + i);
-    let kills = 0;
-    let full = 0;
+    const seen = new Map<string, number>();
+    const count1 = (k: string, n = 1) => seen.set(k, (seen.get(k) ?? 0) + n);
     for (const seed of seeds) {
       logs.length = 0;
       const trace = await runSeed(seed, 30, disk, logs);
-      kills += trace.filter((t) => t.includes('kill9')).length;
-      full += trace.filter((t) => t.includes('(full)')).length;
+      count1('kill -9', trace.filter((t) => t.includes('kill9')).length);
+      count1('kill -9 mid-update', trace.filter((t) => t.includes('kill9(in')).length);
+      count1('disk full', trace.filter((t) => t.includes('(full)')).length);
+      for (const t of trace) if (t.startsWith('history:')) count1(t.slice(8));
     }
-    // The run really exercised the faults it is about.
-    if (seeds.length > 4) {
-      assert.ok(kills > 0, 'no kill -9 in the run');
-      assert.ok(full > 0, 'no disk full in the run');
+    console.log(`real updater property: ${seeds.length} seeds; ${[...seen].map(([k, n]) => `${k} ${n}`).join(', ')}`);
+    // The run really exercised what it is about.
+    if (seeds.length >= 8) {
+      for (const k of ['kill -9', 'disk full', 'commit', 'rollback', 'block', 'recover']) assert.ok((seen.get(k) ?? 0) > 0, `no ${k} in the whole run`);
     }
   } finally {
     setLogSink((line) => process.stderr.write(line + '\n'));
