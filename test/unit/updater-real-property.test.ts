@@ -25,7 +25,7 @@
 // - the phase is idle, no update is running, the app runs `current`;
 // - `current` is the newest release that is not blocked;
 // - every release whose app crashed at once and that ever ran is blocked; every hostile one fetched is blocked.
-// PROP_SEED=<n> replays one seed (timing makes a replay close, not exact); PROP_SEEDS=<n> runs more.
+// PROP_SEED=<n> replays one seed (timing makes a replay close, not exact); PROP_SEEDS=<n> runs n seeds from PROP_FIRST (1000).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
@@ -260,10 +260,14 @@ class FakeSource implements ReleaseSource {
   readonly fetched = new Set<string>();
   constructor(private readonly kinds: Map<string, Kind>, private readonly life: () => Life) {}
 
+  /** When set, list() waits for it (a slow registry). */
+  listGate: Promise<void> | undefined;
+
   list(): Promise<ListResult> {
     const life = this.life();
     return life.edge(async () => {
       await sleep(1);
+      if (this.listGate) await this.listGate;
       if (this.netFailures > 0) {
         this.netFailures--;
         throw new Error('fetch failed: ECONNRESET');
@@ -581,7 +585,7 @@ test('the real updater under random events and kill -9 keeps its invariants and 
     const disk = new Disk(root);
     const one = process.env.PROP_SEED;
     const count = Number(process.env.PROP_SEEDS ?? 16);
-    const seeds = one !== undefined ? [Number(one)] : Array.from({ length: count }, (_, i) => 1000 + i);
+    const seeds = one !== undefined ? [Number(one)] : Array.from({ length: count }, (_, i) => Number(process.env.PROP_FIRST ?? 1000) + i);
     const seen = new Map<string, number>();
     const count1 = (k: string, n = 1) => seen.set(k, (seen.get(k) ?? 0) + n);
     for (const seed of seeds) {
@@ -632,6 +636,8 @@ test('a full disk at start: the updater starts, the app stopped mid-update is up
   const life = new Life();
   const source = new FakeSource(kinds, () => life);
   source.releases.push({ version: '1.0.0', tag: 'v1.0.0', prerelease: false, locator: {} }, release);
+  const lines: string[] = [];
+  setLogSink((line) => lines.push(line));
   const updater = new Updater({
     config: config(home, servicesDir, 0),
     source,
@@ -649,7 +655,7 @@ test('a full disk at start: the updater starts, the app stopped mid-update is up
     for (;;) {
       const j = journalOnDisk(home)!;
       if (j.phase === 'idle' && currentVersion(home) === '1.1.0' && app.status()!.state === 'run') break;
-      assert.ok(performance.now() < end, `not recovered after the disk was freed: phase ${j.phase}, current ${currentVersion(home)}`);
+      assert.ok(performance.now() < end, `not recovered after the disk was freed: phase ${j.phase}, current ${currentVersion(home)}\n${lines.join('\n')}`);
       updater.check();
       await sleep(100);
     }
@@ -659,6 +665,75 @@ test('a full disk at start: the updater starts, the app stopped mid-update is up
     await app.close();
     disk.free();
     while (life.inflight > 0) await sleep(5);
+    setLogSink((line) => process.stderr.write(line + '\n'));
+    execFileSync('umount', [root]);
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});
+
+// Found by the property test: a poll passes its "phase nobody works on?" guard while an update
+// holds the lane (a named update to 1.1.0); that update then fails with its phase unjournaled (disk
+// full: `stopping` stays); once the poll's listing returns, the lane is free and it staged 1.2.0 straight from
+// `stopping`: "internal: phase stopping -> downloading is not in the table".
+test('a poll that began during an update which failed mid-phase recovers that phase before staging', { timeout: 60_000 }, async () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'molt-realprop-'));
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', root]);
+  const disk = new Disk(root);
+  const home = path.join(root, 'home');
+  const servicesDir = path.join(root, 'services');
+  fs.mkdirSync(path.join(servicesDir, 'app'), { recursive: true });
+  const kinds = new Map<string, Kind>([['1.0.0', 'good'], ['1.1.0', 'good'], ['1.2.0', 'good']]);
+  const store = new VersionStore(home);
+  const d0 = await store.newStagingDir('1.0.0');
+  fs.writeFileSync(path.join(d0, 'run'), '#!/bin/sh\nexec sleep 1000\n', { mode: 0o755 });
+  await store.install('1.0.0', d0);
+  await store.activate('1.0.0');
+  const app = new AppModel(home, kinds);
+  app.control('u');
+  const life = new Life();
+  const source = new FakeSource(kinds, () => life);
+  source.releases.push({ version: '1.0.0', tag: 'v1.0.0', prerelease: false, locator: {} }, { version: '1.1.0', tag: 'v1.1.0', prerelease: false, locator: {} }, { version: '1.2.0', tag: 'v1.2.0', prerelease: false, locator: {} });
+  const lines: string[] = [];
+  setLogSink((line) => lines.push(line));
+  // No start(): no timers of its own, the test makes every poll.
+  const updater = new Updater({ config: { ...config(home, servicesDir, 0), intervalMs: 60_000 }, source, store, app: new FakeAppControl(servicesDir, app, life), journal: new Journal(home, journalStore(life)), hostname: 'prop' });
+  const until = async (what: string, pred: () => boolean) => {
+    const end = performance.now() + 10_000;
+    while (!pred()) {
+      assert.ok(performance.now() < end, `timed out waiting for ${what}\n${lines.join('\n')}`);
+      await sleep(5);
+    }
+  };
+  try {
+    app.slowFinish = true; // the update's stop will time out
+    const update = updater.update('1.1.0');
+    await until('the update to stop the app', () => journalOnDisk(home)?.phase === 'stopping');
+    let release!: () => void;
+    source.listGate = new Promise<void>((r) => (release = r));
+    disk.fill(); // the stop's failure cannot be journaled: `stopping` stays
+    const poll = updater.check();
+    await until('the update to fail', () => update.state === 'failed');
+    assert.equal(journalOnDisk(home)?.phase, 'stopping');
+    disk.free();
+    release();
+    source.listGate = undefined;
+    await until('the poll to end', () => poll.state !== 'running');
+    await until('the update lane to be free', () => !updater.status().actions.some((a) => a.kind === 'update' && a.state === 'running'));
+    assert.deepEqual(lines.filter((l) => l.includes('is not in the table')), [], 'a phase change outside the table');
+    // And the way out: later polls bring the newest, 1.2.0, in.
+    const end = performance.now() + 10_000;
+    while (!(journalOnDisk(home)?.phase === 'idle' && currentVersion(home) === '1.2.0' && app.status()!.state === 'run')) {
+      assert.ok(performance.now() < end, `1.2.0 not applied after the disk was freed\n${lines.join('\n')}`);
+      updater.check();
+      await sleep(100);
+    }
+  } finally {
+    life.dead = true;
+    updater.stop();
+    await app.close();
+    disk.free();
+    while (life.inflight > 0) await sleep(5);
+    setLogSink((line) => process.stderr.write(line + '\n'));
     execFileSync('umount', [root]);
     fs.rmSync(root, { recursive: true, force: true });
   }
