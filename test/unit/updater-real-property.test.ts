@@ -25,7 +25,7 @@
 // - the phase is idle, no update is running, the app runs `current`;
 // - `current` is the newest release that is not blocked;
 // - every release whose app crashed at once and that ever ran is blocked; every hostile one fetched is blocked.
-// PROP_SEED=<n> replays one seed (timing makes a replay close, not exact); PROP_SEEDS=<n> runs n seeds from PROP_FIRST (1000).
+// PROP_SEED=<n> replays one seed (timing makes a replay close, not exact); PROP_SEEDS=<n> runs n seeds from PROP_FIRST (1000); PROP_EVENTS=<n> events a seed (30).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
@@ -591,7 +591,7 @@ test('the real updater under random events and kill -9 keeps its invariants and 
     for (const seed of seeds) {
       logs.length = 0;
       internalErrors.length = 0;
-      const trace = await runSeed(seed, 30, disk, logs);
+      const trace = await runSeed(seed, Number(process.env.PROP_EVENTS ?? 30), disk, logs);
       count1('kill -9', trace.filter((t) => t.includes('kill9')).length);
       count1('kill -9 mid-update', trace.filter((t) => t.includes('kill9(in')).length);
       count1('disk full', trace.filter((t) => t.includes('(full)')).length);
