@@ -12,6 +12,9 @@
 // - kill -9 of the updater at any point: its edges stop answering (every call
 //   hangs for ever, as in a dead process), its timers are cleared, writes
 //   already in flight land, and a new Updater starts over the same directory.
+// Events: a release published (good, crashing at once, hostile), a poll, the app crashing or
+// exiting 42, a slow finish (the next stop times out), the disk filled or freed, network errors,
+// `molt update`, `molt rollback`, a kill -9 of the updater, a wait.
 // Timers are real (the updater has no injectable clock), so the trial and the
 // intervals are a few hundred ms at most and every wait is bounded.
 //
@@ -465,7 +468,7 @@ async function runSeed(seed: number, events: number, disk: Disk, logs: string[])
 
   try {
     for (let i = 0; i < events; i++) {
-      const ev = pick(['publish', 'publish', 'poll', 'poll', 'poll', 'crash', 'exit42', 'slow-stop', 'disk', 'net', 'kill9', 'wait', 'wait'] as const);
+      const ev = pick(['publish', 'publish', 'poll', 'poll', 'poll', 'crash', 'exit42', 'slow-stop', 'disk', 'net', 'kill9', 'wait', 'wait', 'molt-update', 'molt-rollback'] as const);
       trace.push(`${i}:${ev}`);
       switch (ev) {
         case 'publish': {
@@ -514,6 +517,14 @@ async function runSeed(seed: number, events: number, disk: Disk, logs: string[])
         case 'wait':
           await sleep(Math.floor(rand() * 300));
           break;
+        case 'molt-update':
+          trace[trace.length - 1] += `(${updater.update().state})`;
+          break;
+        case 'molt-rollback': {
+          const a = updater.rollback();
+          trace[trace.length - 1] += `(${a.state} ${a.version ?? ''})`;
+          break;
+        }
       }
       await sleep(Math.floor(rand() * 60));
       checkInvariants(`after event ${i} (${ev})`);
@@ -584,7 +595,7 @@ test('the real updater under random events and kill -9 keeps its invariants and 
   try {
     const disk = new Disk(root);
     const one = process.env.PROP_SEED;
-    const count = Number(process.env.PROP_SEEDS ?? 16);
+    const count = Number(process.env.PROP_SEEDS ?? 24);
     const seeds = one !== undefined ? [Number(one)] : Array.from({ length: count }, (_, i) => Number(process.env.PROP_FIRST ?? 1000) + i);
     const seen = new Map<string, number>();
     const count1 = (k: string, n = 1) => seen.set(k, (seen.get(k) ?? 0) + n);
@@ -595,6 +606,8 @@ test('the real updater under random events and kill -9 keeps its invariants and 
       count1('kill -9', trace.filter((t) => t.includes('kill9')).length);
       count1('kill -9 mid-update', trace.filter((t) => t.includes('kill9(in')).length);
       count1('disk full', trace.filter((t) => t.includes('(full)')).length);
+      count1('molt update taken', trace.filter((t) => t.includes('molt-update(running')).length);
+      count1('molt rollback taken', trace.filter((t) => t.includes('molt-rollback(running')).length);
       for (const t of trace) if (t.startsWith('history:')) count1(t.slice(8));
     }
     console.log(`real updater property: ${seeds.length} seeds; ${[...seen].map(([k, n]) => `${k} ${n}`).join(', ')}`);
