@@ -129,6 +129,10 @@ function firstSeenMono(c: UpdaterCore, version: string): number {
 }
 
 async function stageAndMaybeApply(c: UpdaterCore, release: Release): Promise<string> {
+  // The poll that chose this release began while an update held the lane; that update may have failed
+  // since, leaving a phase nobody works on (its journal write failed): recover it first, stage at a later poll.
+  const left = c.j.state.phase;
+  if (!isResting(left)) return (await settle(c)) ?? `recovered from ${left}`;
   const target = c.j.state.target;
   if (c.j.state.phase !== 'staged' || target?.version !== release.version) {
     try {

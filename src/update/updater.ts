@@ -5,7 +5,8 @@
 // `molt updater`); the work is in one file per concern over UpdaterCore:
 // poll.ts, stage.ts, apply.ts, trial.ts, rollback.ts, recover.ts, watch.ts.
 import type { ActionInfo, BlockedEntry, UpdaterControl, UpdaterStatus } from '../api/types.js';
-import { log, UpdaterCore, type UpdaterDeps } from './core.js';
+import { errMessage, log, UpdaterCore, type UpdaterDeps } from './core.js';
+import { isResting } from './phases.js';
 import { check, choose, runNamedUpdate, scheduleCheck } from './poll.js';
 import { recover, settle } from './recover.js';
 import { manualRollback } from './rollback.js';
@@ -28,7 +29,15 @@ export class Updater implements UpdaterControl {
   async start(): Promise<void> {
     const c = this.c;
     c.syncHold();
-    const resume = await recover(c);
+    let resume: (() => Promise<string>) | undefined;
+    try {
+      resume = await recover(c);
+    } catch (err) {
+      // state.json cannot be written (disk full): the updater stays up, as after a failed step (core.leftMidUpdate):
+      // the app runs what `current` says, and the first poll recovers from the phase state.json holds.
+      log.warn('cannot recover at start; recovering at the next poll', { phase: c.j.state.phase, current: c.d.store.current() ?? 'none', error: errMessage(err) });
+      if (!isResting(c.j.state.phase)) c.trySend('u');
+    }
     const t = c.j.state.target;
     if (resume && t) c.runExclusive('update', c.newAction('update', t.version), resume);
     scheduleCheck(c, Math.min(1000, c.cfg.intervalMs));
