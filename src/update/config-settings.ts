@@ -28,6 +28,11 @@ export function firstLine(s: string): string {
   return s.split('\n')[0]!.trim().replace(/:$/, '');
 }
 
+/** Why an ENV_ONLY key is refused in the file: trust settings so no file can loosen them, the rest because molt init reads them. */
+export function envOnlyReason(key: string): string {
+  return key.startsWith('MOLT_TRUST_') ? 'a trust setting: no file may loosen it' : 'molt init reads it too';
+}
+
 /** The file's settings as strings, keyed by variable name. */
 export function readFileSettings(file: string, text: string): Map<string, Raw> {
   let doc: unknown;
@@ -46,7 +51,7 @@ export function readFileSettings(file: string, text: string): Map<string, Raw> {
       if (meant) throw new ConfigError(`unknown key ${JSON.stringify(key)} in MOLT_CONFIG file ${file}: write ${meant} (keys are the variable names)`);
       throw new ConfigError(`unknown key ${JSON.stringify(key)} in MOLT_CONFIG file ${file} (keys are the variable names, e.g. MOLT_POLICY; see docs/configuration.md)`);
     }
-    if (ENV_ONLY.has(key)) throw new ConfigError(`${key} in MOLT_CONFIG file ${file} is read from the environment only (molt init reads it too)`);
+    if (ENV_ONLY.has(key)) throw new ConfigError(`${key} in MOLT_CONFIG file ${file} is read from the environment only (${envOnlyReason(key)})`);
     let value: string;
     if (v === null || v === undefined) continue;
     if (typeof v === 'string') {

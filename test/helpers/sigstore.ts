@@ -1,24 +1,50 @@
 // A test Sigstore for end-to-end tests: a CA (openssl), a transparency log key,
 // Fulcio-style leaf certificates and v0.3 DSSE bundles with a signed entry and
-// inclusion proof, and the trusted_root.json that pins them. No network. The
-// same construction as test/update/trust-sigstore.test.ts, shared as a helper.
+// inclusion proof, and the trusted_root.json that pins them. No network.
+// Shared by the e2e updater tests and test/update/trust-sigstore.test.ts.
 import { execFileSync } from 'node:child_process';
 import { createHash, createPrivateKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
 export const GHA = 'https://token.actions.githubusercontent.com';
+/** The leaf certificates' identity (SAN URI) unless a test asks for another. */
+export const WORKFLOW = 'https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1.2.0';
+
+export interface LeafOpts {
+  identity?: string;
+  issuer?: string;
+  /** '8': the issuer in 1.3.6.1.4.1.57264.1.8 (the default); '1': the older 1.3.6.1.4.1.57264.1.1. */
+  issuerOid?: '1' | '8';
+  /** The CA that issues the leaf (made with `ca(name)`); 'ca', the one the root lists, by default. */
+  ca?: string;
+}
+export interface Leaf { key: KeyObject; cert: string }
+export interface BundleOpts {
+  leaf?: Leaf;
+  subjects?: Array<{ name: string; sha256: string }>;
+  integratedTime?: number;
+  /** Signs the SET and checkpoint instead of the test log (a log the root does not list). */
+  logKey?: KeyObject;
+  tlog?: boolean;
+  tamperPayload?: (p: Buffer) => Buffer;
+}
 
 export interface TestSigstore {
   /** A bundle for `subjects`, signed by a leaf certificate for `identity`. */
   bundle(subjects: Array<{ name: string; sha256: string }>, identity: string): string;
+  /** A bundle with every part chosen by the test. */
+  bundleWith(o: BundleOpts): string;
+  /** A leaf certificate (and its key) for bundleWith. */
+  leaf(opts?: LeafOpts): Leaf;
+  /** Another CA under `dir`, one the trusted root does not list. */
+  ca(name: string): void;
   /** The trusted root JSON (write it to a file for MOLT_TRUST_ROOT). */
   root(): unknown;
 }
 
 /** A test CA and log under `dir` (which must exist). */
 export function testSigstore(dir: string): TestSigstore {
-  const WORKFLOW = 'https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1.2.0';
   const log = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   function sh(...args: string[]): void {
     execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -37,7 +63,7 @@ export function testSigstore(dir: string): TestSigstore {
 
   let leafCount = 0;
   /** A Fulcio-style leaf: SAN URI, the OIDC issuer in extension .1.8 (DER UTF8String) or the old .1.1 (raw). */
-  function makeLeaf(opts: { identity?: string; issuer?: string; issuerOid?: '1' | '8'; ca?: string } = {}): { key: KeyObject; cert: string } {
+  function makeLeaf(opts: LeafOpts = {}): Leaf {
     const n = `leaf${++leafCount}`;
     const issuer = opts.issuer ?? GHA;
     const issuerExt = opts.issuerOid === '1'
@@ -57,15 +83,6 @@ export function testSigstore(dir: string): TestSigstore {
 
   const pae = (type: string, payload: Buffer): Buffer =>
     Buffer.concat([Buffer.from(`DSSEv1 ${Buffer.byteLength(type)} ${type} ${payload.length} `), payload]);
-
-  interface BundleOpts {
-    leaf?: { key: KeyObject; cert: string };
-    subjects?: Array<{ name: string; sha256: string }>;
-    integratedTime?: number;
-    logKey?: KeyObject;
-    tlog?: boolean;
-    tamperPayload?: (p: Buffer) => Buffer;
-  }
 
   /**
    * The entry as the only leaf of the log: root = SHA-256(0x00 || body), and a
@@ -148,6 +165,9 @@ export function testSigstore(dir: string): TestSigstore {
   makeCa('ca');
   return {
     bundle: (subjects, identity) => makeBundle({ subjects, leaf: makeLeaf({ identity }) }),
+    bundleWith: makeBundle,
+    leaf: makeLeaf,
+    ca: makeCa,
     root: trustedRoot,
   };
 }

@@ -346,6 +346,14 @@ describe('the YAML file', () => {
     assert.match(refusal({}, 'MOLT_DIR: /r\nMOLT_CONFIG: /other.yaml\n'), /^MOLT_CONFIG in MOLT_CONFIG file/);
   });
 
+  test('trust settings in the file are refused as environment-only trust settings, not as molt init\'s', () => {
+    for (const n of ['MOLT_TRUST_KEYS', 'MOLT_TRUST_IDENTITY', 'MOLT_TRUST_ISSUER', 'MOLT_TRUST_ROOT']) {
+      const msg = refusal({}, `MOLT_DIR: /r\n${n}: /x\n`);
+      assert.equal(msg, `${n} in MOLT_CONFIG file /etc/molt/molt.yaml is read from the environment only (a trust setting: no file may loosen it)`);
+    }
+    assert.match(refusal({}, 'MOLT_DIR: /r\nMOLT_SERVICES: /sv\n'), /\(molt init reads it too\)$/);
+  });
+
   test('malformed files are refused in one line', () => {
     assert.match(refusal({}, 'MOLT_DIR: [\n'), /^MOLT_CONFIG file \/etc\/molt\/molt\.yaml is not valid YAML: /);
     assert.match(refusal({}, 'MOLT_DIR: /a\nMOLT_DIR: /b\n'), /is not valid YAML: .*unique/i);
