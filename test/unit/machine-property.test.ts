@@ -6,17 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initialState, step, transitions, type SlotAction, type SlotEvent, type SlotState } from '../../src/supervise/machine.js';
+import { mulberry32 } from '../helpers/prng.js';
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** What the driver's world looks like beside the table's state. */
 interface World {

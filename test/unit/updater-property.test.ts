@@ -20,18 +20,8 @@ import assert from 'node:assert/strict';
 import type { UpdatePhase } from '../../src/api/types.js';
 import { Journal, JournalWriteError, type JournalStore, type UpdateTarget } from '../../src/update/journal.js';
 import { canRecover, holdFor, isResting, judgeTrial, onStepFailure, recoveryFor, recoveryPhase, trialCapMs } from '../../src/update/phases.js';
+import { mulberry32 as prng } from '../helpers/prng.js';
 
-/** mulberry32: small, seedable, good enough to pick events. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class MemStore implements JournalStore {
   text: string | undefined;

@@ -46,6 +46,7 @@ import type { HealthFile } from '../../src/supervise/health.js';
 import type { NextFile } from '../../src/supervise/handover.js';
 import { writeFileAtomic } from '../../src/common/atomic.js';
 import { setLogLevel, setLogSink } from '../../src/common/log.js';
+import { mulberry32 as prng } from '../helpers/prng.js';
 
 const TRIAL_MS = 250;
 const STOP_MS = 120;
@@ -57,17 +58,6 @@ const SETTLE_BOUND_MS = 20_000;
 /** Log lines of phase changes the table refused ("internal: phase X -> Y is not in the table"). */
 const internalErrors: string[] = [];
 
-/** mulberry32: small, seedable, good enough to pick events. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const never = <T>(): Promise<T> => new Promise<T>(() => undefined);

@@ -7,18 +7,8 @@ import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync, randomBytes, sign, verify } from 'node:crypto';
 import { TrustHasher } from '../../src/update/trust/hasher.js';
 import { decideTrust, type SignatureVerdict } from '../../src/update/trust/decide.js';
+import { mulberry32 as rng } from '../helpers/prng.js';
 
-/** mulberry32: a small seeded PRNG, so a failing case can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const p256 = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 
