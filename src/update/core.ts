@@ -14,6 +14,7 @@ import { holdFor, isResting } from './phases.js';
 import type { VersionStore } from './store.js';
 import type { Release, ReleaseSource } from './types.js';
 import type { TrustConfig } from './trust/config.js';
+import type { TufTrustRoot } from './trust/tuf.js';
 
 export const log = logger('updater');
 
@@ -36,6 +37,8 @@ export interface UpdaterDeps {
   hold?: Hold;
   /** MOLT_TRUST_*: absent or not required = releases are installed without a signature check. */
   trust?: TrustConfig;
+  /** Keeps trust.keyless's root fresh through TUF (keyless without MOLT_TRUST_ROOT only). */
+  trustRoot?: Pick<TufTrustRoot, 'refreshIfDue' | 'info'>;
 }
 
 export interface Trial {

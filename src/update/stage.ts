@@ -4,7 +4,7 @@ import { tidyStore } from './bookkeeping.js';
 import { errMessage, log, type UpdaterCore } from './core.js';
 import type { UpdateTarget } from './journal.js';
 import { UpdateError, type Release } from './types.js';
-import { refuseUnsignable, TrustRefusal } from './trust/gate.js';
+import { refuseUnsignable, refuseWithoutRoot, TrustRefusal } from './trust/gate.js';
 
 export async function stage(c: UpdaterCore, release: Release, reason: UpdateTarget['reason']): Promise<void> {
   const target: UpdateTarget = { version: release.version, from: c.d.store.current(), release, reason, startedAt: new Date().toISOString() };
@@ -18,6 +18,7 @@ export async function stage(c: UpdaterCore, release: Release, reason: UpdateTarg
   let lastPct = -10;
   try {
     if (!c.d.source.checksSignatures) refuseUnsignable(c.d.trust, `the ${c.d.source.description.split(' ')[0]} source does not check signatures yet`);
+    refuseWithoutRoot(c.d.trust);
     const fetched = await c.d.source.fetch(release, c.d.store.stagingRoot(), {
       signal: c.abort.signal,
       ...(c.d.trust ? { trust: c.d.trust } : {}),
@@ -58,6 +59,7 @@ export async function stage(c: UpdaterCore, release: Release, reason: UpdateTarg
  * digest mismatch may be a bad proxy or a torn download as well as a bad publish, so it is retried.
  */
 export function isReleaseFault(err: unknown): boolean {
+  if (err instanceof TrustRefusal && err.transient) return false;
   return err instanceof UpdateError && (err.code === 'hostile-archive' || err.code === 'untrusted');
 }
 
