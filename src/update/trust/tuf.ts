@@ -73,7 +73,9 @@ export function tufErrorLine(err: unknown): string {
       break;
     }
     const code = (e as NodeJS.ErrnoException).code;
-    parts.push(`${e.name === 'Error' ? '' : `${e.name}: `}${e.message}${code && !e.message.includes(code) ? ` (${code})` : ''}`);
+    // tuf-js's errors keep the name 'Error'; their class says what was refused (ExpiredMetadataError...).
+    const kind = e.name !== 'Error' ? e.name : e.constructor.name !== 'Error' ? e.constructor.name : '';
+    parts.push(`${kind ? `${kind}: ` : ''}${e.message}${code && !e.message.includes(code) ? ` (${code})` : ''}`);
   }
   return parts.join(': ').replace(/\s+/g, ' ');
 }
