@@ -20,6 +20,7 @@ import { cli, tmpdir } from '../helpers/molt.js';
 import { FakeGitHub } from '../helpers/fake-github.js';
 import { freePort } from '../helpers/registry.js';
 import { testSigstore } from '../helpers/sigstore.js';
+import { TestTufRepo } from '../helpers/tuf.js';
 import { packHello, Stack } from './updater-stack.js';
 
 /** Debian's minisign, in `dir`, never prompting (-W keys have no password). */
@@ -299,5 +300,69 @@ describe('keyless: GitHub artifact attestations against a pinned workflow (MOLT_
     await assertRefused(stack, notes, '2.0.0', `identity ${workflow('2.0.0', 'other.yml')} not trusted`, running);
     assert.equal(await metric(stack, 'molt_signature_failures_total'), 1);
     assert.ok(gh.log.some((e) => /\/attestations\/sha256(:|%3A)[0-9a-f]{64}/i.test(e.path)), 'the attestations API was asked');
+  });
+});
+
+describe('keyless through TUF: MOLT_TRUST_IDENTITY without MOLT_TRUST_ROOT (a loopback TUF repository as MOLT_TRUST_TUF_URL)', { timeout: 240_000 }, () => {
+  const arch = os.arch() === 'x64' ? 'amd64' : os.arch();
+  const PINNED = 'https://github.com/acme/hello/.github/workflows/release.yml@refs/tags/v*';
+  const workflow = (v: string) => `https://github.com/acme/hello/.github/workflows/release.yml@refs/tags/v${v}`;
+  let gh: FakeGitHub | undefined;
+  let stack: Stack | undefined;
+  let tuf: TestTufRepo | undefined;
+  let root: string;
+
+  before(() => {
+    root = tmpdir('trust-tuf');
+  });
+  after(async () => {
+    await stack?.dispose();
+    await gh?.close();
+    await tuf?.close();
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  test('with the repository down and nothing cached, an attested release waits (not blocked); once TUF answers it installs, and the root is cached under MOLT_HOME', async () => {
+    const sigstore = testSigstore(root);
+    tuf = new TestTufRepo(Buffer.from(JSON.stringify(sigstore.root())));
+    const tufRoot = path.join(root, 'tuf-root.json');
+    fs.writeFileSync(tufRoot, tuf.rootJson());
+    const port = await freePort();
+    const tufUrl = `http://127.0.0.1:${port}`;
+    gh = await FakeGitHub.start({ owner: 'acme', repo: 'hello' });
+    stack = await Stack.create({
+      label: 'e2e-trust-tuf',
+      env: { MOLT_GITHUB: 'acme/hello', MOLT_GITHUB_API: gh.baseUrl, MOLT_TRUST_IDENTITY: PINNED, MOLT_TRUST_TUF_URL: tufUrl, MOLT_TRUST_TUF_ROOT: tufRoot },
+    });
+    const name = `hello-1.0.0-linux-${arch}.tar.gz`;
+    const data = fs.readFileSync(packHello('1.0.0', path.join(root, '1.0.0')));
+    const sha256 = createHash('sha256').update(data).digest('hex');
+    gh.addAttestation(`sha256:${sha256}`, sigstore.bundle([{ name, sha256 }], workflow('1.0.0')));
+    gh.addRelease({ tag: 'v1.0.0', assets: [{ name, data }] });
+
+    stack.start();
+    await stack.waitStatus('the keyless release waiting for a trusted root', () => stack!.logs().includes('no signature (no Sigstore trusted root: TUF repository unreachable)'), 60_000);
+    let s = await stack.waitStatus('status names the TUF repository', (x) => x.trustRoot !== undefined);
+    assert.equal(s.trustRoot!.mirror, tufUrl);
+    assert.equal(s.trustRoot!.verifiedAt, undefined, 'no root yet');
+    assert.match(s.trustRoot!.lastError ?? '', /ECONNREFUSED/);
+    assert.equal(s.current, undefined, 'nothing installed');
+    assert.deepEqual(s.blocked, [], 'not blocked: the fault is the missing root, not the release');
+    assert.ok(stack.logs().includes('no Sigstore trusted root: TUF repository unreachable; keyless signatures cannot be verified until it answers'), 'one line says why');
+    assert.ok(!gh.log.some((e) => e.path.includes('/releases/assets/')), 'the release was not downloaded without a root to check it');
+
+    await tuf.serve(port);
+    await stack.waitAppVersion('1.0.0', 90_000);
+    s = await stack.waitStatus('1.0.0 committed', (x) => x.phase === 'idle' && x.history.some((h) => h.event === 'commit' && h.version === '1.0.0'));
+    assert.equal(s.verifiedBy, workflow('1.0.0'), 'verified by the pinned workflow through the root TUF vouched for');
+    assert.ok(s.trustRoot!.verifiedAt && s.trustRoot!.lastError === undefined, JSON.stringify(s.trustRoot));
+    assert.ok(s.blocked.length === 0 && !s.history.some((h) => h.event === 'block'), 'never blocked');
+    const cache = path.join(stack.home, 'trust', 'tuf', encodeURIComponent(`127.0.0.1:${port}`));
+    for (const f of ['root.json', 'timestamp.json', 'snapshot.json', 'targets.json', 'last-good.json']) assert.ok(fs.existsSync(path.join(cache, f)), `${f} cached under MOLT_HOME`);
+    assert.ok(stack.logs().includes('Sigstore trusted root fetched through TUF'));
+    const st = await stack.cli(['status']);
+    assert.match(st.stdout, /trust root\s+http:\/\/127\.0\.0\.1:\d+ \(TUF\), verified /, st.stdout);
+    const m = await stack.api('GET', '/metrics');
+    assert.match(m.text, /^molt_trust_root_age_seconds \d+$/m);
   });
 });

@@ -112,8 +112,8 @@ export class TestTufRepo {
     return new Map(this.files);
   }
 
-  /** Serve on loopback; the URL is MOLT_TRUST_TUF_URL. */
-  async serve(): Promise<string> {
+  /** Serve on loopback (on `port`, or any free one); the URL is MOLT_TRUST_TUF_URL. */
+  async serve(port = 0): Promise<string> {
     this.server = http.createServer((req, res) => {
       const p = new URL(req.url ?? '/', 'http://x').pathname;
       this.requests.push(p);
@@ -134,7 +134,7 @@ export class TestTufRepo {
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
     });
-    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
+    await new Promise<void>((r) => this.server!.listen(port, '127.0.0.1', r));
     return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
   }
 
