@@ -240,6 +240,28 @@ describe('the Sigstore trusted root through TUF', () => {
     }
   });
 
+  test('a torn cache: an unreadable root.json starts again from the initial root; an unreadable last-good.json waits for TUF', async () => {
+    const repo = new TestTufRepo(rootA);
+    const url = await repo.serve();
+    const home = newHome();
+    try {
+      assert.equal(await start(keylessEnv(url, repo), home).keeper.refresh(), true);
+      const cache = path.join(home, 'trust', 'tuf', encodeURIComponent(new URL(url).host));
+      fs.writeFileSync(path.join(cache, 'root.json'), '{"signed": ');
+      fs.writeFileSync(path.join(cache, 'last-good.json'), '{"mirror": ');
+      lines = [];
+      const again = start(keylessEnv(url, repo), home);
+      assert.equal(again.trust.keyless, undefined, 'a torn last-good.json is not used');
+      assert.equal(lines.filter((l) => l.includes('cached Sigstore trusted root unusable; waiting for TUF')).length, 1, lines.join('\n'));
+      repo.publish();
+      assert.equal(await again.keeper.refresh(), true);
+      assert.equal(lines.filter((l) => l.includes('cached TUF root.json unreadable; starting from the initial root')).length, 1, lines.join('\n'));
+      assert.deepEqual(decide(again.trust, [bundleA()]), { ok: true, by: WORKFLOW });
+    } finally {
+      await repo.close();
+    }
+  });
+
   test('slow retrieval: a repository that stalls is given up on after the timeout, and the cached root kept', async () => {
     const repo = new TestTufRepo(rootA);
     const { trust, keeper } = start(keylessEnv(await repo.serve(), repo), newHome(), 300);
