@@ -221,6 +221,14 @@ describe('OCI signatures in a registry', { timeout: 120_000 }, () => {
     await assert.rejects(fetchWith(reg.host, 'sig/bad', { MOLT_TRUST_KEYS: pemPub }), (e: unknown) => e instanceof TrustRefusal && e.reason === 'bad signature' && /is more than the 1048576 allowed/.test(e.detail ?? ''));
   });
 
+  test("a referrer listed for a manifest but made for another (a copied tag schema index) is a bad signature", async () => {
+    const a = await publish(parseReference(`${reg.host}/sig/copy:1.0.0`), [app('1.0.0')], {}, { credentials: null, signWith: signer(miniKey) });
+    const b = await publish(parseReference(`${reg.host}/sig/copy:2.0.0`), [app('2.0.0')], {}, { credentials: null });
+    const client = new RegistryClient(parseReference(`${reg.host}/sig/copy`), { credentials: null, push: true });
+    await client.putManifest(referrersTag(b), (await client.getManifest(referrersTag(a))).bytes, MT.ociIndex);
+    await assert.rejects(fetchWith(reg.host, 'sig/copy', { MOLT_TRUST_KEYS: miniPub }), (e: unknown) => e instanceof TrustRefusal && e.reason === 'bad signature' && new RegExp(`its subject is ${a}, not ${b}`).test(e.detail ?? ''));
+  });
+
   test('a registry with the referrers API: publish sees OCI-Subject and writes no tag index; discovery asks /referrers; a keyless bundle verifies', async () => {
     // A loopback front for docker-registry that answers what 2.8 lacks: OCI-Subject on a PUT with a subject, and GET /referrers/<digest>.
     const subjects = new Map<string, Array<{ mediaType: string; digest: string; size: number; artifactType?: string }>>();
