@@ -9,7 +9,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { logger } from '../common/log.js';
 import { UpdateError } from './types.js';
-import { RegistryClient, isTransient, type ClientOptions } from './oci/client.js';
+import { RegistryClient, isTransient, sha256Hex, type ClientOptions } from './oci/client.js';
 import { retryDelayMs, sleep } from './oci/http.js';
 import { ANN, EMPTY_CONFIG, MT, validTitle, versionFromLabel, type Descriptor } from './oci/manifest.js';
 import { formatReference, isValidTag, parseReference, type OciReference } from './oci/reference.js';
@@ -155,9 +155,13 @@ export async function publish(ref: OciReference, files: string[], meta: { versio
     ...meta.annotations,
   };
   const bytes = buildManifest(layers, annotations);
+  if (opts.signWith) {
+    // By digest, then the signature, then the tag: an updater never sees the tag without its signature.
+    const digest = await client.putManifest(sha256Hex(bytes), bytes, MT.ociManifest, opts.signal);
+    await pushSignature(client, { mediaType: MT.ociManifest, digest, size: bytes.length }, bytes, opts.signWith, { signal: opts.signal, ...(opts.now ? { now: opts.now } : {}) });
+  }
   const digest = await client.putManifest(ref.tag, bytes, MT.ociManifest, opts.signal);
-  log.info('published', { ref: formatReference(ref), digest, version, layers: layers.length });
-  if (opts.signWith) await pushSignature(client, { mediaType: MT.ociManifest, digest, size: bytes.length }, bytes, opts.signWith, { signal: opts.signal, ...(opts.now ? { now: opts.now } : {}) });
+  log.info('published', { ref: formatReference(ref), digest, version, layers: layers.length, ...(opts.signWith ? { signed_by: opts.signWith.keyId } : {}) });
   return digest;
 }
 

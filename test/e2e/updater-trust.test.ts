@@ -350,11 +350,16 @@ describe('signed releases from an OCI registry (Debian docker-registry: .sig tag
       env: { MOLT_OCI: `${host}/hello`, MOLT_TRUST_KEYS: trustDir, MOLT_TRUST_IDENTITY: PINNED, MOLT_TRUST_ROOT: rootFile, MOLT_NOTIFY_URL: notes.url },
     });
     const client = new RegistryClient(parseReference(`${host}/hello`), { credentials: null, push: true });
-    const publish = async (version: string, ...extra: string[]): Promise<string> => {
-      const r = await stack!.cli(['publish', `${host}/hello:${version}`, packHello(version, path.join(root, version)), ...extra]);
+    /** hello VERSION published as `<host>/hello:<tag>`; returns the manifest digest. */
+    const publishAs = async (tag: string, version: string, ...extra: string[]): Promise<string> => {
+      const r = await stack!.cli(['publish', `${host}/hello:${tag}`, packHello(version, path.join(root, version)), '--version', version, ...extra]);
       assert.equal(r.code, 0, `molt publish ${version}: ${r.stderr}`);
       return r.stdout.trim();
     };
+    const publish = (version: string, ...extra: string[]) => publishAs(version, version, ...extra);
+    // Pushed under a tag molt does not follow, signed there by digest, then tagged: no poll sees it unsigned.
+    const unseen = (version: string) => publishAs(`pre-${version}`, version);
+    const reveal = async (version: string, digest: string) => client.putManifest(version, (await client.getManifest(digest)).bytes, MT.ociManifest);
 
     const d1 = await publish('1.0.0', '--sign', pem);
     stack.start();
@@ -373,32 +378,36 @@ describe('signed releases from an OCI registry (Debian docker-registry: .sig tag
     await assertRefused(stack, notes, '3.0.0', `signed for ${host}/hello:1.0.0, served as ${host}/hello:3.0.0`, running);
 
     // A trusted key's signature made for another repository name.
-    const d4 = await publish('4.0.0');
+    const d4 = await unseen('4.0.0');
     const elsewhere = new RegistryClient({ ...parseReference(`${host}/hello`), registry: 'mirror.example:5000' }, { credentials: null, push: true });
     const signer = parseSigningKey(fs.readFileSync(pem, 'utf8'));
     assert.ok(typeof signer !== 'string' && signer.kind === 'pem');
     await pushCosignSignature(elsewhere, d4, signer);
+    await reveal('4.0.0', d4);
     await assertRefused(stack, notes, '4.0.0', `signed for mirror.example:5000/hello:4.0.0, served as ${host}/hello:4.0.0`, running);
 
     // 1.0.0's .sig manifest copied to 5.0.0's tag: the payload names 1.0.0's digest.
-    const d5 = await publish('5.0.0');
+    const d5 = await unseen('5.0.0');
     await client.putManifest(cosignSignatureTag(d5), (await client.getManifest(cosignSignatureTag(d1))).bytes, MT.ociManifest);
+    await reveal('5.0.0', d5);
     await assertRefused(stack, notes, '5.0.0', 'bad signature', running);
 
     // A 2 MiB signature manifest: read up to the 1 MiB bound, then refused.
-    const d6 = await publish('6.0.0');
+    const d6 = await unseen('6.0.0');
     const junk = Buffer.from('junk');
     await client.uploadBlob(sha256Hex(junk), junk.length, () => Readable.from([junk]));
     const huge = { schemaVersion: 2, mediaType: MT.ociManifest, config: EMPTY_CONFIG, layers: [{ mediaType: SIG.simpleSigning, digest: sha256Hex(junk), size: junk.length, annotations: { [SIG.cosignAnnotation]: 'A'.repeat(2 << 20) } }] };
     await client.putManifest(cosignSignatureTag(d6), Buffer.from(JSON.stringify(huge)), MT.ociManifest);
+    await reveal('6.0.0', d6);
     await assertRefused(stack, notes, '6.0.0', 'bad signature', running);
     assert.match(stack.logs(), /version=6\.0\.0.*more than the 1048576 allowed/, 'the detail says it was too big');
 
     // Keyless: a Sigstore bundle attached as a referrer (the tag schema, as this registry has no API).
-    const d7 = await publish('7.0.0');
+    const d7 = await unseen('7.0.0');
     const size7 = (await client.getManifest(d7)).bytes.length;
     const bundle = sigstore.bundle([{ name: `${host}/hello`, sha256: d7.slice('sha256:'.length) }], WORKFLOW_7);
     await attachReferrer(client, { mediaType: MT.ociManifest, digest: d7, size: size7 }, { artifactType: SIG.bundle, blob: Buffer.from(bundle), mediaType: SIG.bundle, title: 'release.sigstore.json' });
+    await reveal('7.0.0', d7);
     await stack.waitAppVersion('7.0.0', 60_000);
     let s7 = await stack.waitStatus('7.0.0 committed', (x) => x.phase === 'idle' && x.history.some((h) => h.event === 'commit' && h.version === '7.0.0'));
     assert.equal(s7.verifiedBy, WORKFLOW_7, 'the workflow identity verified 7.0.0');

@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { forward, readAll, reply, startRegistry, startServer, type Registry, type TestServer } from '../helpers/registry.js';
+import { forward, passThrough, readAll, reply, startRegistry, startServer, type Registry, type TestServer } from '../helpers/registry.js';
 import { OciSource } from '../../src/update/sources/oci.js';
 import { publish } from '../../src/update/publish.js';
 import { RegistryClient, sha256Hex } from '../../src/update/oci/client.js';
@@ -219,6 +219,17 @@ describe('OCI signatures in a registry', { timeout: 120_000 }, () => {
     // 2 MiB of signature annotation: the registry takes it (4 MiB limit), molt reads 1 MiB and stops.
     await client.putManifest(cosignSignatureTag(digest), manifest('A'.repeat(2 << 20)), MT.ociManifest);
     await assert.rejects(fetchWith(reg.host, 'sig/bad', { MOLT_TRUST_KEYS: pemPub }), (e: unknown) => e instanceof TrustRefusal && e.reason === 'bad signature' && /is more than the 1048576 allowed/.test(e.detail ?? ''));
+  });
+
+  test('publish --sign pushes the manifest by digest, then the signature, and only then the tag', async () => {
+    const proxy = await startServer((req, res) => passThrough(reg.url, req, res));
+    try {
+      const digest = await publish(parseReference(`127.0.0.1:${proxy.port}/sig/order:1.0.0`), [app('1.0.0')], {}, { credentials: null, signWith: signer(pemKey) });
+      const puts = proxy.log.filter((e) => e.method === 'PUT' && e.url.includes('/manifests/')).map((e) => e.url.replace(/^.*\/manifests\//, ''));
+      assert.deepEqual(puts, [digest, cosignSignatureTag(digest), '1.0.0']);
+    } finally {
+      await proxy.close();
+    }
   });
 
   test("a referrer listed for a manifest but made for another (a copied tag schema index) is a bad signature", async () => {
