@@ -26,6 +26,8 @@ import {
   signatureReferrers,
 } from '../../src/update/oci/referrers.js';
 import { attachReferrer, pushSignature } from '../../src/update/oci/attach.js';
+import { discoverSignatures } from '../../src/update/oci/signatures.js';
+import { UpdateError } from '../../src/update/types.js';
 import { Readable } from 'node:stream';
 import { testSigstore, WORKFLOW } from '../helpers/sigstore.js';
 import { cosignVerdict, decideOciTrust } from '../../src/update/trust/oci.js';
@@ -229,6 +231,17 @@ describe('OCI signatures in a registry', { timeout: 120_000 }, () => {
       assert.deepEqual(puts, [digest, cosignSignatureTag(digest), '1.0.0']);
     } finally {
       await proxy.close();
+    }
+  });
+
+  test('a registry that never answers for the signature: the search ends at its deadline as a network fault (retried, not blocked)', async () => {
+    const digest = await publish(parseReference(`${reg.host}/sig/slow:1.0.0`), [app('1.0.0')], {}, { credentials: null });
+    const hang = await startServer((req, res) => (req.url?.includes('/manifests/sha256-') ? undefined : passThrough(reg.url, req, res)));
+    try {
+      const client = new RegistryClient(parseReference(`127.0.0.1:${hang.port}/sig/slow`), { credentials: null });
+      await assert.rejects(discoverSignatures(client, digest, { deadlineMs: 300 }), (e: unknown) => e instanceof UpdateError && e.code === 'network' && /not read within 300 ms/.test(e.message));
+    } finally {
+      await hang.close();
     }
   });
 
