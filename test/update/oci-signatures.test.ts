@@ -124,6 +124,15 @@ describe('OCI signature formats (pure)', () => {
     assert.deepEqual(cosignVerdict(keys, sig, D2), { kind: 'bad', detail: `the signed payload is for ${D1}, the manifest is ${D2}` });
     assert.equal(cosignVerdict([], sig, D1).kind, 'unknown-key');
     assert.equal(cosignVerdict(keys, { payload: Buffer.from(payload.toString().replace('hello', 'hellp')), signature: sig.signature }, D1).kind, 'bad');
+    // An openssl Ed25519 key signs the payload itself, as cosign does for images.
+    const ed = path.join(tmp, 'ed.pem');
+    execFileSync('openssl', ['genpkey', '-algorithm', 'ed25519', '-out', ed]);
+    const edPub = execFileSync('openssl', ['pkey', '-in', ed, '-pubout'], { encoding: 'utf8' });
+    const edKey = parsePemPrivateKey(fs.readFileSync(ed, 'utf8'));
+    assert.ok(typeof edKey !== 'string');
+    const edTrusted = parseTrustKey(edPub, 'ed.pub');
+    assert.ok(typeof edTrusted !== 'string');
+    assert.deepEqual(cosignVerdict([edTrusted], { payload, signature: signPem(edKey, payload) }, D1), { kind: 'valid', by: edTrusted.id, signedFor: '127.0.0.1:5000/hello' });
   });
 
   test('the decision binds repository and the signed version', () => {
