@@ -224,9 +224,9 @@ describe('property: the gate fed by the download decides as on the whole file', 
     };
     const run = async (bytes: Buffer, served: string, sig: Buffer): Promise<string | null | TrustRefusal> => {
       const gate = trustGate(trust(), served, '1.0.0', { minisig: sig });
-      await downloadVerified({ body: Readable.from(split(bytes)), dest: path.join(work, 'out.bin'), onChunk: gate.onChunk });
+      const { digest } = await downloadVerified({ body: Readable.from(split(bytes)), dest: path.join(work, 'out.bin'), onChunk: gate.onChunk });
       try {
-        return gate.finish();
+        return gate.finish(digest);
       } catch (e) {
         if (e instanceof TrustRefusal) return e;
         throw e;

@@ -335,6 +335,8 @@ export class GitHubSource implements ReleaseSource {
     let downloaded = 0;
     try {
       let file = expected ? await this.opts.store.cached(expected) : undefined;
+      // The digest of the bytes the trust check saw: the cache's name (verified when stored), or the download's.
+      let digest = expected;
       if (file) {
         log.info('cache hit', { asset: asset.name, digest: expected });
         if (gate.onChunk) for await (const chunk of fileChunks(file, { signal: opts.signal })) gate.onChunk(chunk);
@@ -342,10 +344,11 @@ export class GitHubSource implements ReleaseSource {
         await ensureFreeSpace(stagingRoot, kind === 'tar' ? asset.size * 3 : asset.size * 2);
         const got = await this.download(asset, loc, blob, expected, opts, gate);
         downloaded = got.size;
+        digest = got.digest;
         file = blob;
       }
       if (expected) verified.unshift(expected);
-      const trustedBy = gate.finish();
+      const trustedBy = gate.finish(digest!);
       const limits = { maxBytes: this.opts.maxBytes, maxEntries: this.opts.maxEntries, signal: opts.signal };
       if (kind === 'tar') await extractArchive(file, work, limits);
       else await installBareFile(file, work, this.opts.binaryName ?? asset.name);

@@ -173,7 +173,7 @@ export class LocalDirSource implements ReleaseSource {
         onChunk: gate.onChunk,
       });
       // A signature's refusal first: it is final (blocked), where a checksum mismatch is retried.
-      const trustedBy = gate.finish();
+      const trustedBy = gate.finish(digest);
       if (hex !== undefined && digest !== `sha256:${hex}`) {
         throw new UpdateError(`${name} in ${this.dir} does not match SHA256SUMS: expected sha256:${hex}, got ${digest}`, 'integrity');
       }

@@ -31,8 +31,11 @@ export class TrustRefusal extends UpdateError {
 export interface ArtifactGate {
   /** Feed each chunk of the artifact, in order, once (synchronously: buffers are reused). */
   onChunk?: (chunk: Uint8Array) => void;
-  /** What verified the artifact (null: no trust setting); throws TrustRefusal. Call before extracting. */
-  finish(): string | null;
+  /**
+   * What verified the artifact (null: no trust setting); throws TrustRefusal. Call before extracting,
+   * with the digest (sha256:<hex>) the download computed over the same chunks: it is not hashed again.
+   */
+  finish(digest: string): string | null;
 }
 
 const OPEN: ArtifactGate = { finish: () => null };
@@ -43,11 +46,11 @@ const OPEN: ArtifactGate = { finish: () => null };
  */
 export function trustGate(trust: TrustConfig | undefined, servedAs: string, version: string, signatures: ReleaseSignatures): ArtifactGate {
   if (!trust?.required) return OPEN;
-  const check = startTrustCheck(trust, servedAs, signatures, { version });
+  const check = startTrustCheck(trust, servedAs, signatures, { version, callerHashes: true });
   return {
     onChunk: (chunk) => check.hasher.update(chunk),
-    finish() {
-      const { decision } = check.finish();
+    finish(digest) {
+      const { decision } = check.finish(digest.replace(/^sha256:/, '').toLowerCase());
       if (!decision.ok) throw new TrustRefusal(decision.reason, decision.detail);
       return decision.by;
     },

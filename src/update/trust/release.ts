@@ -30,13 +30,15 @@ export interface ReleaseSignatures {
 export interface TrustCheck {
   /** Feed every chunk of the artifact, in order, exactly once. */
   readonly hasher: TrustHasher;
-  finish(): { decision: TrustDecision; digests: ArtifactDigests };
+  /** `sha256`: the artifact's digest (hex) when the caller computed it (opts.callerHashes). */
+  finish(sha256?: string): { decision: TrustDecision; digests: ArtifactDigests };
 }
 
 const text = (b: Uint8Array): string => Buffer.from(b).toString('utf8');
 
 function mergeNeeds(a: HasherNeeds, b: HasherNeeds): HasherNeeds {
   return {
+    ...(a.sha256 === false || b.sha256 === false ? { sha256: false } : {}),
     blake2b512: Boolean(a.blake2b512 || b.blake2b512),
     bytes: Boolean(a.bytes || b.bytes),
     ecdsa: [...(a.ecdsa ?? []), ...(b.ecdsa ?? [])],
@@ -58,8 +60,9 @@ function sumsVerdicts(config: TrustConfig, sums: NonNullable<ReleaseSignatures['
  * Start checking the artifact `servedAs` (the file name molt will install).
  * `version`: the version molt will record for it, which the signed name must carry.
  */
-export function startTrustCheck(config: TrustConfig, servedAs: string, signatures: ReleaseSignatures, opts: { version?: string } = {}): TrustCheck {
-  let needs: HasherNeeds = {};
+export function startTrustCheck(config: TrustConfig, servedAs: string, signatures: ReleaseSignatures, opts: { version?: string; callerHashes?: boolean } = {}): TrustCheck {
+  // The download already hashes every byte with SHA-256: its digest is reused, never computed twice.
+  let needs: HasherNeeds = opts.callerHashes ? { sha256: false } : {};
   if (config.required && signatures.minisig) {
     const parsed = parseMinisignSignature(text(signatures.minisig));
     if (typeof parsed !== 'string') needs = mergeNeeds(needs, minisignNeeds(parsed));
@@ -76,8 +79,8 @@ export function startTrustCheck(config: TrustConfig, servedAs: string, signature
   const hasher = new TrustHasher(needs);
   return {
     hasher,
-    finish() {
-      const digests = hasher.finish();
+    finish(sha256) {
+      const digests = hasher.finish(sha256);
       const verdicts: SignatureVerdict[] = [];
       if (config.required) {
         if (signatures.minisig) verdicts.push(verifyMinisign(text(signatures.minisig), config.keys, digests));
