@@ -168,7 +168,7 @@ describe('GitHub workflows', () => {
     assert.ok(pack >= 0 && publish > pack && gh > publish, 'pack, then publish, then the GitHub release');
     assert.equal(s[publish]!.env?.MOLT_OCI_PASSWORD, '${{ secrets.GITHUB_TOKEN }}', 'the registry password comes from env, never the command line');
     const files = String(s[gh]!.with?.files).trim().split('\n').map((f) => f.trim());
-    assert.deepEqual(files, ['release/hello-*.tar.gz', 'release/SHA256SUMS']);
+    assert.deepEqual(files, ['release/hello-*.tar.gz', 'release/SHA256SUMS', 'release/hello-*.tar.gz.sigstore.json']);
     assert.equal(s[gh]!.with?.fail_on_unmatched_files, true);
   });
 });
