@@ -8,7 +8,8 @@
 //   runs past its declared size;
 // - mix-and-match: another platform's signed asset and signature, served under
 //   this platform's name in the same release;
-// - slow retrieval: a storage host that stalls mid-body (MOLT_HTTP_TIMEOUT);
+// - slow retrieval: a storage host that stalls mid-body (MOLT_HTTP_TIMEOUT), or
+//   trickles bytes just inside that time-out (the minimum average rate);
 // - indefinite freeze: an API that answers 304 with the same old releases
 //   forever, then not at all: molt reports the age of its last answer, of the
 //   last new answer and of the newest release, and warns once it is stale.
@@ -153,7 +154,10 @@ describe('attacks on GitHub Releases (loopback fake + MOLT_TRUST_KEYS)', { timeo
     running = { version: '1.0.0', pid: appPid(stack), by: keys.trustedId };
   });
   after(async () => {
-    if (gh) gh.hang = false;
+    if (gh) {
+      gh.hang = false;
+      gh.trickleStorage = undefined;
+    }
     await stack?.dispose();
     await gh?.close();
     await notes?.close();
@@ -176,12 +180,17 @@ describe('attacks on GitHub Releases (loopback fake + MOLT_TRUST_KEYS)', { timeo
     assert.deepEqual(stack.stagingEntries(), [], 'no staging debris');
   });
 
-  test('slow retrieval: a storage host that stalls mid-body ends on MOLT_HTTP_TIMEOUT, and the release installs once it serves again', async () => {
+  test('slow retrieval: a storage host that stalls mid-body, or trickles bytes inside the idle time-out, is cut off; the release installs once it serves again', async () => {
     gh.stallStorageAfter = 1000;
     release('4.0.0', asset('4.0.0'));
     await failedAction('4.0.0', /stalled: no data for 1000ms/);
     await assertUntouched('4.0.0');
+    // 10 bytes each 400 ms never leaves the body silent for MOLT_HTTP_TIMEOUT (1 s), but falls far below the rate bound.
     gh.stallStorageAfter = undefined;
+    gh.trickleStorage = { bytes: 10, everyMs: 400 };
+    await failedAction('4.0.0', /too slow: \d+ of \d+ bytes in \d+ms \(under 32768 bytes\/s\)/);
+    await assertUntouched('4.0.0');
+    gh.trickleStorage = undefined;
     await stack.waitAppVersion('4.0.0', 60_000);
     const s = await stack.waitStatus('4.0.0 committed', (x) => x.phase === 'idle' && x.history.some((h) => h.event === 'commit' && h.version === '4.0.0'));
     assert.equal(s.verifiedBy, keys.trustedId);

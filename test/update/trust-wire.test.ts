@@ -59,7 +59,10 @@ describe('downloadVerified: onChunk', () => {
     }
     const seen = createHash('sha256');
     let n = 0;
-    const r = await downloadVerified({ body: reused(), dest: path.join(dir, 'dl.bin'), onChunk: (c) => (seen.update(c), (n += c.length)) });
+    const r = await downloadVerified({ body: reused(), dest: path.join(dir, 'dl.bin'), onChunk: (c) => {
+      seen.update(c);
+      n += c.length;
+    } });
     assert.equal(n, data.length);
     assert.equal(`sha256:${seen.digest('hex')}`, r.digest);
     assert.equal(r.digest, `sha256:${createHash('sha256').update(data).digest('hex')}`);
@@ -226,7 +229,7 @@ describe('property: the gate fed by the download decides as on the whole file', 
       const gate = trustGate(trust(), served, '1.0.0', { minisig: sig });
       const { digest } = await downloadVerified({ body: Readable.from(split(bytes)), dest: path.join(work, 'out.bin'), onChunk: gate.onChunk });
       try {
-        return gate.finish(digest);
+        return await gate.finish(digest);
       } catch (e) {
         if (e instanceof TrustRefusal) return e;
         throw e;

@@ -339,7 +339,12 @@ export class GitHubSource implements ReleaseSource {
       let digest = expected;
       if (file) {
         log.info('cache hit', { asset: asset.name, digest: expected });
-        if (gate.onChunk) for await (const chunk of fileChunks(file, { signal: opts.signal })) gate.onChunk(chunk);
+        if (gate.onChunk) {
+          for await (const chunk of fileChunks(file, { signal: opts.signal })) {
+            const wait = gate.onChunk(chunk);
+            if (wait) await wait;
+          }
+        }
       } else {
         await ensureFreeSpace(stagingRoot, kind === 'tar' ? asset.size * 3 : asset.size * 2);
         const got = await this.download(asset, loc, blob, expected, opts, gate);
@@ -348,13 +353,14 @@ export class GitHubSource implements ReleaseSource {
         file = blob;
       }
       if (expected) verified.unshift(expected);
-      const trustedBy = gate.finish(digest!);
+      const trustedBy = await gate.finish(digest!);
       const limits = { maxBytes: this.opts.maxBytes, maxEntries: this.opts.maxEntries, signal: opts.signal };
       if (kind === 'tar') await extractArchive(file, work, limits);
       else await installBareFile(file, work, this.opts.binaryName ?? asset.name);
       log.info('fetched', { repo: this.repo, tag: loc.tag, asset: asset.name, bytes: downloaded, verified: expected ? 'yes' : 'no', ...(trustedBy ? { signed_by: trustedBy } : {}) });
       return { release, dir: work, downloaded, verified, trustedBy };
     } catch (e) {
+      gate.close();
       await removeTree(work);
       throw e;
     } finally {

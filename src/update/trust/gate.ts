@@ -29,16 +29,21 @@ export class TrustRefusal extends UpdateError {
 }
 
 export interface ArtifactGate {
-  /** Feed each chunk of the artifact, in order, once (synchronously: buffers are reused). */
-  onChunk?: (chunk: Uint8Array) => void;
   /**
-   * What verified the artifact (null: no trust setting); throws TrustRefusal. Call before extracting,
+   * Feed each chunk of the artifact, in order, once (copied or hashed before it returns: buffers are
+   * reused); a returned promise asks the download to wait before the next chunk.
+   */
+  onChunk?: (chunk: Uint8Array) => Promise<void> | undefined;
+  /**
+   * What verified the artifact (null: no trust setting); rejects with a TrustRefusal. Call before extracting,
    * with the digest (sha256:<hex>) the download computed over the same chunks: it is not hashed again.
    */
-  finish(digest: string): string | null;
+  finish(digest: string): Promise<string | null>;
+  /** Release what a gate that will not be finished holds (a failed download); idempotent. */
+  close(): void;
 }
 
-const OPEN: ArtifactGate = { finish: () => null };
+const OPEN: ArtifactGate = { finish: async () => null, close: () => undefined };
 
 /**
  * Start the check of `servedAs` (the file name molt is about to install, recorded as `version`).
@@ -46,14 +51,15 @@ const OPEN: ArtifactGate = { finish: () => null };
  */
 export function trustGate(trust: TrustConfig | undefined, servedAs: string, version: string, signatures: ReleaseSignatures): ArtifactGate {
   if (!trust?.required) return OPEN;
-  const check = startTrustCheck(trust, servedAs, signatures, { version, callerHashes: true });
+  const check = startTrustCheck(trust, servedAs, signatures, { version, callerHashes: true, offThread: true });
   return {
-    onChunk: (chunk) => check.hasher.update(chunk),
-    finish(digest) {
-      const { decision } = check.finish(digest.replace(/^sha256:/, '').toLowerCase());
+    onChunk: (chunk) => check.feed(chunk),
+    async finish(digest) {
+      const { decision } = await check.finishAsync(digest.replace(/^sha256:/, '').toLowerCase());
       if (!decision.ok) throw new TrustRefusal(decision.reason, decision.detail);
       return decision.by;
     },
+    close: () => check.close(),
   };
 }
 
