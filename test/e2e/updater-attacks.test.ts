@@ -142,7 +142,8 @@ describe('attacks on GitHub Releases (loopback fake + MOLT_TRUST_KEYS)', { timeo
     root = tmpdir('attacks-gh');
     keys = makeKeys(root);
     notes = await notifySink();
-    gh = await FakeGitHub.start({ owner: 'acme', repo: 'hello' });
+    // Anonymous, with room for every poll of the whole describe (GitHub's own 60 an hour would run out).
+    gh = await FakeGitHub.start({ owner: 'acme', repo: 'hello', anonLimit: 100_000 });
     stack = await Stack.create({
       label: 'e2e-attacks-gh',
       env: { MOLT_GITHUB: 'acme/hello', MOLT_GITHUB_API: gh.baseUrl, MOLT_TRUST_KEYS: keys.trustedPub, MOLT_NOTIFY_URL: notes.url, MOLT_HTTP_TIMEOUT: '1s', MOLT_STALE_AFTER: '4s' },

@@ -468,7 +468,7 @@ describe('fetching assets', () => {
   });
 
   test('a storage host that trickles a few bytes just inside the idle time-out ends on the rate bound, with no debris', async () => {
-    // 64 KiB at 100 bytes each 50 ms (2 KB/s) would take half a minute; the budget is 200 ms + 64 KiB at 32 KiB/s = 2.2 s.
+    // 64 KiB at 100 bytes each 50 ms (2 KB/s) would take half a minute; the budget is 200 + 300 ms + 64 KiB at 32 KiB/s = 2.5 s.
     const big = Buffer.alloc(64 * 1024, 7);
     const { release } = await startWith({ tag: 'v1.0.0', assets: [{ name, data: big }] });
     const store = freshStore();
@@ -476,7 +476,7 @@ describe('fetching assets', () => {
     try {
       await assert.rejects(
         source(fake, { store, timeoutMs: 200, idleTimeoutMs: 300 }).fetch(release, store.stagingRoot()),
-        isErr('network', /too slow: \d+ of 65536 bytes in 2200ms \(under 32768 bytes\/s\)/),
+        isErr('network', /too slow: \d+ of 65536 bytes in 2500ms \(under 32768 bytes\/s\)/),
       );
     } finally {
       fake.trickleStorage = undefined;

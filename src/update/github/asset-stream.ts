@@ -14,7 +14,7 @@ export const CHECKSUM_MAX_BYTES = 1 << 20;
 /**
  * Slow retrieval: a body that trickles a byte just inside each idle time-out
  * never stalls, so a download must also average at least this rate. It gets
- * timeoutMs plus its size at this rate in all (200 MB: under two hours).
+ * the answer's and the idle time-out plus its size at this rate in all (200 MB: under two hours).
  */
 export const MIN_DOWNLOAD_RATE = 32 * 1024;
 
@@ -90,7 +90,8 @@ export async function openAsset(ctx: AssetContext, a: AssetInfo, tag: string, si
           const t = timer;
           const stream = res.body;
           let got = 0;
-          const budgetMs = ctx.timeoutMs + Math.ceil((Math.max(0, a.size) / MIN_DOWNLOAD_RATE) * 1000);
+          // Beyond the idle time-out too: a body that simply stops is reported as stalled, not as slow.
+          const budgetMs = ctx.timeoutMs + ctx.idleTimeoutMs + Math.ceil((Math.max(0, a.size) / MIN_DOWNLOAD_RATE) * 1000);
           deadline = setTimeout(() => {
             slow = { budgetMs, bytes: got };
             guard.abort(new Error('too slow'));
