@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { UpdateError } from '../../common/errors.js';
+import { fileChunks } from '../chunks.js';
 import type { TrustConfig } from './config.js';
 import type { TrustReason } from './decide.js';
 import { startTrustCheck, type ReleaseSignatures } from './release.js';
@@ -61,6 +62,15 @@ export function trustGate(trust: TrustConfig | undefined, servedAs: string, vers
     },
     close: () => check.close(),
   };
+}
+
+/** Feed a file already on disk (a cached blob, verified by its digest when stored) through the gate. */
+export async function feedFile(gate: ArtifactGate, file: string, signal?: AbortSignal): Promise<void> {
+  if (!gate.onChunk) return;
+  for await (const chunk of fileChunks(file, { signal })) {
+    const wait = gate.onChunk(chunk);
+    if (wait) await wait;
+  }
 }
 
 /** A release that cannot carry a signature (a MOLT_DIR directory, a source without signature support) while one is required. */

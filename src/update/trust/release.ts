@@ -91,16 +91,16 @@ export function startTrustCheck(config: TrustConfig, servedAs: string, signature
   if (blake) needs = { ...needs, blake2b512: false };
   const hasher = new TrustHasher(needs);
   const decideWith = (digests: ArtifactDigests) => {
-      const verdicts: SignatureVerdict[] = [];
-      if (config.required) {
-        if (signatures.minisig) verdicts.push(verifyMinisign(text(signatures.minisig), config.keys, digests));
-        if (bareSigOnly && signatures.sig) verdicts.push(verifyPemOverArtifact(signatures.sig, config.keys, digests));
-        if (signatures.sums) verdicts.push(...sumsVerdicts(config, signatures.sums, servedAs, digests));
-        // Without a pinned identity there is no root to check a bundle against: it is no evidence.
-        const keyless = config.keyless;
-        if (keyless) for (const b of signatures.bundles ?? []) verdicts.push(verifySigstoreBundle(text(b), keyless, servedAs, digests.sha256));
-      }
-      return { decision: decideTrust(config, { servedAs, verdicts, ...(opts.version !== undefined ? { version: opts.version } : {}) }), digests };
+    const verdicts: SignatureVerdict[] = [];
+    if (config.required) {
+      if (signatures.minisig) verdicts.push(verifyMinisign(text(signatures.minisig), config.keys, digests));
+      if (bareSigOnly && signatures.sig) verdicts.push(verifyPemOverArtifact(signatures.sig, config.keys, digests));
+      if (signatures.sums) verdicts.push(...sumsVerdicts(config, signatures.sums, servedAs, digests));
+      // Without a pinned identity there is no root to check a bundle against: it is no evidence.
+      const keyless = config.keyless;
+      if (keyless) for (const b of signatures.bundles ?? []) verdicts.push(verifySigstoreBundle(text(b), keyless, servedAs, digests.sha256));
+    }
+    return { decision: decideTrust(config, { servedAs, verdicts, ...(opts.version !== undefined ? { version: opts.version } : {}) }), digests };
   };
   return {
     hasher,
