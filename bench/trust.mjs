@@ -223,7 +223,7 @@ const md = [
   '',
   'How the check reads the artifact once: the download loop hands each chunk to the trust hasher right after hashing it with SHA-256, and the check reuses that SHA-256 (a SHA256SUMS entry, a Sigstore subject digest) instead of computing its own; ' +
     'only minisign\'s prehashed signature over the tarball itself needs one more digest (BLAKE2b-512) of the same chunks, computed on a worker thread beside the download (never a second read of the blob). ' +
-    'Found by this benchmark and fixed: the hasher computed its own SHA-256 beside the download\'s (every byte hashed twice), and BLAKE2b-512 ran on the download\'s thread (minisign over the tarball was 1.5x the unsigned run).',
+    'Found by this benchmark and fixed: the hasher computed its own SHA-256 beside the download\'s (every byte hashed twice), and BLAKE2b-512 ran on the download\'s thread (a first run of this script, as loaded, put minisign over the tarball at a median 1.53x the unsigned run). BLAKE2b-512 is minisign\'s own format: it costs CPU whatever molt does, and is hidden only when a second core is free; signing SHA256SUMS instead costs no digest at all. The Sigstore variant carries a constant: the @sigstore libraries are loaded at the first bundle, and a verification takes some 10 to 30 ms.',
   '',
   `Keyless verification with the trusted root already loaded (${FILES === 50 ? 'same' : 'quick'} run, no network): load and parse MOLT_TRUST_ROOT ${keyless.loadMs.toFixed(1)} ms once; the first bundle verified in ${keyless.firstMs.toFixed(1)} ms, then a median of ${keyless.medianMs.toFixed(2)} ms per bundle over 20 (target: under 50 ms).`,
 ].join('\n');
