@@ -163,6 +163,11 @@ export class ApiMetrics {
       lastCheck: gauge('molt_last_check_timestamp_seconds', 'Unix time of the last release check.'),
       lastCheckOk: gauge('molt_last_check_success', '1 when the last release check succeeded.'),
       nextCheck: gauge('molt_next_check_timestamp_seconds', 'Unix time of the next scheduled check.'),
+      sourceSuccess: gauge('molt_source_last_success_timestamp_seconds', 'Unix time of the last poll the release source answered (200 or 304).'),
+      sourceAge: gauge('molt_source_last_success_age_seconds', 'Seconds since the release source last answered a poll (since the start when it never did).'),
+      sourceChange: gauge('molt_source_last_change_timestamp_seconds', 'Unix time of the last answer that differed from the one before.'),
+      newestPublished: gauge('molt_newest_release_published_timestamp_seconds', 'Publish time of the newest release the source lists, when it gives one.'),
+      sourceStale: gauge('molt_source_stale', '1 when the release source has not answered for longer than MOLT_STALE_AFTER.'),
       trial: gauge('molt_trial_active', '1 while a new version is on trial.'),
       trialDeadline: gauge('molt_trial_deadline_timestamp_seconds', 'Unix time by which the version on trial must prove itself.'),
       trialCrashes: gauge('molt_trial_crashes', 'Crashes of the version on trial so far.'),
@@ -206,6 +211,17 @@ export class ApiMetrics {
     if (last !== undefined) {
       g.lastCheck!.set(last);
       g.lastCheckOk!.set(status.lastCheck?.ok ? 1 : 0);
+    }
+    const f = status.freshness;
+    if (f) {
+      g.sourceAge!.set(f.lastSuccessAgeSeconds);
+      g.sourceStale!.set(f.stale ? 1 : 0);
+      const success = isoSeconds(f.lastSuccessAt);
+      if (success !== undefined) g.sourceSuccess!.set(success);
+      const change = isoSeconds(f.lastChangeAt);
+      if (change !== undefined) g.sourceChange!.set(change);
+      const published = isoSeconds(f.newestPublishedAt);
+      if (published !== undefined) g.newestPublished!.set(published);
     }
     const next = isoSeconds(status.nextCheckAt);
     if (next !== undefined) g.nextCheck!.set(next);

@@ -138,6 +138,12 @@ function render(s) {
   if (s.verifiedBy) kv.push(['signed by', s.verifiedBy]);
   if (s.trustRoot) kv.push(['trust root', el('span', null, s.trustRoot.mirror + ' (TUF), ', s.trustRoot.verifiedAt ? when(s.trustRoot.verifiedAt) : 'none yet', s.trustRoot.lastError ? el('div', { class: 'small muted', text: 'last refresh failed: ' + s.trustRoot.lastError }) : null)]);
   if (s.lastCheck) kv.push(['last check', el('span', null, when(s.lastCheck.at), ' ', el('span', { class: 'pill ' + (s.lastCheck.ok ? 'ok' : 'bad'), text: s.lastCheck.ok ? (s.lastCheck.notModified ? 'not modified' : 'ok') : 'failed' }), s.lastCheck.error ? el('div', { class: 'small muted', text: s.lastCheck.error }) : null)]);
+  if (s.freshness) {
+    const f = s.freshness;
+    kv.push(['source answered', el('span', null, f.lastSuccessAt ? when(f.lastSuccessAt) : 'not since the start', f.stale ? [' ', el('span', { class: 'pill bad', text: 'stale', title: 'no answer for over ' + f.staleAfterSeconds + ' s (MOLT_STALE_AFTER)' })] : null)]);
+    if (f.lastChangeAt) kv.push(['last new answer', when(f.lastChangeAt)]);
+    if (f.newestPublishedAt) kv.push(['newest release', el('span', null, (f.newestVersion || '') + ' published ', when(f.newestPublishedAt))]);
+  }
   if (s.nextCheckAt) kv.push(['next check', when(s.nextCheckAt)]);
   if (s.waiting) kv.push(['waiting', s.waiting]);
   fill('facts', kv.map(([k, v]) => [el('dt', { text: k }), el('dd', null, v)]));

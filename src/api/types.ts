@@ -62,6 +62,22 @@ export interface ReleaseInfo {
   blocked: boolean;
 }
 
+/** How fresh the updater's view of its release source is (update/freshness.ts). */
+export interface SourceFreshness {
+  /** ISO time of the last poll the source answered (200 or 304 alike). */
+  lastSuccessAt?: string;
+  /** Seconds since then, or since the updater started when the source never answered. */
+  lastSuccessAgeSeconds: number;
+  /** ISO time of the last answer that differed from the one before (a release added, removed or changed). */
+  lastChangeAt?: string;
+  /** The newest publish time the source gives its releases, and that release's version. */
+  newestPublishedAt?: string;
+  newestVersion?: string;
+  /** No answer for longer than staleAfterSeconds (MOLT_STALE_AFTER). */
+  stale: boolean;
+  staleAfterSeconds: number;
+}
+
 export interface UpdaterStatus {
   phase: UpdatePhase;
   source: string;
@@ -77,6 +93,8 @@ export interface UpdaterStatus {
   /** Known releases, newest first (at most 20). */
   releases: ReleaseInfo[];
   lastCheck?: { at: string; ok: boolean; error?: string; notModified?: boolean };
+  /** Ages of what the updater knows of its source: a frozen or silent source shows here. */
+  freshness?: SourceFreshness;
   nextCheckAt?: string;
   /** Why an available release is not being applied yet (schedule window, delay, rollout, manual policy). */
   waiting?: string;

@@ -1,6 +1,6 @@
 // What `molt status`, `molt blocked` and the waiting commands print, as pure
 // functions of the updater's status and the clock (unit-tested).
-import type { BlockedEntry, HistoryEntry, UpdatePhase, UpdaterStatus } from '../api/types.js';
+import type { BlockedEntry, HistoryEntry, SourceFreshness, UpdatePhase, UpdaterStatus } from '../api/types.js';
 
 export function span(seconds: number): string {
   const s = Math.max(0, Math.round(seconds));
@@ -51,6 +51,14 @@ export function historyLine(h: HistoryEntry): string {
   return [versions, h.detail ?? ''].filter(Boolean).join('  ');
 }
 
+/** One line: how old the source's last answer, last change and newest release are (STALE past MOLT_STALE_AFTER). */
+export function formatFreshness(f: SourceFreshness, nowMs: number): string {
+  const parts = [f.lastSuccessAt ? `answered ${rel(f.lastSuccessAt, nowMs)}` : `no answer since the start ${span(f.lastSuccessAgeSeconds)} ago`];
+  if (f.lastChangeAt) parts.push(`last new answer ${rel(f.lastChangeAt, nowMs)}`);
+  if (f.newestPublishedAt) parts.push(`newest release ${f.newestVersion ?? ''} published ${rel(f.newestPublishedAt, nowMs)}`.replace('  ', ' '));
+  return `${f.stale ? `STALE (no answer for over ${span(f.staleAfterSeconds)}): ` : ''}${parts.join('; ')}`;
+}
+
 /** The compact human view of `molt status`. */
 export function formatStatus(s: UpdaterStatus, nowMs: number): string {
   const out: string[] = [];
@@ -73,6 +81,7 @@ export function formatStatus(s: UpdaterStatus, nowMs: number): string {
   } else if (s.nextCheckAt) {
     rows.push(['next check', rel(s.nextCheckAt, nowMs)]);
   }
+  if (s.freshness) rows.push(['source age', formatFreshness(s.freshness, nowMs)]);
   if (s.download) rows.push(['download', `${s.download.version}  ${progressBar(s.download.bytes, s.download.total, 20)}`]);
   if (s.trial) {
     const t = s.trial;

@@ -27,6 +27,8 @@ export const configReference: { name: string; default: string; meaning: string }
   { name: 'MOLT_PRERELEASE', default: '0', meaning: '1: prereleases are candidates too' },
   { name: 'MOLT_INTERVAL', default: '5m', meaning: 'time between polls (30s, 5m, 1h; bare numbers are ms), 1s to 7d' },
   { name: 'SLEEP', default: '', meaning: 'seed form of MOLT_INTERVAL, in seconds' },
+  { name: 'MOLT_STALE_AFTER', default: '24h, or 10 intervals when longer', meaning: 'a source that has not answered a poll for this long is reported stale: one warning line, "stale" in molt status, the API, the page and molt_source_stale' },
+  { name: 'MOLT_HTTP_TIMEOUT', default: '30s for an answer, 60s of silence in a download', meaning: 'how long a GitHub or registry request may wait for its answer, and a download for its next bytes (a GitHub asset must also average 32 KiB/s); a stalled or trickling download ends and is retried later' },
   { name: 'MOLT_SCHEDULE', default: 'always', meaning: 'windows when an update may be applied, local time: "mo-fr 9-17", "sa,su", "18-22", "22-6", "mo-fr 9-17; sa 10-12"' },
   { name: 'MOLT_DELAY', default: '0', meaning: 'wait this long after a release is first seen before applying it' },
   { name: 'MOLT_JITTER', default: '0', meaning: 'add a random [0, JITTER) to each poll interval, at most 7d' },

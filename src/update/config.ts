@@ -8,6 +8,7 @@ import { DIGEST_RE, parseReference } from './oci/reference.js';
 import type { Policy } from './policy.js';
 import { parseSchedule, type Schedule } from './schedule.js';
 import { KNOWN } from './config-reference.js';
+import { defaultStaleAfterMs } from './freshness.js';
 import { ConfigError, defaultReadFile, firstLine, readFileSettings, Settings, type Raw } from './config-settings.js';
 
 export { configReference } from './config-reference.js';
@@ -24,6 +25,10 @@ export interface UpdaterConfig {
   policy: Policy;
   prerelease: boolean;
   intervalMs: number;
+  /** MOLT_STALE_AFTER: no answer from the source for this long is reported (update/freshness.ts). */
+  staleAfterMs: number;
+  /** MOLT_HTTP_TIMEOUT: the wait for a source's answer, and for each next chunk of a download (unset: the sources' own defaults). */
+  httpTimeoutMs?: number;
   schedule?: Schedule;
   delayMs: number;
   jitterMs: number;
@@ -201,6 +206,9 @@ export function readUpdaterConfig(env: NodeJS.ProcessEnv, readFile: (path: strin
     ? s.duration('MOLT_INTERVAL', 300_000, intervalOpts)
     : s.duration('SLEEP', 300_000, { ...intervalOpts, bare: 's' });
 
+  const staleAfterMs = s.duration('MOLT_STALE_AFTER', defaultStaleAfterMs(intervalMs), { min: 1000, minText: '1s' });
+  const httpTimeoutMs = s.has('MOLT_HTTP_TIMEOUT') ? s.duration('MOLT_HTTP_TIMEOUT', 30_000, { min: 100, minText: '100ms' }) : undefined;
+
   let schedule: Schedule | undefined;
   const sched = s.get('MOLT_SCHEDULE');
   if (sched !== undefined) {
@@ -259,6 +267,8 @@ export function readUpdaterConfig(env: NodeJS.ProcessEnv, readFile: (path: strin
     policy,
     prerelease,
     intervalMs,
+    staleAfterMs,
+    ...(httpTimeoutMs !== undefined ? { httpTimeoutMs } : {}),
     schedule,
     delayMs,
     jitterMs,

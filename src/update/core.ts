@@ -80,6 +80,10 @@ export class UpdaterCore {
   readonly failures = new Map<string, { count: number; until: number }>();
   /** Versions whose trial this process judged failed: a rollback that could not be journaled is retried, not re-judged. */
   readonly failedTrials = new Map<string, string>();
+  /** When this process started: the age of "no answer yet" when state.json has none. */
+  readonly startedAt = new Date().toISOString();
+  /** A stale source was reported (one warning line per stale spell). */
+  staleWarned = false;
   /** First discovery of each version on the monotonic clock: MOLT_DELAY and MOLT_ROLLOUT count from it, so a wall-clock jump moves neither. */
   readonly seenMono = new Map<string, number>();
 

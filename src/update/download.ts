@@ -23,8 +23,11 @@ export interface DownloadOptions {
   maxBytes?: number;
   signal?: AbortSignal;
   onProgress?: (p: { bytes: number; total?: number }) => void;
-  /** Each chunk right after it is hashed (the signature check's hasher): synchronous, the buffer may be reused. */
-  onChunk?: (chunk: Uint8Array) => void;
+  /**
+   * Each chunk right after it is hashed (the signature check's hasher), which must be done with the
+   * buffer when it returns (it may be reused); a returned promise is awaited before the next chunk.
+   */
+  onChunk?: (chunk: Uint8Array) => Promise<void> | undefined | void;
 }
 
 const DIGEST_RE = /^sha256:([0-9a-f]{64})$/;
@@ -133,13 +136,15 @@ export async function downloadVerified(opts: DownloadOptions): Promise<{ digest:
         throw new UpdateError(`download of ${path.basename(dest)} exceeds the limit of ${opts.maxBytes} bytes`, 'hostile-archive');
       }
       hash.update(chunk);
-      opts.onChunk?.(chunk);
+      const wait = opts.onChunk?.(chunk);
       let off = 0;
       while (off < chunk.length) {
         const { bytesWritten } = await fh.write(chunk, off, chunk.length - off);
         off += bytesWritten;
       }
       onProgress?.({ bytes, total });
+      // The check's other thread is behind: let it catch up (the write above already went out).
+      if (wait) await wait;
     }
     if (signal?.aborted) throw abortError(signal, `download of ${path.basename(dest)}`);
     if (total !== undefined && bytes !== total) {

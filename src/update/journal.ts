@@ -8,6 +8,7 @@ import { logger } from '../common/log.js';
 import type { BlockedEntry, HistoryEntry, UpdatePhase } from '../api/types.js';
 import { canEnter, canRecover, nextPhases } from './phases.js';
 import type { Release } from './types.js';
+import { parseSourceRecord, type SourceRecord } from './freshness.js';
 
 const log = logger('journal');
 const HISTORY_MAX = 100;
@@ -35,6 +36,8 @@ export interface JournalState {
   /** When each version was first seen (MOLT_DELAY counts from discovery, across restarts). */
   firstSeen: Record<string, string>;
   lastCheck?: { at: string; ok: boolean; error?: string; notModified?: boolean };
+  /** The source's answers: when it last answered, last said something new (update/freshness.ts). */
+  source?: SourceRecord;
   /** What verified each installed version: key id or identity (MOLT_TRUST_*). Optional: older state.json has none. */
   verifiedBy?: Record<string, string>;
 }
@@ -54,7 +57,12 @@ export function parseJournal(text: string): JournalState {
   if (typeof raw.phase !== 'string' || !phases.has(raw.phase)) throw new Error(`bad phase ${String(raw.phase)}`);
   if (!Array.isArray(raw.blocked) || !Array.isArray(raw.history)) throw new Error('blocked/history missing');
   if (raw.target && (typeof raw.target.version !== 'string' || typeof raw.target.release !== 'object')) throw new Error('bad target');
-  return { ...emptyJournal(), ...raw, firstSeen: raw.firstSeen ?? {} } as JournalState;
+  const out = { ...emptyJournal(), ...raw, firstSeen: raw.firstSeen ?? {} } as JournalState;
+  // A malformed record only loses the ages it held; it is not worth the whole journal.
+  const source = parseSourceRecord(raw.source);
+  if (source) out.source = source;
+  else delete out.source;
+  return out;
 }
 
 /** state.json could not be written (disk full, read-only): the phase is still `from`. */

@@ -24,12 +24,15 @@ const log = logger('updater');
 export function makeSource(cfg: UpdaterConfig, store: VersionStore): ReleaseSource {
   // exhaustive over SourceConfig['kind']
   const s = cfg.source;
+  // MOLT_HTTP_TIMEOUT bounds the wait for an answer and each silence in a body alike (slow retrieval).
+  const t = cfg.httpTimeoutMs;
+  const timeouts = t !== undefined ? { timeoutMs: t, idleTimeoutMs: t } : {};
   switch (s.kind) {
     case 'github':
-      return new GitHubSource({ repo: s.repo, token: s.token, baseUrl: s.apiUrl, asset: s.asset, requireChecksum: s.requireChecksum, store });
+      return new GitHubSource({ repo: s.repo, token: s.token, baseUrl: s.apiUrl, asset: s.asset, requireChecksum: s.requireChecksum, store, ...timeouts });
     case 'oci':
       // Every OCI blob is verified by its digest; credentials come from MOLT_OCI_USER/PASSWORD or docker config.
-      return new OciSource(s.ref, { insecure: s.insecure, cache: store });
+      return new OciSource(s.ref, { insecure: s.insecure, cache: store, ...(t !== undefined ? { timeoutMs: t, idleMs: t } : {}) });
     case 'dir':
       return new LocalDirSource(s.dir, { requireChecksum: s.requireChecksum });
   }

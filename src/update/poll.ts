@@ -8,6 +8,7 @@ import { chooseRelease, findNamed, sortNewestFirst } from './policy.js';
 import { rolloutDelayMs, jitterMs } from './rollout.js';
 import { inSchedule, nextOpening } from './schedule.js';
 import { settle } from './recover.js';
+import { noteAnswer } from './freshness.js';
 import { stage } from './stage.js';
 import type { Release } from './types.js';
 
@@ -41,6 +42,7 @@ async function list(c: UpdaterCore): Promise<Release[]> {
     firstSeenMono(c, r.version);
   }
   c.j.state.lastCheck = { at: now, ok: true, notModified: res.notModified };
+  c.j.state.source = noteAnswer(c.j.state.source, res.releases, now);
   c.d.hooks?.onCheck?.(true);
   return c.releases;
 }

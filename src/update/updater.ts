@@ -11,7 +11,8 @@ import { check, choose, runNamedUpdate, scheduleCheck } from './poll.js';
 import { recover, settle } from './recover.js';
 import { manualRollback } from './rollback.js';
 import { watchHealth } from './health-events.js';
-import { watchApp } from './watch.js';
+import { watchApp, watchSource } from './watch.js';
+import { judgeFreshness } from './freshness.js';
 
 export type { UpdaterDeps, UpdaterHooks } from './core.js';
 
@@ -44,6 +45,7 @@ export class Updater implements UpdaterControl {
     c.watchTimer = setInterval(() => {
       watchHealth(c);
       watchApp(c);
+      watchSource(c);
     }, WATCH_POLL_MS);
   }
 
@@ -77,6 +79,7 @@ export class Updater implements UpdaterControl {
       available: c.releases.length ? choose(c)?.version : undefined,
       releases: c.releases.slice(0, 20).map((r) => ({ version: r.version, prerelease: r.prerelease, blocked: blocked.has(r.version) })),
       lastCheck: c.j.state.lastCheck,
+      freshness: judgeFreshness(Date.now(), c.j.state.source, c.startedAt, c.cfg.staleAfterMs),
       nextCheckAt: c.nextCheckWall ? new Date(c.nextCheckWall).toISOString() : undefined,
       waiting: c.waiting,
       download: c.download ? { ...c.download } : undefined,

@@ -2,6 +2,7 @@
 // back) and for exit 42 (restart me into the staged release).
 import { apply } from './apply.js';
 import { log, type UpdaterCore } from './core.js';
+import { judgeFreshness } from './freshness.js';
 
 const CRASH_LOOP_WINDOW_MS = 60_000;
 const CRASH_LOOP_DEATHS = 3;
@@ -31,4 +32,22 @@ export function watchApp(c: UpdaterCore): void {
     }
   }
   c.watchPid = pid;
+}
+
+/** The source's freshness, judged at each watch tick: one warning line when it goes stale, one line when it answers again. */
+export function watchSource(c: UpdaterCore): void {
+  const f = judgeFreshness(Date.now(), c.j.state.source, c.startedAt, c.cfg.staleAfterMs);
+  if (f.stale && !c.staleWarned) {
+    c.staleWarned = true;
+    log.warn('release source stale: no answer', {
+      source: c.d.source.description,
+      last_success: f.lastSuccessAt ?? `never since the start at ${c.startedAt}`,
+      age_s: f.lastSuccessAgeSeconds,
+      stale_after_s: f.staleAfterSeconds,
+      ...(c.j.state.lastCheck && !c.j.state.lastCheck.ok ? { last_error: c.j.state.lastCheck.error } : {}),
+    });
+  } else if (!f.stale && c.staleWarned) {
+    c.staleWarned = false;
+    log.info('release source answering again', { source: c.d.source.description, last_success: f.lastSuccessAt });
+  }
 }

@@ -129,6 +129,8 @@ export class FakeGitHub {
   readonly storageFaults: number[] = [];
   /** When set, the storage host sends this many bytes of an asset, then nothing more. */
   stallStorageAfter?: number;
+  /** When set, the storage host sends an asset `bytes` at a time, one chunk every `everyMs` (slow retrieval). */
+  trickleStorage?: { bytes: number; everyMs: number };
   /** When set, list requests get this body with status 200 and a JSON content type. */
   malformedBody?: string;
   private rels: Rel[] = [];
@@ -451,6 +453,23 @@ export class FakeGitHub {
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(bytes.length) });
       res.write(bytes.subarray(0, this.stallStorageAfter));
       return; // the rest never comes; close() ends the socket
+    }
+    if (this.trickleStorage) {
+      const { bytes: n, everyMs } = this.trickleStorage;
+      entry.status = 200;
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(bytes.length) });
+      let off = 0;
+      const tick = setInterval(() => {
+        if (res.destroyed || off >= bytes.length) {
+          clearInterval(tick);
+          if (!res.destroyed) res.end();
+          return;
+        }
+        res.write(bytes.subarray(off, off + n));
+        off += n;
+      }, everyMs);
+      res.on('close', () => clearInterval(tick));
+      return;
     }
     end(200, bytes, 'application/octet-stream');
   }

@@ -15,6 +15,10 @@ import { FakeGitHub } from '../helpers/fake-github.js';
 import { GitHubSource } from '../../src/update/sources/github.js';
 import { VersionStore } from '../../src/update/store.js';
 import { ensureShellcheck, run } from './layout.js';
+import { createHash } from 'node:crypto';
+import { testSigstore, type TestSigstore } from '../helpers/sigstore.js';
+import { identityMatches } from '../../src/update/trust/sigstore.js';
+import { loadTrustConfig } from '../../src/update/trust/config.js';
 
 const require = createRequire(import.meta.url);
 // The package's ESM build calls require(); its CommonJS build works.
@@ -129,7 +133,7 @@ describe('GitHub workflows', () => {
     assert.deepEqual(Object.keys(jobs).sort(), ['image', 'release', 'test']);
     assert.equal(jobs.test!.permissions, undefined);
     assert.deepEqual(jobs.image!.permissions, { contents: 'read', packages: 'write' });
-    assert.deepEqual(jobs.release!.permissions, { contents: 'write', packages: 'write' });
+    assert.deepEqual(jobs.release!.permissions, { contents: 'write', packages: 'write', 'id-token': 'write', attestations: 'write' });
     assert.equal(jobs.image!.needs, 'test');
     assert.equal(jobs.release!.needs, 'test');
   });
@@ -164,19 +168,66 @@ describe('GitHub workflows', () => {
     assert.ok(pack >= 0 && publish > pack && gh > publish, 'pack, then publish, then the GitHub release');
     assert.equal(s[publish]!.env?.MOLT_OCI_PASSWORD, '${{ secrets.GITHUB_TOKEN }}', 'the registry password comes from env, never the command line');
     const files = String(s[gh]!.with?.files).trim().split('\n').map((f) => f.trim());
-    assert.deepEqual(files, ['release/hello-*.tar.gz', 'release/SHA256SUMS']);
+    assert.deepEqual(files, ['release/hello-*.tar.gz', 'release/SHA256SUMS', 'release/hello-*.tar.gz.sigstore.json']);
     assert.equal(s[gh]!.with?.fail_on_unmatched_files, true);
+  });
+});
+
+describe('release.yml signs the release keylessly, and users pin it as the README says', () => {
+  const PIN_RE = /MOLT_TRUST_IDENTITY='?(https:\/\/github\.com\/OWNER\/REPO\/\.github\/workflows\/release\.yml@refs\/tags\/v\*)/;
+
+  test('an artifact attestation of the tarball and SHA256SUMS (id-token and attestations only in that job), its bundle attached as <tarball>.sigstore.json', () => {
+    const rel = parse('release.yml');
+    const jobs = rel.jobs as Record<string, Doc>;
+    for (const name of ['test', 'image']) assert.equal(jobs[name]!.permissions?.['id-token'], undefined, `${name} cannot mint an OIDC token`);
+    const s = steps(jobs.release!);
+    const pack = s.findIndex((x) => /scripts\/pack-release\.sh/.test(x.run ?? ''));
+    const attest = s.findIndex((x) => x.uses?.startsWith('actions/attest-build-provenance@'));
+    const copy = s.findIndex((x) => /\.tar\.gz\.sigstore\.json/.test(x.run ?? ''));
+    const gh = s.findIndex((x) => x.uses?.startsWith('softprops/action-gh-release@'));
+    assert.ok(pack >= 0 && attest > pack && copy > attest && gh > copy, 'pack, attest, attach the bundle, then the GitHub release');
+    assert.deepEqual(String(s[attest]!.with?.['subject-path']).trim().split('\n').map((x) => x.trim()), ['release/hello-*.tar.gz', 'release/SHA256SUMS']);
+    assert.equal(s[copy]!.env?.BUNDLE, `\${{ steps.${(s[attest] as Step & { id?: string }).id}.outputs.bundle-path }}`, 'the bundle the attest step wrote');
+    assert.ok(String(s[gh]!.with?.files).split('\n').map((f) => f.trim()).includes('release/hello-*.tar.gz.sigstore.json'), 'attached to the release');
+  });
+
+  test('the README\'s MOLT_TRUST_IDENTITY matches this workflow on any v tag, and nothing else', () => {
+    const readme = fs.readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
+    const pin = PIN_RE.exec(readme)?.[1];
+    assert.ok(pin, 'README shows the pin for this workflow');
+    const file = Object.keys(Object.fromEntries(fs.readdirSync(wfDir).map((f) => [f, 1]))).find((f) => f === 'release.yml');
+    assert.ok(file && parse(file).on.push.tags[0] === 'v*', 'release.yml runs on v* tags');
+    const mine = pin.replace('OWNER/REPO', 'some-owner/molt');
+    const as = (ref: string, wf = 'release.yml', repo = 'some-owner/molt') => `https://github.com/${repo}/.github/workflows/${wf}@${ref}`;
+    assert.ok(identityMatches(mine, as('refs/tags/v1.4.2')));
+    assert.ok(identityMatches(mine, as('refs/tags/v2.0.0-rc.1')));
+    assert.ok(!identityMatches(mine, as('refs/heads/main')), 'a branch run');
+    assert.ok(!identityMatches(mine, as('refs/tags/v1.4.2', 'ci.yml')), 'another workflow');
+    assert.ok(!identityMatches(mine, as('refs/tags/v1.4.2', 'release.yml', 'some-owner/fork')), 'another repository');
+    assert.ok(!identityMatches(mine, as('refs/heads/release.yml@refs/tags/v1')), 'a branch named like a tag');
   });
 });
 
 describe('the release job\'s pack and publish steps, run here', { timeout: 120_000 }, () => {
   let reg: Registry;
   let work: string;
+  let sigstore: TestSigstore;
+  /** The identity GitHub gives this workflow's job for tag v1.4.2 of Some-Owner/Molt (lower-cased as GitHub's OIDC subject is not; the URI keeps the case given). */
+  const SIGNER = 'https://github.com/some-owner/molt/.github/workflows/release.yml@refs/tags/v1.4.2';
+  /** A bundle over `names` in `dir` by `identity`, written to a file (as the attest action does); its path. */
+  const attestHere = (dir: string, names: string[], identity: string): string => {
+    const subjects = names.map((name) => ({ name, sha256: createHash('sha256').update(fs.readFileSync(path.join(dir, name))).digest('hex') }));
+    const file = path.join(work, 'attestation.json');
+    fs.writeFileSync(file, sigstore.bundle(subjects, identity) + '\n');
+    return file;
+  };
 
   before(async () => {
     reg = await startRegistry();
     // A checkout of our own: the steps write release/ and dist/ relative to it.
     work = tmpdir('ship-release');
+    fs.mkdirSync(path.join(work, 'sigstore'));
+    sigstore = testSigstore(path.join(work, 'sigstore'));
     fs.cpSync(path.join(repoRoot, 'scripts'), path.join(work, 'scripts'), { recursive: true });
     fs.copyFileSync(path.join(repoRoot, 'package.json'), path.join(work, 'package.json'));
     for (const d of ['src', 'examples', 'node_modules']) fs.symlinkSync(path.join(repoRoot, d), path.join(work, d));
@@ -193,11 +244,14 @@ describe('the release job\'s pack and publish steps, run here', { timeout: 120_0
       if (!s.run || /^npm ci\b/.test(s.run)) continue; // node_modules is linked in
       // The same script, with ghcr.io replaced by the loopback registry.
       const script = s.run.split('ghcr.io/').join(`${reg.host}/`);
-      const r = run('bash', ['-e', '-c', script], { cwd: work, env, timeoutMs: 90_000 });
+      const stepEnv: Record<string, string> = { ...env };
+      // What actions/attest-build-provenance leaves at bundle-path: a Sigstore bundle for the subjects, made here by the test CA.
+      if (s.env?.BUNDLE) stepEnv.BUNDLE = attestHere(path.join(work, 'release'), ['hello-1.4.2.tar.gz', 'SHA256SUMS'], SIGNER);
+      const r = run('bash', ['-e', '-c', script], { cwd: work, env: stepEnv, timeoutMs: 90_000 });
       assert.equal(r.status, 0, `step ${s.name ?? s.run}: ${r.stdout}${r.stderr}`);
     }
     const out = fs.readdirSync(path.join(work, 'release')).sort();
-    assert.deepEqual(out, ['SHA256SUMS', 'hello-1.4.2.tar.gz']);
+    assert.deepEqual(out, ['SHA256SUMS', 'hello-1.4.2.tar.gz', 'hello-1.4.2.tar.gz.sigstore.json']);
     const sums = fs.readFileSync(path.join(work, 'release/SHA256SUMS'), 'utf8');
     assert.match(sums, /^[0-9a-f]{64} {2}hello-1\.4\.2\.tar\.gz\n$/);
     // Lower-cased repository, version tag without the v.
@@ -213,6 +267,29 @@ describe('the release job\'s pack and publish steps, run here', { timeout: 120_0
     ]);
     // The bundle the step built reports the tag's version.
     assert.equal(run(process.execPath, [path.join(work, 'dist/molt.mjs'), 'version']).stdout, 'molt 1.4.2\n');
+  });
+
+  test('the release those steps attach installs under the README\'s MOLT_TRUST_IDENTITY pin, verified by its .sigstore.json', async () => {
+    const rel = path.join(work, 'release');
+    const names = ['hello-1.4.2.tar.gz', 'SHA256SUMS', 'hello-1.4.2.tar.gz.sigstore.json'];
+    const fake = await FakeGitHub.start({ owner: 'some-owner', repo: 'molt' }, [{ tag: 'v1.4.2', assets: names.map((name) => ({ name, data: fs.readFileSync(path.join(rel, name)) })) }]);
+    try {
+      const rootFile = path.join(work, 'trusted_root.json');
+      fs.writeFileSync(rootFile, JSON.stringify(sigstore.root()));
+      const pin = 'https://github.com/some-owner/molt/.github/workflows/release.yml@refs/tags/v*';
+      const trust = loadTrustConfig({ MOLT_TRUST_IDENTITY: pin, MOLT_TRUST_ROOT: rootFile });
+      const store = new VersionStore(path.join(work, 'home-signed'));
+      const src = new GitHubSource({ repo: 'some-owner/molt', baseUrl: fake.baseUrl, store, timeoutMs: 5000 });
+      const { releases } = await src.list();
+      const staging = path.join(work, 'staging-signed');
+      fs.mkdirSync(staging, { recursive: true });
+      const got = await src.fetch(releases[0]!, staging, { trust });
+      assert.equal(got.trustedBy, SIGNER, 'verified by the release workflow of the tag');
+      const other = loadTrustConfig({ MOLT_TRUST_IDENTITY: 'https://github.com/some-owner/molt/.github/workflows/ci.yml@refs/tags/v*', MOLT_TRUST_ROOT: rootFile });
+      await assert.rejects(src.fetch(releases[0]!, staging, { trust: other }), /identity .*release\.yml@refs\/tags\/v1\.4\.2 not trusted/);
+    } finally {
+      await fake.close();
+    }
   });
 
   test('the GitHub release those steps attach is one MOLT_GITHUB takes with default settings, verified by its SHA256SUMS', async () => {

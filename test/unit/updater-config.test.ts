@@ -33,6 +33,7 @@ describe('defaults', () => {
       policy: 'latest',
       prerelease: false,
       intervalMs: 300_000,
+      staleAfterMs: 24 * 3600_000,
       schedule: undefined,
       delayMs: 0,
       jitterMs: 0,
@@ -131,6 +132,15 @@ describe('each variable', () => {
     assert.equal(c.rolloutMs, 6 * 3600_000);
     for (const p of ['latest', 'minor', 'patch', 'manual']) assert.equal(read({ ...DIR, MOLT_POLICY: p }).policy, p);
     assert.equal(read({ ...DIR, MOLT_PRERELEASE: 'no' }).prerelease, false);
+  });
+
+  test('MOLT_STALE_AFTER (default a day, or ten long intervals) and MOLT_HTTP_TIMEOUT', () => {
+    assert.equal(read({ ...DIR, MOLT_INTERVAL: '6h' }).staleAfterMs, 60 * 3600_000);
+    assert.equal(read({ ...DIR, MOLT_STALE_AFTER: '2h' }).staleAfterMs, 2 * 3600_000);
+    assert.match(refusal({ ...DIR, MOLT_STALE_AFTER: '10ms' }), /^MOLT_STALE_AFTER="10ms" is too short \(at least 1s\)/);
+    assert.equal(read(DIR).httpTimeoutMs, undefined, 'unset: each source keeps its own defaults');
+    assert.equal(read({ ...DIR, MOLT_HTTP_TIMEOUT: '5s' }).httpTimeoutMs, 5000);
+    assert.match(refusal({ ...DIR, MOLT_HTTP_TIMEOUT: 'soon' }), /^MOLT_HTTP_TIMEOUT="soon" must be a duration/);
   });
 
   test('MOLT_SCHEDULE is parsed into windows', () => {

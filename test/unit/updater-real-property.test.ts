@@ -361,6 +361,7 @@ function config(home: string, servicesDir: string, delayMs: number): UpdaterConf
     policy: 'latest',
     prerelease: false,
     intervalMs: INTERVAL_MS,
+    staleAfterMs: 24 * 3600_000,
     delayMs,
     jitterMs: 0,
     rolloutMs: 0,

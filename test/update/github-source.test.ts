@@ -467,6 +467,23 @@ describe('fetching assets', () => {
     assert.deepEqual(debris(store), []);
   });
 
+  test('a storage host that trickles a few bytes just inside the idle time-out ends on the rate bound, with no debris', async () => {
+    // 64 KiB at 100 bytes each 50 ms (2 KB/s) would take half a minute; the budget is 200 + 300 ms + 64 KiB at 32 KiB/s = 2.5 s.
+    const big = Buffer.alloc(64 * 1024, 7);
+    const { release } = await startWith({ tag: 'v1.0.0', assets: [{ name, data: big }] });
+    const store = freshStore();
+    fake.trickleStorage = { bytes: 100, everyMs: 50 };
+    try {
+      await assert.rejects(
+        source(fake, { store, timeoutMs: 200, idleTimeoutMs: 300 }).fetch(release, store.stagingRoot()),
+        isErr('network', /too slow: \d+ of 65536 bytes in 2500ms \(under 32768 bytes\/s\)/),
+      );
+    } finally {
+      fake.trickleStorage = undefined;
+    }
+    assert.deepEqual(debris(store), []);
+  });
+
   test('GitHub Enterprise: the API under /api/v3, downloads included', async () => {
     const { release } = await startWith({ tag: 'v1.0.0', assets: [{ name, data: app1 }] }, { prefix: '/api/v3' });
     assert.match(fake.baseUrl, /\/api\/v3$/);

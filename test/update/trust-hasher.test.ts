@@ -49,6 +49,20 @@ describe('TrustHasher', () => {
     assert.deepEqual(d.ecdsa, []);
     assert.throws(() => h.update(Buffer.from('x')), /after finish/);
   });
+
+  test('sha256: false reuses the caller\'s digest instead of hashing the bytes a second time', () => {
+    const data = randomBytes(10_000);
+    const callers = 'ab'.repeat(32); // not the data's digest: proves the hasher took it rather than computing its own
+    const h = new TrustHasher({ sha256: false, blake2b512: true });
+    h.update(data);
+    const d = h.finish(callers);
+    assert.equal(d.sha256, callers);
+    assert.deepEqual(d.blake2b512, createHash('blake2b512').update(data).digest(), 'what it was asked for is still computed');
+    assert.equal(d.size, data.length);
+    const without = new TrustHasher({ sha256: false });
+    without.update(data);
+    assert.throws(() => without.finish(), /needs the caller's sha256/);
+  });
 });
 
 describe('decideTrust properties', () => {

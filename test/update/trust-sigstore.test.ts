@@ -134,5 +134,13 @@ describe('Sigstore bundles against a test trusted root', () => {
     assert.ok(identityMatches('https://github.com/a/b/.github/workflows/r.yml@refs/tags/v*', 'https://github.com/a/b/.github/workflows/r.yml@refs/tags/v2.0.1'));
     assert.ok(!identityMatches('https://github.com/a/b/.github/workflows/r.yml@refs/tags/v*', 'https://github.com/a/b/.github/workflows/r.yml@refs/heads/main'));
     assert.ok(!identityMatches('https://github.com/a/b/x.yml', 'https://github.com/a/bbx.yml'), 'the dot is literal');
+    // `*` stays inside one path segment and never crosses into the ref.
+    const anyWorkflow = 'https://github.com/a/b/.github/workflows/*.yml@refs/tags/v*';
+    assert.ok(identityMatches(anyWorkflow, 'https://github.com/a/b/.github/workflows/release.yml@refs/tags/v1.0.0'));
+    assert.ok(!identityMatches(anyWorkflow, 'https://github.com/a/b/.github/workflows/release.yml@refs/heads/x.yml@refs/tags/v1'), 'a branch named like a tag');
+    assert.ok(!identityMatches('https://github.com/a/*/.github/workflows/r.yml@refs/tags/v*', 'https://github.com/a/b/c/.github/workflows/r.yml@refs/tags/v1'), 'a nested path');
+    assert.ok(!identityMatches('https://github.com/a/b/.github/workflows/r.yml@refs/tags/v*', 'https://github.com/a/b/.github/workflows/r.yml@refs/tags/v1/../x'), 'a tag with a slash');
+    assert.ok(identityMatches('https://github.com/a/b/.github/workflows/r.yml@refs/tags/v1.2.0', 'https://github.com/a/b/.github/workflows/r.yml@refs/tags/v1.2.0'), 'no star: exact');
+    assert.ok(!identityMatches('https://github.com/a/b/.github/workflows/r.yml@refs/tags/v1.2.0', 'https://github.com/a/b/.github/workflows/r.yml@refs/tags/v1.2.0-evil'));
   });
 });

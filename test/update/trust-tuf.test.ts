@@ -212,8 +212,9 @@ describe('the Sigstore trusted root through TUF', () => {
       assert.equal(isReleaseFault(refusal), false, 'retried at a later poll, never blocked');
       // With a key pinned too, the download happens; a release carrying only a bundle is not blocked either.
       const gate = trustGate({ ...trust, keys: [{ id: 'X', kind: 'minisign' } as never] }, NAME, '1.2.0', { bundles: [Buffer.from(bundleA())] });
-      gate.onChunk!(artifact);
-      assert.throws(() => gate.finish(), (e: unknown) => e instanceof TrustRefusal && e.transient && e.message === `no signature (${NO_TRUSTED_ROOT})`);
+      await gate.onChunk!(artifact);
+      const digest = `sha256:${createHash('sha256').update(artifact).digest('hex')}`;
+      await assert.rejects(gate.finish(digest), (e: unknown) => e instanceof TrustRefusal && e.transient && e.message === `no signature (${NO_TRUSTED_ROOT})`);
       // The repository fixed: the next poll fetches the root and the same bundle verifies.
       repo.publish();
       assert.equal(await keeper.refreshIfDue(), undefined);

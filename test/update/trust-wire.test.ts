@@ -59,7 +59,10 @@ describe('downloadVerified: onChunk', () => {
     }
     const seen = createHash('sha256');
     let n = 0;
-    const r = await downloadVerified({ body: reused(), dest: path.join(dir, 'dl.bin'), onChunk: (c) => (seen.update(c), (n += c.length)) });
+    const r = await downloadVerified({ body: reused(), dest: path.join(dir, 'dl.bin'), onChunk: (c) => {
+      seen.update(c);
+      n += c.length;
+    } });
     assert.equal(n, data.length);
     assert.equal(`sha256:${seen.digest('hex')}`, r.digest);
     assert.equal(r.digest, `sha256:${createHash('sha256').update(data).digest('hex')}`);
@@ -224,9 +227,9 @@ describe('property: the gate fed by the download decides as on the whole file', 
     };
     const run = async (bytes: Buffer, served: string, sig: Buffer): Promise<string | null | TrustRefusal> => {
       const gate = trustGate(trust(), served, '1.0.0', { minisig: sig });
-      await downloadVerified({ body: Readable.from(split(bytes)), dest: path.join(work, 'out.bin'), onChunk: gate.onChunk });
+      const { digest } = await downloadVerified({ body: Readable.from(split(bytes)), dest: path.join(work, 'out.bin'), onChunk: gate.onChunk });
       try {
-        return gate.finish();
+        return await gate.finish(digest);
       } catch (e) {
         if (e instanceof TrustRefusal) return e;
         throw e;

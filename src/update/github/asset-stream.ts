@@ -11,6 +11,12 @@ import { decide, type Headers, type RetryPolicy } from './ratelimit.js';
 
 const log = logger('github');
 export const CHECKSUM_MAX_BYTES = 1 << 20;
+/**
+ * Slow retrieval: a body that trickles a byte just inside each idle time-out
+ * never stalls, so a download must also average at least this rate. It gets
+ * the answer's and the idle time-out plus its size at this rate in all (200 MB: under two hours).
+ */
+export const MIN_DOWNLOAD_RATE = 32 * 1024;
 
 export interface AssetContext {
   repo: string;
@@ -37,14 +43,18 @@ export async function openAsset(ctx: AssetContext, a: AssetInfo, tag: string, si
     const guard = new AbortController();
     const both = signal ? AbortSignal.any([signal, guard.signal]) : guard.signal;
     let stalled = false;
+    let slow: { budgetMs: number; bytes: number } | undefined;
+    let deadline: NodeJS.Timeout | undefined;
     let timer = setTimeout(() => {
       stalled = true;
       guard.abort(new Error('time-out'));
     }, ctx.timeoutMs);
     const done = (e?: unknown): unknown => {
       clearTimeout(timer);
+      clearTimeout(deadline);
       if (e === undefined) return undefined;
       if (signal?.aborted) return new UpdateError(`download of ${what} aborted`, 'aborted');
+      if (slow) return new UpdateError(`download of ${what} too slow: ${slow.bytes} of ${a.size} bytes in ${slow.budgetMs}ms (under ${MIN_DOWNLOAD_RATE} bytes/s)`, 'network');
       if (stalled) return new UpdateError(`download of ${what} stalled: no data for ${ctx.idleTimeoutMs}ms`, 'network');
       return e;
     };
@@ -79,9 +89,17 @@ export async function openAsset(ctx: AssetContext, a: AssetInfo, tag: string, si
           }, ctx.idleTimeoutMs);
           const t = timer;
           const stream = res.body;
+          let got = 0;
+          // Beyond the idle time-out too: a body that simply stops is reported as stalled, not as slow.
+          const budgetMs = ctx.timeoutMs + ctx.idleTimeoutMs + Math.ceil((Math.max(0, a.size) / MIN_DOWNLOAD_RATE) * 1000);
+          deadline = setTimeout(() => {
+            slow = { budgetMs, bytes: got };
+            guard.abort(new Error('too slow'));
+          }, budgetMs);
           async function* guarded(): AsyncIterable<Uint8Array> {
             for await (const chunk of stream) {
               t.refresh();
+              got += chunk.byteLength;
               yield chunk;
             }
           }

@@ -28,8 +28,7 @@ import { parseLocator, type Locator } from '../github/locator.js';
 import { moltVersion } from '../../common/version.js';
 import { removeTree } from '../rmtree.js';
 import { apiError } from '../github/api-error.js';
-import { fileChunks } from '../chunks.js';
-import { trustGate, type ArtifactGate } from '../trust/gate.js';
+import { feedFile, trustGate, type ArtifactGate } from '../trust/gate.js';
 import { assetSignatures, attestationBundles, MAX_ATTESTATIONS } from '../github/signatures.js';
 
 const log = logger('github');
@@ -327,31 +326,35 @@ export class GitHubSource implements ReleaseSource {
     // Signatures before the asset's first byte: the hasher computes only what they need.
     const sigs = opts.trust?.required ? await assetSignatures(this.assetContext(), loc.assets, asset.name, loc.tag, opts.signal) : {};
     if (opts.trust?.identity && expected) sigs.bundles = [...(sigs.bundles ?? []), ...(await this.attestations(expected, opts.signal))];
-    const gate = trustGate(opts.trust, asset.name, release.version, sigs);
     const work = await fs.promises.mkdtemp(path.join(stagingRoot, `github-${release.version}-`));
+    const gate = trustGate(opts.trust, asset.name, release.version, sigs);
     // A verified asset is downloaded straight into the blob cache (downloadVerified renames it
     // there only once digest and size match); an unverified one only into staging, then removed.
     const blob = expected ? this.opts.store.cachePath(expected) : `${work}.blob`;
     let downloaded = 0;
     try {
       let file = expected ? await this.opts.store.cached(expected) : undefined;
+      // The digest of the bytes the trust check saw: the cache's name (verified when stored), or the download's.
+      let digest = expected;
       if (file) {
         log.info('cache hit', { asset: asset.name, digest: expected });
-        if (gate.onChunk) for await (const chunk of fileChunks(file, { signal: opts.signal })) gate.onChunk(chunk);
+        await feedFile(gate, file, opts.signal);
       } else {
         await ensureFreeSpace(stagingRoot, kind === 'tar' ? asset.size * 3 : asset.size * 2);
         const got = await this.download(asset, loc, blob, expected, opts, gate);
         downloaded = got.size;
+        digest = got.digest;
         file = blob;
       }
       if (expected) verified.unshift(expected);
-      const trustedBy = gate.finish();
+      const trustedBy = await gate.finish(digest!);
       const limits = { maxBytes: this.opts.maxBytes, maxEntries: this.opts.maxEntries, signal: opts.signal };
       if (kind === 'tar') await extractArchive(file, work, limits);
       else await installBareFile(file, work, this.opts.binaryName ?? asset.name);
       log.info('fetched', { repo: this.repo, tag: loc.tag, asset: asset.name, bytes: downloaded, verified: expected ? 'yes' : 'no', ...(trustedBy ? { signed_by: trustedBy } : {}) });
       return { release, dir: work, downloaded, verified, trustedBy };
     } catch (e) {
+      gate.close();
       await removeTree(work);
       throw e;
     } finally {

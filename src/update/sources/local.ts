@@ -15,7 +15,7 @@ import { copyReleaseTree } from '../copytree.js';
 import { parseSha256Sums } from '../sha256sums.js';
 import { isValidVersion } from '../store.js';
 import { removeTree } from '../rmtree.js';
-import { localSignatures, refuseUnsignable, trustGate } from '../trust/gate.js';
+import { localSignatures, refuseUnsignable, trustGate, type ArtifactGate } from '../trust/gate.js';
 
 const log = logger('source-dir');
 
@@ -141,6 +141,7 @@ export class LocalDirSource implements ReleaseSource {
     await fs.promises.mkdir(stagingRoot, { recursive: true, mode: 0o755 });
     const work = await fs.promises.mkdtemp(path.join(stagingRoot, `dir-${release.version}-`));
     const archive = `${work}.archive`;
+    let gate: ArtifactGate | undefined;
     try {
       if (parsed.kind === 'dir') {
         refuseUnsignable(opts.trust, `${name} is a directory release; only a tarball can carry a signature`);
@@ -161,7 +162,7 @@ export class LocalDirSource implements ReleaseSource {
         throw new UpdateError(`${name} is not listed in ${path.join(this.dir, 'SHA256SUMS')} and checksums are required`, 'integrity');
       }
       // Signatures are read before the first byte of the tarball: the hasher computes only what they need.
-      const gate = trustGate(opts.trust, name, release.version, opts.trust?.required ? await localSignatures(this.dir, name) : {});
+      gate = trustGate(opts.trust, name, release.version, opts.trust?.required ? await localSignatures(this.dir, name) : {});
       await ensureFreeSpace(stagingRoot, st.size);
       // No expectedDigest here: the comparison below names the release, not the staging copy.
       const { digest, size } = await downloadVerified({
@@ -173,7 +174,7 @@ export class LocalDirSource implements ReleaseSource {
         onChunk: gate.onChunk,
       });
       // A signature's refusal first: it is final (blocked), where a checksum mismatch is retried.
-      const trustedBy = gate.finish();
+      const trustedBy = await gate.finish(digest);
       if (hex !== undefined && digest !== `sha256:${hex}`) {
         throw new UpdateError(`${name} in ${this.dir} does not match SHA256SUMS: expected sha256:${hex}, got ${digest}`, 'integrity');
       }
@@ -182,6 +183,7 @@ export class LocalDirSource implements ReleaseSource {
       log.info('fetched', { version: release.version, from: name, digest, verified: hex !== undefined, entries: r.entries, ...(trustedBy ? { signed_by: trustedBy } : {}) });
       return { release, dir: work, downloaded: size, verified: hex !== undefined ? [digest] : [], trustedBy };
     } catch (err) {
+      gate?.close();
       await removeTree(work);
       await fs.promises.rm(archive, { force: true }).catch(() => undefined);
       await fs.promises.rm(archive + '.part', { force: true }).catch(() => undefined);

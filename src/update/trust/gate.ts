@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { UpdateError } from '../../common/errors.js';
+import { fileChunks } from '../chunks.js';
 import type { TrustConfig } from './config.js';
 import type { TrustReason } from './decide.js';
 import { startTrustCheck, type ReleaseSignatures } from './release.js';
@@ -46,13 +47,21 @@ export function refuseWithoutRoot(trust: TrustConfig | undefined): void {
 }
 
 export interface ArtifactGate {
-  /** Feed each chunk of the artifact, in order, once (synchronously: buffers are reused). */
-  onChunk?: (chunk: Uint8Array) => void;
-  /** What verified the artifact (null: no trust setting); throws TrustRefusal. Call before extracting. */
-  finish(): string | null;
+  /**
+   * Feed each chunk of the artifact, in order, once (copied or hashed before it returns: buffers are
+   * reused); a returned promise asks the download to wait before the next chunk.
+   */
+  onChunk?: (chunk: Uint8Array) => Promise<void> | undefined;
+  /**
+   * What verified the artifact (null: no trust setting); rejects with a TrustRefusal. Call before extracting,
+   * with the digest (sha256:<hex>) the download computed over the same chunks: it is not hashed again.
+   */
+  finish(digest: string): Promise<string | null>;
+  /** Release what a gate that will not be finished holds (a failed download); idempotent. */
+  close(): void;
 }
 
-const OPEN: ArtifactGate = { finish: () => null };
+const OPEN: ArtifactGate = { finish: async () => null, close: () => undefined };
 
 /**
  * Start the check of `servedAs` (the file name molt is about to install, recorded as `version`).
@@ -60,17 +69,27 @@ const OPEN: ArtifactGate = { finish: () => null };
  */
 export function trustGate(trust: TrustConfig | undefined, servedAs: string, version: string, signatures: ReleaseSignatures): ArtifactGate {
   if (!trust?.required) return OPEN;
-  const check = startTrustCheck(trust, servedAs, signatures, { version });
+  const check = startTrustCheck(trust, servedAs, signatures, { version, callerHashes: true, offThread: true });
   return {
-    onChunk: (chunk) => check.hasher.update(chunk),
-    finish() {
-      const { decision } = check.finish();
+    onChunk: (chunk) => check.feed(chunk),
+    async finish(digest) {
+      const { decision } = await check.finishAsync(digest.replace(/^sha256:/, '').toLowerCase());
       // Bundles that could not be checked for want of a root may be valid: try again later, do not block.
       if (!decision.ok && decision.reason === 'no signature' && keylessPending(trust) && signatures.bundles?.length) throw new TrustRefusal('no signature', NO_TRUSTED_ROOT, true);
       if (!decision.ok) throw new TrustRefusal(decision.reason, decision.detail);
       return decision.by;
     },
+    close: () => check.close(),
   };
+}
+
+/** Feed a file already on disk (a cached blob, verified by its digest when stored) through the gate. */
+export async function feedFile(gate: ArtifactGate, file: string, signal?: AbortSignal): Promise<void> {
+  if (!gate.onChunk) return;
+  for await (const chunk of fileChunks(file, { signal })) {
+    const wait = gate.onChunk(chunk);
+    if (wait) await wait;
+  }
 }
 
 /** A release that cannot carry a signature (a MOLT_DIR directory, a source without signature support) while one is required. */

@@ -12,6 +12,11 @@ import { createHash, createVerify, type Hash, type KeyObject, type Verify } from
 export const MAX_RAW_SIGNED_BYTES = 64 * 1024 * 1024;
 
 export interface HasherNeeds {
+  /**
+   * false: the caller hashes the stream with SHA-256 already (downloadVerified
+   * does) and hands the digest to finish(); the bytes are not hashed twice.
+   */
+  sha256?: boolean;
   blake2b512?: boolean;
   /** Keep the bytes (up to MAX_RAW_SIGNED_BYTES) for a raw-message signature. */
   bytes?: boolean;
@@ -31,7 +36,7 @@ export interface ArtifactDigests {
 }
 
 export class TrustHasher {
-  private readonly sha256: Hash = createHash('sha256');
+  private readonly sha256?: Hash;
   private readonly blake?: Hash;
   private readonly verifiers: Array<{ verify: Verify; key: KeyObject; signature: Buffer }>;
   private chunks?: Buffer[];
@@ -40,6 +45,7 @@ export class TrustHasher {
   private finished = false;
 
   constructor(needs: HasherNeeds = {}, private readonly maxRawBytes = MAX_RAW_SIGNED_BYTES) {
+    if (needs.sha256 !== false) this.sha256 = createHash('sha256');
     if (needs.blake2b512) this.blake = createHash('blake2b512');
     if (needs.bytes) this.chunks = [];
     this.verifiers = (needs.ecdsa ?? []).map(({ key, signature }) => ({ verify: createVerify('sha256'), key, signature }));
@@ -48,7 +54,7 @@ export class TrustHasher {
   update(chunk: Uint8Array): void {
     if (this.finished) throw new Error('TrustHasher: update after finish');
     this.size += chunk.length;
-    this.sha256.update(chunk);
+    this.sha256?.update(chunk);
     this.blake?.update(chunk);
     for (const v of this.verifiers) v.verify.update(chunk);
     if (this.chunks && !this.tooBig) {
@@ -61,12 +67,15 @@ export class TrustHasher {
     }
   }
 
-  finish(): ArtifactDigests {
+  /** `sha256`: the stream's digest (lowercase hex) as the caller computed it, when the hasher was told not to. */
+  finish(sha256?: string): ArtifactDigests {
     if (this.finished) throw new Error('TrustHasher: finish called twice');
     this.finished = true;
+    const hex = this.sha256 ? this.sha256.digest('hex') : sha256;
+    if (hex === undefined || !/^[0-9a-f]{64}$/.test(hex)) throw new Error('internal: TrustHasher needs the caller\'s sha256 digest');
     const out: ArtifactDigests = {
       size: this.size,
-      sha256: this.sha256.digest('hex'),
+      sha256: hex,
       ecdsa: this.verifiers.map((v) => {
         try {
           return v.verify.verify(v.key, v.signature);

@@ -14,6 +14,7 @@ import { minisignNeeds, parseMinisignSignature, verifyMinisign } from './minisig
 import { parsePemSignature, pemNeeds, verifyPemOverArtifact, verifyPemOverBytes } from './pem.js';
 import { verifySigstoreBundle } from './sigstore.js';
 import { verdictFromSignedSums } from './sums.js';
+import { OffThreadBlake2b } from './offthread.js';
 
 /** What a source found beside the artifact; each absent one is simply not there. */
 export interface ReleaseSignatures {
@@ -30,13 +31,24 @@ export interface ReleaseSignatures {
 export interface TrustCheck {
   /** Feed every chunk of the artifact, in order, exactly once. */
   readonly hasher: TrustHasher;
-  finish(): { decision: TrustDecision; digests: ArtifactDigests };
+  /**
+   * With opts.offThread: feed each chunk here instead of to the hasher; a promise
+   * means "wait before the next chunk" (the other thread is behind).
+   */
+  feed(chunk: Uint8Array): Promise<void> | undefined;
+  /** finish() for a check fed through feed(): waits for the other thread's digest. */
+  finishAsync(sha256?: string): Promise<{ decision: TrustDecision; digests: ArtifactDigests }>;
+  /** Stop the other thread of a check that will not be finished (a failed download). */
+  close(): void;
+  /** `sha256`: the artifact's digest (hex) when the caller computed it (opts.callerHashes). */
+  finish(sha256?: string): { decision: TrustDecision; digests: ArtifactDigests };
 }
 
 const text = (b: Uint8Array): string => Buffer.from(b).toString('utf8');
 
 function mergeNeeds(a: HasherNeeds, b: HasherNeeds): HasherNeeds {
   return {
+    ...(a.sha256 === false || b.sha256 === false ? { sha256: false } : {}),
     blake2b512: Boolean(a.blake2b512 || b.blake2b512),
     bytes: Boolean(a.bytes || b.bytes),
     ecdsa: [...(a.ecdsa ?? []), ...(b.ecdsa ?? [])],
@@ -58,8 +70,9 @@ function sumsVerdicts(config: TrustConfig, sums: NonNullable<ReleaseSignatures['
  * Start checking the artifact `servedAs` (the file name molt will install).
  * `version`: the version molt will record for it, which the signed name must carry.
  */
-export function startTrustCheck(config: TrustConfig, servedAs: string, signatures: ReleaseSignatures, opts: { version?: string } = {}): TrustCheck {
-  let needs: HasherNeeds = {};
+export function startTrustCheck(config: TrustConfig, servedAs: string, signatures: ReleaseSignatures, opts: { version?: string; callerHashes?: boolean; offThread?: boolean } = {}): TrustCheck {
+  // The download already hashes every byte with SHA-256: its digest is reused, never computed twice.
+  let needs: HasherNeeds = opts.callerHashes ? { sha256: false } : {};
   if (config.required && signatures.minisig) {
     const parsed = parseMinisignSignature(text(signatures.minisig));
     if (typeof parsed !== 'string') needs = mergeNeeds(needs, minisignNeeds(parsed));
@@ -73,21 +86,39 @@ export function startTrustCheck(config: TrustConfig, servedAs: string, signature
     const sig = parsePemSignature(signatures.sig);
     if (typeof sig !== 'string') needs = mergeNeeds(pemNeeds(sig, config.keys), needs);
   }
+  // BLAKE2b-512 (minisign's prehash) on another core, beside the download's own SHA-256.
+  const blake = opts.offThread && needs.blake2b512 ? new OffThreadBlake2b() : undefined;
+  if (blake) needs = { ...needs, blake2b512: false };
   const hasher = new TrustHasher(needs);
+  const decideWith = (digests: ArtifactDigests) => {
+    const verdicts: SignatureVerdict[] = [];
+    if (config.required) {
+      if (signatures.minisig) verdicts.push(verifyMinisign(text(signatures.minisig), config.keys, digests));
+      if (bareSigOnly && signatures.sig) verdicts.push(verifyPemOverArtifact(signatures.sig, config.keys, digests));
+      if (signatures.sums) verdicts.push(...sumsVerdicts(config, signatures.sums, servedAs, digests));
+      // Without a pinned identity there is no root to check a bundle against: it is no evidence.
+      const keyless = config.keyless;
+      if (keyless) for (const b of signatures.bundles ?? []) verdicts.push(verifySigstoreBundle(text(b), keyless, servedAs, digests.sha256));
+    }
+    return { decision: decideTrust(config, { servedAs, verdicts, ...(opts.version !== undefined ? { version: opts.version } : {}) }), digests };
+  };
   return {
     hasher,
-    finish() {
-      const digests = hasher.finish();
-      const verdicts: SignatureVerdict[] = [];
-      if (config.required) {
-        if (signatures.minisig) verdicts.push(verifyMinisign(text(signatures.minisig), config.keys, digests));
-        if (bareSigOnly && signatures.sig) verdicts.push(verifyPemOverArtifact(signatures.sig, config.keys, digests));
-        if (signatures.sums) verdicts.push(...sumsVerdicts(config, signatures.sums, servedAs, digests));
-        // Without a pinned identity there is no root to check a bundle against: it is no evidence.
-        const keyless = config.keyless;
-        if (keyless) for (const b of signatures.bundles ?? []) verdicts.push(verifySigstoreBundle(text(b), keyless, servedAs, digests.sha256));
-      }
-      return { decision: decideTrust(config, { servedAs, verdicts, ...(opts.version !== undefined ? { version: opts.version } : {}) }), digests };
+    feed(chunk) {
+      hasher.update(chunk);
+      return blake?.update(chunk);
+    },
+    finish(sha256) {
+      if (blake) throw new Error('internal: an off-thread check ends with finishAsync');
+      return decideWith(hasher.finish(sha256));
+    },
+    async finishAsync(sha256) {
+      const digests = hasher.finish(sha256);
+      if (blake) digests.blake2b512 = await blake.digest();
+      return decideWith(digests);
+    },
+    close() {
+      blake?.close();
     },
   };
 }

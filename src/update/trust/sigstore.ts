@@ -59,9 +59,16 @@ export function keylessTrust(trustedRootJson: unknown, policy: KeylessPolicy): K
   return { verifier, policy };
 }
 
-/** `*` in a pinned identity matches any run of characters; everything else literally. */
+/**
+ * `*` in a pinned identity matches any run of characters other than `/` and
+ * `@`; everything else is literal and the whole identity must match. So
+ * `.../release.yml@refs/tags/v*` takes every v tag of that workflow, and a `*`
+ * can never reach across a path segment or into the `@ref` part: a branch
+ * named `x.yml@refs/tags/v1` does not pass for a tag, nor `acme/*` for a
+ * workflow of a nested path.
+ */
 export function identityMatches(pattern: string, identity: string): boolean {
-  const re = new RegExp('^' + pattern.split('*').map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*') + '$');
+  const re = new RegExp('^' + pattern.split('*').map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('[^/@]*') + '$');
   return re.test(identity);
 }
 
