@@ -1,11 +1,13 @@
-// The archive limits fail fast and cheap, and every such refusal, from every source, is
-// UpdateError 'hostile-archive' (the updater blocks a release on that code instead of retrying).
-// "Cheap" is measured, not timed: the peak RSS of a child doing the extraction, and staging on a
-// tmpfs with a few hundred inodes, where storing the entries before counting them would run out
-// of inodes (disk-full) before the limit could speak.
+// The archive limits hold while the archive is unpacked, in its one pass, and every such refusal,
+// from every source, is UpdateError 'hostile-archive' (the updater blocks a release on that code
+// instead of retrying). What they bound is measured, not timed: the peak RSS of a child doing the
+// extraction, and staging on small tmpfs mounts with room for the limits and not for the archive,
+// where an entry written before its limit is checked would run out of inodes or bytes (disk-full)
+// before the limit could speak. A refusal leaves nothing behind.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,16 +20,22 @@ import { tgz } from './fixtures-local/tarbuild.js';
 const here = path.dirname(fileURLToPath(import.meta.url));
 let tmp: string;
 let mnt: string;
+let tiny: string;
 
 before(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'molt-limits-'));
   mnt = path.join(tmp, 'small');
+  tiny = path.join(tmp, 'tiny');
   fs.mkdirSync(mnt);
+  fs.mkdirSync(tiny);
   // Room for bytes, not for files: 300 inodes.
   execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64m,nr_inodes=300', 'tmpfs', mnt]);
+  // Room for files, not for bytes: 2 MiB.
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m,nr_inodes=1000', 'tmpfs', tiny]);
 });
 after(() => {
   spawnSync('umount', [mnt]);
+  spawnSync('umount', [tiny]);
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -62,30 +70,60 @@ describe('archive limits', () => {
     assert.equal(fs.existsSync(dest), false, 'no debris');
   });
 
-  test('a tarball over the entry limit is refused before a file is made (staging has too few inodes to store it first)', async () => {
+  test('a tarball over the entry limit is refused at the limit (staging has inodes for the limit, not for the archive)', async () => {
     const archive = path.join(tmp, 'over.tar.gz');
     fs.writeFileSync(archive, tgz(files(1_001)));
-    await assert.rejects(extractArchive(archive, path.join(mnt, 'over'), { maxEntries: 1000 }), isHostile(/entry "f001000": more than 1000 entries/));
+    await assert.rejects(extractArchive(archive, path.join(mnt, 'over'), { maxEntries: 250 }), isHostile(/entry "f000250": more than 250 entries/));
     assert.deepEqual(fs.readdirSync(mnt), []);
   });
 
-  test('a tarball over the byte limit is refused from its headers', async () => {
+  test('a tarball over the byte limit is refused before the entry over it is written (staging has room for the limit, not for the archive)', async () => {
+    // 768 KiB fit in the 1 MiB limit; "big" declares 4 MiB more: writing it before the check would fill the 2 MiB tmpfs.
     const archive = path.join(tmp, 'big.tar.gz');
-    fs.writeFileSync(archive, tgz([...files(400), { name: 'big', body: 'x'.repeat(4096) }]));
-    await assert.rejects(extractArchive(archive, path.join(mnt, 'big'), { maxBytes: 4000 }), isHostile(/entry "big": .*exceeds the limit of 4000 bytes/));
-    assert.deepEqual(fs.readdirSync(mnt), []);
+    fs.writeFileSync(archive, tgz([{ name: 'a', body: Buffer.alloc(768 * 1024, 1) }, { name: 'big', body: Buffer.alloc(4 << 20, 2) }]));
+    await assert.rejects(extractArchive(archive, path.join(tiny, 'big'), { maxBytes: 1 << 20 }), isHostile(/entry "big": .*exceeds the limit of 1048576 bytes/));
+    assert.deepEqual(fs.readdirSync(tiny), []);
+    // Many small files add up the same way: the one that crosses the limit is refused before it is written.
+    const many = path.join(tmp, 'many-small.tar.gz');
+    fs.writeFileSync(many, tgz(Array.from({ length: 20 }, (_, i) => ({ name: `p${String(i).padStart(2, '0')}`, body: Buffer.alloc(200 * 1024, i) }))));
+    await assert.rejects(extractArchive(many, path.join(tiny, 'many'), { maxBytes: 1 << 20 }), isHostile(/entry "p05": .*exceeds the limit of 1048576 bytes/));
+    assert.deepEqual(fs.readdirSync(tiny), []);
   });
 
-  test('an entry refused by itself (a device, a symlink out) is refused before the entries ahead of it are made', async () => {
+  test('an entry refused by itself (a device, a symlink out) after many good ones: refused, and what was made before it is removed', async () => {
     for (const [name, bad, reason] of [
       ['dev.tar.gz', { name: 'zz-dev', type: '3', body: '' }, /entry "zz-dev": character device/],
       ['link.tar.gz', { name: 'zz-link', type: '2', linkname: '../../etc/passwd' }, /entry "zz-link": symlink target .* leaves the release/],
     ] as const) {
       const archive = path.join(tmp, name);
-      fs.writeFileSync(archive, tgz([...files(1_000), bad]));
+      fs.writeFileSync(archive, tgz([...files(200), bad]));
       await assert.rejects(extractArchive(archive, path.join(mnt, 'late')), isHostile(reason));
       assert.deepEqual(fs.readdirSync(mnt), []);
     }
+  });
+
+  test('the limits cost no second pass: the archive is read once', async () => {
+    // Random bytes do not compress: a second inflate over the archive would read it all again.
+    const archive = path.join(tmp, 'once.tar.gz');
+    fs.writeFileSync(archive, tgz([...files(10), { name: 'data', body: crypto.randomBytes(3 << 20) }]));
+    const probe = await fs.promises.open(archive, 'r');
+    const proto = Object.getPrototypeOf(probe) as { read: (...a: unknown[]) => Promise<{ bytesRead: number }> };
+    await probe.close();
+    const read = proto.read;
+    let bytes = 0;
+    proto.read = async function (this: unknown, ...a: unknown[]) {
+      const r = await read.apply(this, a);
+      bytes += r.bytesRead;
+      return r;
+    };
+    try {
+      await extractArchive(archive, path.join(tmp, 'once-out'), { maxEntries: 100, maxBytes: 4 << 20 });
+    } finally {
+      proto.read = read;
+    }
+    const size = fs.statSync(archive).size;
+    assert.ok(bytes >= size && bytes < size + 4096, `read ${bytes} bytes of a ${size}-byte archive`);
+    assert.equal(fs.statSync(path.join(tmp, 'once-out', 'data')).size, 3 << 20);
   });
 
   test('removing a refused tree of 100,000 files stays in bounded memory', () => {
