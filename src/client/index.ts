@@ -28,7 +28,7 @@ export interface ConnectOptions {
   socket?: string;
   /** Admin URL (http://host:port) instead of the socket. */
   url?: string;
-  /** Bearer token for `url` (default MOLT_ADMIN_TOKEN). Sent only in the Authorization header. */
+  /** Bearer token (default MOLT_ADMIN_TOKEN). Sent only in the Authorization header; on the socket it lifts a MOLT_SOCKET_GROUP member to the admin calls. */
   token?: string;
   /** Per request; default 10 s. */
   timeoutMs?: number;
@@ -107,7 +107,7 @@ export function connect(opts: ConnectOptions = {}): MoltClient {
   const url = opts.url ? new URL(opts.url) : undefined;
   if (url && url.protocol !== 'http:' && url.protocol !== 'https:') throw new MoltError(`unsupported URL scheme ${url.protocol}`, 'bad-request');
   const socket = opts.socket ?? process.env.MOLT_SOCKET ?? DEFAULT_SOCKET;
-  const token = opts.token ?? (url ? process.env.MOLT_ADMIN_TOKEN : undefined);
+  const token = opts.token ?? (process.env.MOLT_ADMIN_TOKEN || undefined);
   const target = url ? `${url.protocol}//${url.host}` : socket;
 
   function request(method: string, path: string, body?: unknown): Promise<Reply> {
