@@ -157,7 +157,7 @@ export function connect(opts: ConnectOptions = {}): MoltClient {
         if (err instanceof MoltError) return reject(err);
         if (err.code === 'ENOENT') return reject(new MoltError(`updater not running (no socket at ${socket})`, 'not-running'));
         if (err.code === 'ECONNREFUSED') return reject(new MoltError(`updater not running (nothing listening on ${target})`, 'not-running'));
-        if (err.code === 'EACCES') return reject(new MoltError(`permission denied on ${socket} (the socket is for root; run as root)`, 'unauthorized'));
+        if (err.code === 'EACCES') return reject(new MoltError(`permission denied on ${socket} (run as root, or as a member of the updater's MOLT_SOCKET_GROUP)`, 'unauthorized'));
         reject(new MoltError(`cannot reach the updater at ${target}: ${err.code ?? err.message}`, 'network'));
       });
       req.end(payload);
