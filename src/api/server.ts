@@ -12,6 +12,7 @@ import { healthProblem } from './health.js';
 import { ApiError, readBody, sendError, sendJson, sendText } from './http.js';
 import { ApiMetrics, type MetricsSource } from './metrics.js';
 import { pageCsp, pageHtml } from './page.js';
+import { peerRouteProblem, peerUid } from './peer.js';
 import { listenUnix, unlinkIfOurs } from './socket.js';
 import { CheckCoalescer, DeliveryLog, deliveryIdValid } from './trigger.js';
 import type { ActionInfo, ServiceInfo, UpdaterControl, UpdaterStatus } from './types.js';
@@ -26,6 +27,8 @@ export interface ApiOptions {
   adminAddr?: string;
   /** MOLT_ADMIN_TOKEN */
   adminToken?: string;
+  /** MOLT_SOCKET_GROUP, as a gid: its members may use the app's calls on the socket (peer.ts). */
+  socketGroup?: number;
   /** MOLT_WEBHOOK_SECRET */
   webhookSecret?: string;
   /** Counters the updater increments; without it they are derived from status() over time. */
@@ -109,14 +112,15 @@ export async function startApi(ctl: UpdaterControl, opts: ApiOptions): Promise<A
   const secret = opts.webhookSecret || undefined;
 
   let admin: { host: string; port: number } | undefined;
-  let tokenOk: ((h: string | undefined) => boolean) | undefined;
+  // The token also lifts a socket-group member to the admin verbs on the socket.
+  const tokenOk = opts.adminToken ? bearerChecker(opts.adminToken) : undefined;
   if (opts.adminAddr) {
     const addr = parseAdminAddr(opts.adminAddr);
     const problem = adminProblem(addr, opts.adminToken || undefined);
     if (problem) throw new Error(problem);
     admin = addr;
-    if (opts.adminToken) tokenOk = bearerChecker(opts.adminToken);
   }
+  const ownerUid = typeof process.geteuid === 'function' ? process.geteuid() : 0;
 
   const services = (): ServiceInfo[] | undefined => {
     if (!opts.services) return undefined;
@@ -258,6 +262,11 @@ export async function startApi(ctl: UpdaterControl, opts: ApiOptions): Promise<A
       if (via === 'tcp' && tokenOk && !isPage && !isSignedWebhook && !tokenOk(header(req, 'authorization'))) {
         throw new ApiError(401, 'missing or wrong Authorization: Bearer token', undefined);
       }
+      // Only a group member can be someone else here: without MOLT_SOCKET_GROUP the socket is 0600.
+      if (via === 'unix' && opts.socketGroup !== undefined && 'name' in route) {
+        const problem = peerRouteProblem(route.name, peerUid(req.socket), ownerUid, Boolean(tokenOk?.(header(req, 'authorization'))));
+        if (problem) throw new ApiError(403, problem);
+      }
       if (!('name' in route)) {
         if (route.status === 405) throw new ApiError(405, `${method} is not allowed here (allowed: ${route.allow})`, { allow: route.allow });
         throw new ApiError(404, `no such endpoint ${path.slice(0, 100)}`);
@@ -303,8 +312,8 @@ export async function startApi(ctl: UpdaterControl, opts: ApiOptions): Promise<A
   };
 
   const unixServer = make('unix');
-  const { ino } = await listenUnix(unixServer, opts.socket);
-  log.info('listening', { socket: opts.socket });
+  const { ino } = await listenUnix(unixServer, opts.socket, opts.socketGroup);
+  log.info('listening', { socket: opts.socket, group: opts.socketGroup });
 
   let tcpServer: http.Server | undefined;
   if (admin) {

@@ -1,10 +1,12 @@
 // Binding the API's Unix socket safely: the directory is created when missing,
 // refused when anyone could swap files in it, a stale socket left by a crash is
-// replaced only after nothing answers on it, and the socket is 0600 from birth.
+// replaced only after nothing answers on it, and the socket is 0600 from birth;
+// with MOLT_SOCKET_GROUP it is then given to that group, 0660 (never world-writable).
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type { Server } from 'node:http';
+import { socketDirForGroup } from './peer.js';
 
 /** Why a socket must not be made in `dir`, or undefined. Pure, over lstat-like facts. */
 export function socketDirProblem(dir: string, st: { mode: number; uid: number }, euid: number): string | undefined {
@@ -45,12 +47,19 @@ function euid(): number {
   return typeof process.geteuid === 'function' ? process.geteuid() : 0;
 }
 
-/** Listen on `file`; resolves with the socket's inode so that close removes only our own file. */
-export async function listenUnix(server: Server, file: string): Promise<{ ino: number }> {
+/** Listen on `file` (for `group` too: a gid); resolves with the socket's inode so that close removes only our own file. */
+export async function listenUnix(server: Server, file: string, group?: number): Promise<{ ino: number }> {
   const dir = path.dirname(path.resolve(file));
   fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
-  const problem = socketDirProblem(dir, fs.statSync(dir), euid());
+  const st = fs.statSync(dir);
+  const problem = socketDirProblem(dir, st, euid());
   if (problem) throw new Error(problem);
+  if (group !== undefined) {
+    const fix = socketDirForGroup(dir, st, group, euid());
+    if ('problem' in fix) throw new Error(fix.problem);
+    if (fix.chgrp) fs.chownSync(dir, -1, group);
+    if (fix.mode !== undefined) fs.chmodSync(dir, fix.mode);
+  }
 
   let existing: fs.Stats | undefined;
   try {
@@ -82,7 +91,13 @@ export async function listenUnix(server: Server, file: string): Promise<{ ino: n
   }
   await listening;
   server.off('error', onError);
-  fs.chmodSync(file, 0o600);
+  if (group !== undefined) {
+    // Group first, then the mode: until both, the socket stays 0600.
+    fs.chownSync(file, -1, group);
+    fs.chmodSync(file, 0o660);
+  } else {
+    fs.chmodSync(file, 0o600);
+  }
   return { ino: fs.statSync(file).ino };
 }
 

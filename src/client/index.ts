@@ -28,7 +28,7 @@ export interface ConnectOptions {
   socket?: string;
   /** Admin URL (http://host:port) instead of the socket. */
   url?: string;
-  /** Bearer token for `url` (default MOLT_ADMIN_TOKEN). Sent only in the Authorization header. */
+  /** Bearer token (default MOLT_ADMIN_TOKEN). Sent only in the Authorization header; on the socket it lifts a MOLT_SOCKET_GROUP member to the admin calls. */
   token?: string;
   /** Per request; default 10 s. */
   timeoutMs?: number;
@@ -107,7 +107,7 @@ export function connect(opts: ConnectOptions = {}): MoltClient {
   const url = opts.url ? new URL(opts.url) : undefined;
   if (url && url.protocol !== 'http:' && url.protocol !== 'https:') throw new MoltError(`unsupported URL scheme ${url.protocol}`, 'bad-request');
   const socket = opts.socket ?? process.env.MOLT_SOCKET ?? DEFAULT_SOCKET;
-  const token = opts.token ?? (url ? process.env.MOLT_ADMIN_TOKEN : undefined);
+  const token = opts.token ?? (process.env.MOLT_ADMIN_TOKEN || undefined);
   const target = url ? `${url.protocol}//${url.host}` : socket;
 
   function request(method: string, path: string, body?: unknown): Promise<Reply> {
@@ -157,7 +157,7 @@ export function connect(opts: ConnectOptions = {}): MoltClient {
         if (err instanceof MoltError) return reject(err);
         if (err.code === 'ENOENT') return reject(new MoltError(`updater not running (no socket at ${socket})`, 'not-running'));
         if (err.code === 'ECONNREFUSED') return reject(new MoltError(`updater not running (nothing listening on ${target})`, 'not-running'));
-        if (err.code === 'EACCES') return reject(new MoltError(`permission denied on ${socket} (the socket is for root; run as root)`, 'unauthorized'));
+        if (err.code === 'EACCES') return reject(new MoltError(`permission denied on ${socket} (run as root, or as a member of the updater's MOLT_SOCKET_GROUP)`, 'unauthorized'));
         reject(new MoltError(`cannot reach the updater at ${target}: ${err.code ?? err.message}`, 'network'));
       });
       req.end(payload);

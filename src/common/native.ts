@@ -1,6 +1,6 @@
 // The few libc calls Node does not offer: waitpid on one pid (reaping orphans
-// without stealing libuv's children), prctl(PR_SET_CHILD_SUBREAPER), pipe2 and
-// flock. Bound through koffi: it ships prebuilt glibc and musl binaries, so the
+// without stealing libuv's children), prctl(PR_SET_CHILD_SUBREAPER), pipe2,
+// flock, execve (molt chpst), chroot, setsid and SO_PEERCRED. Bound through koffi: it ships prebuilt glibc and musl binaries, so the
 // image needs no compiler, and costs about 5 MB of RSS.
 import { createRequire } from 'node:module';
 import { SyscallError } from './errors.js';
@@ -23,6 +23,16 @@ export interface Native {
   mkfifo(path: string, mode: number): number;
   /** A listening stream socket bound to `addr` (a struct sockaddr), close-on-exec; molt never accepts on it. */
   listenSocket(family: number, addr: Buffer, reuseAddr: boolean): number;
+  /**
+   * Replace this process with `file` (molt chpst): stdio made inheritable again and
+   * the signals Node ignores (PIPE, XFSZ) and blocks reset first, as a fresh process
+   * would have them. Returns only on failure, with a SyscallError.
+   */
+  execve(file: string, argv: string[], env: string[]): SyscallError;
+  chroot(dir: string): void;
+  setsid(): void;
+  /** The peer of a connected Unix socket (SO_PEERCRED): who is on the other end. */
+  peerCred(fd: number): { pid: number; uid: number; gid: number };
   errno(): number;
 }
 
@@ -62,6 +72,13 @@ export function native(): Native {
   const listen = lib.func('int listen(int fd, int backlog)');
   const close = lib.func('int close(int fd)');
   const strerror = lib.func('const char *strerror(int errnum)');
+  const execve = lib.func('int execve(const char *path, const char **argv, const char **envp)');
+  const fcntl = lib.func('int fcntl(int fd, int cmd, int arg)');
+  const signal = lib.func('void *signal(int sig, void *handler)');
+  const sigprocmask = lib.func('int sigprocmask(int how, const void *set, void *old)');
+  const chroot = lib.func('int chroot(const char *path)');
+  const setsid = lib.func('int setsid(void)');
+  const getsockopt = lib.func('int getsockopt(int fd, int level, int name, void *value, _Inout_ uint32_t *len)');
   const failed = (call: string, errno = koffi.errno()) => new SyscallError(call, errno, { text: strerror(errno) as string });
   const WNOHANG = 1;
   const PR_SET_CHILD_SUBREAPER = 36;
@@ -120,6 +137,30 @@ export function native(): Native {
       if ((bind(fd, addr, addr.length) as number) !== 0) fail('bind');
       if ((listen(fd, 4096) as number) !== 0) fail('listen');
       return fd;
+    },
+    execve(file, argv, env) {
+      const F_SETFD = 2;
+      const SIG_SETMASK = 2;
+      // Node marks fds 0-2 close-on-exec and ignores SIGPIPE/SIGXFSZ; neither must reach the program.
+      for (const fd of [0, 1, 2]) fcntl(fd, F_SETFD, 0);
+      for (const sig of [13, 25]) signal(sig, null);
+      sigprocmask(SIG_SETMASK, Buffer.alloc(128), null);
+      execve(file, [...argv, null], [...env, null]);
+      return failed('execve');
+    },
+    chroot(dir) {
+      if ((chroot(dir) as number) !== 0) throw failed('chroot');
+    },
+    setsid() {
+      if ((setsid() as number) < 0) throw failed('setsid');
+    },
+    peerCred(fd) {
+      const SOL_SOCKET = 1;
+      const SO_PEERCRED = 17;
+      const buf = Buffer.alloc(12);
+      const len = [12];
+      if ((getsockopt(fd, SOL_SOCKET, SO_PEERCRED, buf, len) as number) !== 0) throw failed('getsockopt');
+      return { pid: buf.readInt32LE(0), uid: buf.readUInt32LE(4), gid: buf.readUInt32LE(8) };
     },
     errno() {
       return koffi.errno();

@@ -37,6 +37,8 @@ export interface ServiceEnv {
   /** A slot's `run` exited; `wanted` is false when it was asked to stop. */
   onRunExit?(svc: Service, slot: Slot, code: number | null, signal: NodeJS.Signals | null, wanted: boolean): void;
   onChange?(): void;
+  /** The command that runs molt, for `molt chpst` (a `user` with supplementary groups); default this process's. */
+  molt?: string[];
 }
 
 export function exitStatus(code: number | null, signal: NodeJS.Signals | null): number {

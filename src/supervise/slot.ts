@@ -14,6 +14,7 @@ import { signalNumber } from './signals.js';
 import { SuperviseDir } from './superviseDir.js';
 import { ServiceFiles } from './serviceFiles.js';
 import { deadline, retire, signalQuietly, spawnIn, stopWithGrace } from './spawn.js';
+import { accountOf, spawnAsAccount } from './account.js';
 import { ControlScripts } from './control.js';
 import { HealthChecker } from './checker.js';
 import { handedToChild, openNotificationPipe } from './readiness.js';
@@ -64,7 +65,8 @@ export class Slot {
       service: svc.name,
       files: this.files,
       sup: this.sup,
-      spawn: env.spawn,
+      // The check runs as the service's user too.
+      spawn: spawnAsAccount(env.spawn, () => accountOf(this.files), env.molt),
       settings: env,
       pid: () => (this.state.phase === 'run' ? this.pid : 0),
       notifyFd: () => this.notifyFd,
@@ -72,7 +74,7 @@ export class Slot {
       heal: (why) => this.heal(why),
       changed: () => env.onChange?.(),
     });
-    this.control = new ControlScripts(this.files, label, (file) => this.spawnProgram(file, []), env.finishTimeoutMs);
+    this.control = new ControlScripts(this.files, label, (file) => this.spawnProgram(file, [], undefined, [], false), env.finishTimeoutMs);
     this.next = new NextInstance({
       label,
       files: this.files,
@@ -250,15 +252,29 @@ export class Slot {
     }, waitMs);
   }
 
-  private spawnProgram(file: string, args: string[], extraFd?: { fd: number; writeFd: number }, sockets: BoundSocket[] = []): ChildProcess | undefined {
+  /** Control scripts run as molt (as runsv runs them); everything else as the `user` file says. */
+  private spawnProgram(file: string, args: string[], extraFd?: { fd: number; writeFd: number }, sockets: BoundSocket[] = [], asUser = true): ChildProcess | undefined {
     const svc = this.svc;
-    return spawnIn({ spawn: svc.env.spawn, files: this.files, service: svc.name, label: this.label, stdio: this.stdio, attachOutput: (c) => svc.attachOutput(c) }, file, args, extraFd, sockets);
+    const acct = asUser ? accountOf(this.files) : undefined;
+    if (acct && 'problem' in acct) {
+      log.error('cannot start', { service: this.label, file, error: acct.problem });
+      return undefined;
+    }
+    const ctx = { spawn: svc.env.spawn, files: this.files, service: svc.name, label: this.label, stdio: this.stdio, attachOutput: (c: ChildProcess) => svc.attachOutput(c), account: acct?.account, molt: svc.env.molt };
+    return spawnIn(ctx, file, args, extraFd, sockets);
   }
 
   private spawnRun(): void {
     this.startedAt = performance.now();
     this.stampMs = Date.now();
     this.checker.restarted();
+    const acct = accountOf(this.files);
+    if (acct && 'problem' in acct) {
+      // One line, and the service stays down (failed) until sv up; the others run on.
+      log.error('service not started', { service: this.label, error: acct.problem });
+      setImmediate(() => this.onRunExit(111, null, true));
+      return;
+    }
     let child: ChildProcess | undefined;
     const fd = this.isLog ? undefined : this.files.notificationFd(this.svc.bound.length);
     const pipe = fd === undefined ? undefined : openNotificationPipe(fd, () => this.markReady(child));
@@ -309,7 +325,8 @@ export class Slot {
     this.notifySock = undefined;
   }
 
-  private onRunExit(code: number | null, signal: NodeJS.Signals | null): void {
+  /** `unusable`: run never started for want of its user: no finish, held down, nothing more said. */
+  private onRunExit(code: number | null, signal: NodeJS.Signals | null, unusable = false): void {
     this.child = undefined;
     this.cancelKill?.();
     this.cancelKill = undefined;
@@ -319,14 +336,14 @@ export class Slot {
     this.writeHealth();
     this.lastExit = { code, signal };
     const wanted = this.state.want === 'up';
-    log.info(signal ? 'service killed' : 'service exited', { service: this.label, code: code ?? undefined, signal: signal ?? undefined });
+    if (!unusable) log.info(signal ? 'service killed' : 'service exited', { service: this.label, code: code ?? undefined, signal: signal ?? undefined });
     try {
       this.sup.writeExit(code, signal ? signalNumber(signal) : null);
     } catch {
       // informational only
     }
-    const hasFinish = !this.isLog && this.files.has('finish');
-    const failed = wanted && this.failedForGood();
+    const hasFinish = !this.isLog && !unusable && this.files.has('finish');
+    const failed = wanted && (unusable || this.failedForGood());
     this.svc.env.onRunExit?.(this.svc, this, code, signal, wanted);
     this.dispatch({ type: 'run-exited', code, signal: signal ? signalNumber(signal) : null, hasFinish, failed });
   }

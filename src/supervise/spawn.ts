@@ -2,7 +2,9 @@
 // instance) and stopping a process: "signal, CONT, then KILL after the grace
 // time" is written here once.
 import type { ChildProcess, SpawnOptions, StdioOptions } from 'node:child_process';
+import type { Account } from '../common/accounts.js';
 import { logger } from '../common/log.js';
+import { launchAs, moltCommand } from './account.js';
 import { listenEnv, type BoundSocket } from './listen.js';
 import type { ServiceFiles } from './serviceFiles.js';
 
@@ -52,6 +54,10 @@ export interface SpawnContext {
   label: string;
   stdio: () => StdioOptions;
   attachOutput(child: ChildProcess): void;
+  /** The `user` file's account: the program runs as it. */
+  account?: Account;
+  /** The command that runs molt (for `molt chpst`); default this node and entry script. */
+  molt?: string[];
 }
 
 /** Start `file` in the service directory, in its own session; undefined (said) when it cannot start. */
@@ -72,10 +78,12 @@ export function spawnIn(ctx: SpawnContext, file: string, args: string[], extraFd
     cmd = '/bin/sh';
     argv = ['-c', 'LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@"', file, ...args];
   }
+  // Its own session, as s6 does: a terminal's ^C reaches molt, which stops services in order.
+  let launch = { cmd, args: argv, opts: { cwd: ctx.files.dir, stdio: stdio as StdioOptions, detached: true, env } as SpawnOptions };
+  if (ctx.account) launch = launchAs(launch, ctx.account, ctx.molt ?? moltCommand());
   let child: ChildProcess;
   try {
-    // Its own session, as s6 does: a terminal's ^C reaches molt, which stops services in order.
-    child = ctx.spawn(cmd, argv, { cwd: ctx.files.dir, stdio: stdio as StdioOptions, detached: true, env });
+    child = ctx.spawn(launch.cmd, launch.args, launch.opts);
   } catch (err) {
     log.error('cannot start', { service: ctx.label, file, error: err });
     return undefined;

@@ -43,6 +43,7 @@ export const configReference: { name: string; default: string; meaning: string }
   { name: 'MOLT_HANDOVER', default: 'restart', meaning: 'restart: stop the old version, then start the new one; overlap: start the new one beside the old one on the app\'s listen sockets, stop the old one only once the new one passed its trial' },
   { name: 'MOLT_CRASH_LIMIT', default: '2', meaning: 'deaths during the trial that roll it back (integer >= 1)' },
   { name: 'MOLT_SOCKET', default: '/run/molt/molt.sock', meaning: 'the API socket (mode 0600) that the CLI and apps talk to' },
+  { name: 'MOLT_SOCKET_GROUP', default: '', meaning: 'a group (name or gid) whose members may use MOLT_SOCKET for status, ready, check and update: the socket becomes 0660 root:GROUP; admin calls stay with root or MOLT_ADMIN_TOKEN' },
   { name: 'MOLT_SERVICES', default: '/etc/service', meaning: 'service directories (environment only, shared with molt init)' },
   { name: 'SVDIR', default: '', meaning: 'seed/runit form of MOLT_SERVICES (environment only)' },
   { name: 'MOLT_STOP_TIMEOUT', default: '7s', meaning: 'how long a service may take to stop before SIGKILL; an update whose stop outlasts it (+3 s after KILL) restarts the old version and is retried later' },

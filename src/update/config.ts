@@ -3,6 +3,7 @@
 // and the optional YAML file MOLT_CONFIG, and validated once, here. A bad value
 // is a ConfigError with one line naming the variable, the value (never a secret)
 // and what is allowed; the rest of the updater trusts UpdaterConfig.
+import { groupId, readAccountDb } from '../common/accounts.js';
 import net from 'node:net';
 import { DIGEST_RE, parseReference } from './oci/reference.js';
 import type { Policy } from './policy.js';
@@ -44,6 +45,8 @@ export interface UpdaterConfig {
   /** restart: stop the old version, then start the new one; overlap: start the new one beside it first (needs `listen`). */
   handover: 'restart' | 'overlap';
   socket: string;
+  /** MOLT_SOCKET_GROUP as a gid: its members may use the socket's app calls. */
+  socketGroup?: number;
   servicesDir: string;
   stopTimeoutMs: number;
   adminAddr?: string;
@@ -232,6 +235,7 @@ export function readUpdaterConfig(env: NodeJS.ProcessEnv, readFile: (path: strin
   const handover = s.oneOf('MOLT_HANDOVER', ['restart', 'overlap'] as const, 'restart');
   const socket = s.absPath('MOLT_SOCKET', '/run/molt/molt.sock');
   if (Buffer.byteLength(socket) > SOCKET_PATH_MAX) s.fail('MOLT_SOCKET', `is too long for a Unix socket path (at most ${SOCKET_PATH_MAX} bytes)`);
+  const socketGroup = readSocketGroup(s);
   const servicesDir = s.has('MOLT_SERVICES') ? s.absPath('MOLT_SERVICES', '/etc/service') : s.absPath('SVDIR', '/etc/service');
   const stopTimeoutMs = s.has('MOLT_STOP_TIMEOUT') ? s.duration('MOLT_STOP_TIMEOUT', 7000) : s.duration('SVWAIT', 7000, { bare: 's' });
 
@@ -283,6 +287,7 @@ export function readUpdaterConfig(env: NodeJS.ProcessEnv, readFile: (path: strin
     crashLimit,
     handover,
     socket,
+    socketGroup,
     servicesDir,
     stopTimeoutMs,
     adminAddr,
@@ -291,4 +296,13 @@ export function readUpdaterConfig(env: NodeJS.ProcessEnv, readFile: (path: strin
     notifyUrl,
     logLevel,
   };
+}
+
+/** MOLT_SOCKET_GROUP: a group name from /etc/group, or a gid. */
+function readSocketGroup(s: Settings): number | undefined {
+  const raw = s.get('MOLT_SOCKET_GROUP')?.trim();
+  if (raw === undefined || raw === '') return undefined;
+  const gid = groupId(readAccountDb(), raw);
+  if (gid === undefined) s.fail('MOLT_SOCKET_GROUP', 'is not a group in /etc/group nor a gid');
+  return gid;
 }

@@ -89,6 +89,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     api = await startApi(updater, {
       socket: cfg.socket,
+      socketGroup: cfg.socketGroup,
       adminAddr: cfg.adminAddr,
       adminToken: cfg.adminToken,
       webhookSecret: cfg.webhookSecret,

@@ -2,9 +2,10 @@
 // chroot isolation: no overlay or user namespaces needed), and a Node base image
 // made here from the machine's own node, its libraries and a few tools, so that
 // the build needs no network but the npm registry.
-import { spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { childrenOf } from '../helpers/molt.js';
 
 export interface Result {
   status: number | null;
@@ -119,4 +120,60 @@ export function baseRootfs(root: string, withNode: boolean): void {
   fs.cpSync(npmDir, dest, { recursive: true, dereference: true });
   fs.symlinkSync('../lib/node_modules/npm/bin/npm-cli.js', path.join(root, 'usr/bin/npm'));
   fs.symlinkSync('../lib/node_modules/npm/bin/npx-cli.js', path.join(root, 'usr/bin/npx'));
+}
+
+export interface Container {
+  /** Host pid of the container's PID 1 (the ENTRYPOINT). */
+  pid1: number;
+  output: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** `docker exec`: a command in the container's mount and PID namespaces and root. */
+  exec(args: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
+  /** KILL PID 1 (the kernel kills the rest of the namespace) and wait. */
+  kill(): Promise<void>;
+}
+
+/**
+ * Run `cmd` as PID 1 of a new PID and mount namespace chrooted into `root` (a mounted
+ * image), proc and dev mounted in it, with `env`: the image run as a container.
+ */
+export async function startContainer(root: string, env: Record<string, string>, cmd: string[]): Promise<Container> {
+  for (const d of ['proc', 'dev']) fs.mkdirSync(path.join(root, d), { recursive: true });
+  const script = 'root=$1; shift; mount -t proc proc "$root/proc" && mount --rbind /dev "$root/dev" && exec /usr/sbin/chroot "$root" "$@"';
+  const proc = spawn('/usr/bin/unshare', ['--pid', '--fork', '--mount', '--propagation', 'private', '/bin/sh', '-c', script, 'sh', root, ...cmd], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  proc.stdout!.setEncoding('utf8').on('data', (d: string) => (output += d));
+  proc.stderr!.setEncoding('utf8').on('data', (d: string) => (output += d));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
+  let pid1 = 0;
+  for (let i = 0; i < 200 && !pid1; i++) {
+    pid1 = childrenOf(proc.pid!)[0] ?? 0;
+    if (!pid1) await new Promise((r) => setTimeout(r, 50));
+  }
+  if (!pid1) {
+    proc.kill('SIGKILL');
+    throw new Error(`no PID 1 in the container: ${output.slice(-2000)}`);
+  }
+  return {
+    pid1,
+    output: () => output,
+    exited,
+    exec: (args) =>
+      new Promise((resolve) => {
+        execFile('nsenter', ['--target', String(pid1), '--mount', '--pid', '--root', '--wd', ...args], { timeout: 30_000, encoding: 'utf8' }, (err, stdout, stderr) => {
+          const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+          resolve({ code, stdout, stderr });
+        });
+      }),
+    async kill() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      try {
+        process.kill(pid1, 'SIGKILL');
+      } catch {
+        // gone
+      }
+      proc.kill('SIGKILL');
+      await exited;
+    },
+  };
 }

@@ -257,7 +257,7 @@ describe('the bundle the image ships', { timeout: 120_000 }, () => {
 
   test('the shell scripts the image and release use pass shellcheck', () => {
     ensureShellcheck();
-    const scripts = ['docker/molt', 'docker/libc.sh', 'docker/check-node.sh', 'scripts/koffi-runtime.sh', 'scripts/pack-release.sh'].map((p) => path.join(repoRoot, p));
+    const scripts = ['docker/molt', 'docker/sv', 'docker/chpst', 'docker/libc.sh', 'docker/check-node.sh', 'scripts/koffi-runtime.sh', 'scripts/pack-release.sh'].map((p) => path.join(repoRoot, p));
     const r = run('shellcheck', ['-s', 'sh', ...scripts]);
     assert.equal(r.status, 0, r.stdout + r.stderr);
   });

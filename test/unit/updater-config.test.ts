@@ -48,6 +48,7 @@ describe('defaults', () => {
       crashLimit: 2,
       handover: 'restart',
       socket: '/run/molt/molt.sock',
+      socketGroup: undefined,
       servicesDir: '/etc/service',
       stopTimeoutMs: 7000,
       adminAddr: undefined,
@@ -178,6 +179,13 @@ describe('each variable', () => {
     assert.equal(c.webhookSecret, 'hook');
     assert.equal(c.notifyUrl, 'https://discord.com/api/webhooks/1/abc');
     assert.equal(c.logLevel, 'warn');
+  });
+
+  test('MOLT_SOCKET_GROUP: a group name from /etc/group, or a gid', () => {
+    // Debian's base files define users as gid 100.
+    assert.equal(read({ ...DIR, MOLT_SOCKET_GROUP: 'users' }).socketGroup, 100);
+    assert.equal(read({ ...DIR, MOLT_SOCKET_GROUP: '4242' }).socketGroup, 4242);
+    assert.equal(refusal({ ...DIR, MOLT_SOCKET_GROUP: 'molt-no-such-group' }), 'MOLT_SOCKET_GROUP="molt-no-such-group" is not a group in /etc/group nor a gid');
   });
 
   test('a loopback admin address needs no token', () => {
