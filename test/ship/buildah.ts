@@ -2,9 +2,10 @@
 // chroot isolation: no overlay or user namespaces needed), and a Node base image
 // made here from the machine's own node, its libraries and a few tools, so that
 // the build needs no network but the npm registry.
-import { spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { childrenOf, repoRoot, waitFor } from '../helpers/molt.js';
 
 export interface Result {
   status: number | null;
@@ -119,4 +120,82 @@ export function baseRootfs(root: string, withNode: boolean): void {
   fs.cpSync(npmDir, dest, { recursive: true, dereference: true });
   fs.symlinkSync('../lib/node_modules/npm/bin/npm-cli.js', path.join(root, 'usr/bin/npm'));
   fs.symlinkSync('../lib/node_modules/npm/bin/npx-cli.js', path.join(root, 'usr/bin/npx'));
+}
+
+/** docker/Dockerfile built on `base` (a local image, never pulled) as `tag`; buildah's output, or a thrown error with its tail. */
+export function buildMoltImage(b: Buildah, base: string, tag: string, version: string): string {
+  const r = b.run(
+    ['bud', '--isolation', 'chroot', '--pull=never', '--network', 'host', '--format', 'docker', '--build-arg', `NODE_IMAGE=${base}`, '--build-arg', `VERSION=${version}`, '-f', 'docker/Dockerfile', '-t', tag, repoRoot],
+    480_000,
+  );
+  if (r.status !== 0) throw new Error(`buildah bud docker/Dockerfile failed (${r.status}): ${(r.stdout + r.stderr).slice(-4000)}`);
+  return r.stdout + r.stderr;
+}
+
+/** The image's ENV as a map. */
+export function imageEnv(b: Buildah, image: string): Record<string, string> {
+  const config = JSON.parse(b.ok(['inspect', '--type', 'image', image])) as { Docker: { config: { Env?: string[] } } };
+  const env: Record<string, string> = {};
+  for (const kv of config.Docker.config.Env ?? []) env[kv.slice(0, kv.indexOf('='))] = kv.slice(kv.indexOf('=') + 1);
+  return env;
+}
+
+export interface Container {
+  /** Host pid of the container's PID 1 (the ENTRYPOINT, chrooted into the image's root). */
+  pid1: number;
+  proc: ChildProcess;
+  output(): string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** SIGKILL PID 1 (the kernel then kills the whole PID namespace) and wait. */
+  kill(): Promise<void>;
+}
+
+/**
+ * `docker run` of a mounted image root: `molt init` as PID 1 of new PID and mount namespaces,
+ * chrooted into `root` with /proc and /dev mounted, with `env`. With `network: false`, also a
+ * new network namespace whose only interface is loopback (`docker run --network none`).
+ */
+export async function runContainer(root: string, env: Record<string, string>, opts: { network: boolean }): Promise<Container> {
+  for (const d of ['proc', 'dev']) fs.mkdirSync(path.join(root, d), { recursive: true });
+  const script = `${opts.network ? '' : 'ip link set lo up && '}mount -t proc proc "$1/proc" && mount --rbind /dev "$1/dev" && exec /usr/sbin/chroot "$1" molt init`;
+  const ns = ['--pid', '--fork', '--mount', '--propagation', 'private', ...(opts.network ? [] : ['--net'])];
+  const proc = spawn('/usr/bin/unshare', [...ns, '/bin/sh', '-c', script, 'sh', root], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  proc.stdout!.setEncoding('utf8').on('data', (d: string) => (output += d));
+  proc.stderr!.setEncoding('utf8').on('data', (d: string) => (output += d));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
+  const pid1 = await waitFor(`PID 1 of the namespace\n${output.slice(-3000)}`, () => childrenOf(proc.pid!)[0], 10_000);
+  return {
+    pid1,
+    proc,
+    output: () => output,
+    exited,
+    kill: async () => {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      try {
+        process.kill(pid1, 'SIGKILL');
+      } catch {
+        // gone
+      }
+      proc.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+/** `docker exec`: a command in the container's mount, PID and network namespaces and root. */
+export function execIn(pid1: number, args: string[], timeoutMs = 30_000): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile('nsenter', ['--target', String(pid1), '--mount', '--pid', '--net', '--root', '--wd', ...args], { timeout: timeoutMs, encoding: 'utf8' }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** What GET http://127.0.0.1:port/ answers inside the container (its own loopback), as hello's version; undefined when nothing answers. */
+export async function appVersionIn(pid1: number, port: number): Promise<string | undefined> {
+  const js = `fetch('http://127.0.0.1:${port}/', { signal: AbortSignal.timeout(2000) }).then((r) => r.json()).then((j) => console.log(j.version), () => process.exit(1))`;
+  const r = await execIn(pid1, ['node', '-e', js], 10_000);
+  return r.code === 0 ? r.stdout.trim() || undefined : undefined;
 }
