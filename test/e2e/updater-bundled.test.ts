@@ -5,7 +5,8 @@
 // - the network comes back: a newer release from the source is followed;
 // - restart (a newer image) with a newer bundled directory: it replaces the older current;
 // - restart with an older bundled release: the newer current stays (never a downgrade);
-// - a missing and a corrupt bundled release: one line each, the source is used.
+// - a missing and a corrupt bundled release: one line each, the source is used;
+// - a bundled release that crashes goes through the trial like any: rolled back, blocked, not tried again.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -45,9 +46,9 @@ describe('updater end to end: a release bundled in the image (MOLT_BUNDLED)', { 
   });
 
   /** hello VERSION as the image would carry it: a tarball under a name that says nothing (its VERSION is inside). */
-  function bundledTarball(version: string): string {
+  function bundledTarball(version: string, behaviour: 'ok' | 'crash' = 'ok'): string {
     const out = path.join(work, `b-${version}`);
-    const tgz = packHello(version, out);
+    const tgz = packHello(version, out, behaviour);
     const dest = path.join(out, 'app.tar.gz');
     fs.renameSync(tgz, dest);
     return dest;
@@ -151,5 +152,23 @@ describe('updater end to end: a release bundled in the image (MOLT_BUNDLED)', { 
     assert.ok(!s.blocked.some((b) => b.version === '1.3.0'), 'a damaged copy in the image does not block the version');
     assert.equal(fallbackLines().length, 1, stack.logs().slice(-3000));
     assert.deepEqual(stack.stagingEntries(), [], 'no staging debris');
+  });
+
+  test('a bundled release that crashes in its trial is rolled back and blocked, and the next start does not try it again', async () => {
+    online = false;
+    assert.equal((await stack.stop())?.code, 0);
+    const crashing = bundledTarball('1.4.0', 'crash');
+    stack.start({ MOLT_BUNDLED: crashing });
+    const s = await stack.waitStatus('1.4.0 blocked', (x) => x.phase === 'idle' && x.blocked.some((b) => b.version === '1.4.0'), 60_000);
+    assert.match(s.blocked.find((b) => b.version === '1.4.0')!.reason, /crashed 2 times during its trial/);
+    assert.equal(s.current, '1.3.0', 'back on the release it replaced');
+    await stack.waitAppVersion('1.3.0');
+    assert.equal((await stack.stop())?.code, 0);
+    const t0 = Date.now();
+    stack.start({ MOLT_BUNDLED: crashing });
+    await failedPollSince(t0);
+    await stack.waitAppVersion('1.3.0');
+    assert.equal(stack.state().history.filter((e) => e.event === 'update' && e.version === '1.4.0').length, 1, '1.4.0 was tried exactly once');
+    assert.match(stack.m!.out() + stack.m!.err(), /bundled release not installed .*version=1\.4\.0.*1\.4\.0 is blocked/);
   });
 });
