@@ -172,3 +172,29 @@ describe('updater end to end: a release bundled in the image (MOLT_BUNDLED)', { 
     assert.match(stack.m!.out() + stack.m!.err(), /bundled release not installed .*version=1\.4\.0.*1\.4\.0 is blocked/);
   });
 });
+
+describe('MOLT_BUNDLED with MOLT_TRUST_KEYS: the bundled release is trusted as part of the image', { timeout: 120_000 }, () => {
+  let stack: Stack | undefined;
+  let work: string;
+  after(async () => {
+    await stack?.dispose();
+    if (work) fs.rmSync(work, { recursive: true, force: true });
+  });
+
+  test('an unsigned bundled release installs where the source must be signed; an unsigned source release is still refused', async () => {
+    work = tmpdir('bundled-trust');
+    execFileSync('minisign', ['-G', '-W', '-p', 'trusted.pub', '-s', 'trusted.key'], { cwd: work, stdio: 'ignore', timeout: 30_000 });
+    const releases = path.join(work, 'releases');
+    fs.mkdirSync(releases);
+    const bundled = packHello('1.0.0', path.join(work, 'image'));
+    stack = await Stack.create({ label: 'e2e-bundled-trust', env: { MOLT_DIR: releases, MOLT_TRUST_KEYS: path.join(work, 'trusted.pub'), MOLT_BUNDLED: bundled } });
+    stack.start();
+    await stack.waitAppVersion('1.0.0', 60_000);
+    await stack.waitStatus('1.0.0 committed', (x) => x.phase === 'idle' && x.current === '1.0.0' && x.history.some((h) => h.event === 'commit' && h.version === '1.0.0'));
+    // The same trust settings still hold for the source: an unsigned 1.1.0 there is refused and blocked.
+    packHello('1.1.0', releases);
+    const s = await stack.waitStatus('unsigned 1.1.0 refused', (x) => x.blocked.some((b) => b.version === '1.1.0'), 60_000);
+    assert.equal(s.current, '1.0.0');
+    assert.equal(await stack.appVersion(), '1.0.0');
+  });
+});

@@ -120,7 +120,7 @@ async function readSmall(file: string): Promise<string | undefined> {
 
 export class BundledSource implements ReleaseSource {
   readonly description: string;
-  /** No signature is asked of it: see the file's opening comment. */
+  /** No signature is asked of it (stage passes it no trust settings, and fetch checks none): see the file's opening comment. */
   readonly checksSignatures = true;
   private readonly where: string;
 
