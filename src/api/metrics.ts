@@ -166,6 +166,7 @@ export class ApiMetrics {
       trial: gauge('molt_trial_active', '1 while a new version is on trial.'),
       trialDeadline: gauge('molt_trial_deadline_timestamp_seconds', 'Unix time by which the version on trial must prove itself.'),
       trialCrashes: gauge('molt_trial_crashes', 'Crashes of the version on trial so far.'),
+      trustRootAge: gauge('molt_trust_root_age_seconds', 'Seconds since TUF last vouched for the Sigstore trusted root in use (keyless trust without MOLT_TRUST_ROOT).'),
       serviceUp: gauge('molt_service_up', '1 when the service is running.', ['service']),
       serviceSeconds: gauge('molt_service_state_seconds', 'Seconds in the current state (uptime when up).', ['service']),
       serviceHealthy: gauge('molt_service_healthy', '1 when the service passes its check script (only services with one, once checked).', ['service']),
@@ -214,6 +215,7 @@ export class ApiMetrics {
       if (deadline !== undefined) g.trialDeadline!.set(deadline);
       g.trialCrashes!.set(status.trial.crashes);
     }
+    if (status.trustRoot?.ageSeconds !== undefined) g.trustRootAge!.set(status.trustRoot.ageSeconds);
     for (const s of services ?? []) {
       g.serviceUp!.set({ service: s.name }, s.state === 'up' ? 1 : 0);
       if (s.seconds !== undefined) g.serviceSeconds!.set({ service: s.name }, s.seconds);

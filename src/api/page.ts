@@ -136,6 +136,7 @@ function render(s) {
   const kv = [];
   kv.push(['source', s.source], ['policy', s.policy]);
   if (s.verifiedBy) kv.push(['signed by', s.verifiedBy]);
+  if (s.trustRoot) kv.push(['trust root', el('span', null, s.trustRoot.mirror + ' (TUF), ', s.trustRoot.verifiedAt ? when(s.trustRoot.verifiedAt) : 'none yet', s.trustRoot.lastError ? el('div', { class: 'small muted', text: 'last refresh failed: ' + s.trustRoot.lastError }) : null)]);
   if (s.lastCheck) kv.push(['last check', el('span', null, when(s.lastCheck.at), ' ', el('span', { class: 'pill ' + (s.lastCheck.ok ? 'ok' : 'bad'), text: s.lastCheck.ok ? (s.lastCheck.notModified ? 'not modified' : 'ok') : 'failed' }), s.lastCheck.error ? el('div', { class: 'small muted', text: s.lastCheck.error }) : null)]);
   if (s.nextCheckAt) kv.push(['next check', when(s.nextCheckAt)]);
   if (s.waiting) kv.push(['waiting', s.waiting]);

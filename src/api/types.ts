@@ -69,6 +69,8 @@ export interface UpdaterStatus {
   current?: string;
   /** What verified the running version's signature: key id or identity (absent: no check, or installed before one). */
   verifiedBy?: string;
+  /** Keyless trust without MOLT_TRUST_ROOT: the Sigstore trusted root TUF keeps, and how fresh it is. */
+  trustRoot?: TrustRootInfo;
   previous?: string;
   /** The release the policy would take now, when newer than current and not blocked. */
   available?: string;
@@ -87,6 +89,19 @@ export interface UpdaterStatus {
   services?: ServiceInfo[];
   /** Added by the API server: the host name, for the page title and notifications. */
   host?: string;
+}
+
+/** The Sigstore trusted root kept through TUF (MOLT_TRUST_IDENTITY without MOLT_TRUST_ROOT). */
+export interface TrustRootInfo {
+  source: 'tuf';
+  /** The TUF repository (MOLT_TRUST_TUF_URL, default Sigstore's public good one). */
+  mirror: string;
+  /** ISO time TUF last vouched for the root in use (absent: there is none yet). */
+  verifiedAt?: string;
+  /** Seconds since then: a frozen or unreachable repository shows here. */
+  ageSeconds?: number;
+  /** Why the last refresh failed (absent after a success). */
+  lastError?: string;
 }
 
 /** One supervised service as its runit-compatible supervise/ directory describes it. */

@@ -58,6 +58,11 @@ export function formatStatus(s: UpdaterStatus, nowMs: number): string {
   const rows: string[][] = [];
   rows.push(['current', s.current ?? '(none)']);
   if (s.verifiedBy) rows.push(['signed by', s.verifiedBy]);
+  if (s.trustRoot) {
+    const r = s.trustRoot;
+    const fresh = r.verifiedAt ? `verified ${rel(r.verifiedAt, nowMs)}` : 'none yet';
+    rows.push(['trust root', `${r.mirror} (TUF), ${fresh}${r.lastError ? `; last refresh failed: ${r.lastError}` : ''}`]);
+  }
   if (s.previous) rows.push(['previous', s.previous]);
   rows.push(['available', s.available ? `${s.available}${s.waiting ? `  (waiting: ${s.waiting})` : ''}` : 'up to date']);
   if (!s.available && s.waiting) rows.push(['waiting', s.waiting]);

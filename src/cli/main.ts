@@ -10,7 +10,7 @@ interface Command {
 const commands: Record<string, Command> = {
   init: { summary: 'init [-e CODE] [-p SIG] [--] [CMD ARGS...]   run as PID 1: reap, relay signals, supervise services', load: () => import('../init/main.js') },
   sv: { summary: 'sv [-v] [-w SEC] COMMAND SERVICE...   control services (runit sv compatible)', load: () => import('../sv/main.js') },
-  publish: { summary: 'publish REF FILE...   push files to an OCI registry as a release artifact', load: () => import('../update/publish.js') },
+  publish: { summary: 'publish REF FILE... [--sign KEY]   push files to an OCI registry as a release artifact (and its signature)', load: () => import('../update/publish.js') },
   sign: { summary: 'sign FILE... --key KEY   write FILE.minisig (minisign key) or FILE.sig (PEM key) for MOLT_TRUST_KEYS', load: () => import('../update/trust/sign.js') },
   updater: { summary: 'updater   run the updater service (from services/updater/run)', load: () => import('../update/main.js') },
   status: { summary: 'status [--json]   show versions, trial, blocked releases and history', load: () => control('status') },

@@ -15,7 +15,9 @@ export const configReference: { name: string; default: string; meaning: string }
   { name: 'MOLT_TRUST_KEYS', default: '', meaning: 'a file or directory of trusted public keys (minisign .pub or RW... string, PEM ECDSA P-256 or Ed25519): every release must be signed by one (environment only)' },
   { name: 'MOLT_TRUST_IDENTITY', default: '', meaning: 'a Sigstore keyless identity (a workflow URI) that signs releases; every release must carry its bundle (environment only)' },
   { name: 'MOLT_TRUST_ISSUER', default: 'https://token.actions.githubusercontent.com', meaning: 'the OIDC issuer of MOLT_TRUST_IDENTITY (environment only)' },
-  { name: 'MOLT_TRUST_ROOT', default: '', meaning: 'a Sigstore trusted_root.json for MOLT_TRUST_IDENTITY (a private Sigstore) (environment only)' },
+  { name: 'MOLT_TRUST_ROOT', default: 'Sigstore\'s public-good root, kept fresh through TUF and cached under MOLT_HOME/trust/tuf/', meaning: 'a Sigstore trusted_root.json for MOLT_TRUST_IDENTITY (a private Sigstore) (environment only)' },
+  { name: 'MOLT_TRUST_TUF_URL', default: 'https://tuf-repo-cdn.sigstore.dev', meaning: 'the TUF repository that serves the trusted root for MOLT_TRUST_IDENTITY (a private Sigstore or a mirror) (environment only)' },
+  { name: 'MOLT_TRUST_TUF_ROOT', default: 'the public-good repository\'s root.json, shipped with molt', meaning: 'the initial TUF root.json for MOLT_TRUST_TUF_URL; needed for any other repository (environment only)' },
   { name: 'MOLT_OCI', default: '', meaning: 'release source: OCI registry host[:port]/repo[:tag]; with a tag the tag is followed, without one the semver tags are the releases' },
   { name: 'MOLT_OCI_USER', default: 'from docker config.json', meaning: 'registry user name, with MOLT_OCI_PASSWORD' },
   { name: 'MOLT_OCI_PASSWORD', default: 'from docker config.json', meaning: 'registry password or token, with MOLT_OCI_USER; never logged' },
@@ -58,7 +60,7 @@ export const configReference: { name: string; default: string; meaning: string }
 /** Read from the environment only: by molt init (a different value in the file would split init and
  *  updater), the trust settings (read before anything else, so that no file can loosen them), and
  *  MOLT_BUNDLED (installed without a signature check, as part of the image: a file must not name one). */
-export const ENV_ONLY = new Set(['MOLT_BUNDLED', 'MOLT_TRUST_KEYS', 'MOLT_TRUST_IDENTITY', 'MOLT_TRUST_ISSUER', 'MOLT_TRUST_ROOT', 'MOLT_CONFIG', 'MOLT_SERVICES', 'SVDIR', 'MOLT_MAX_BACKOFF', 'MOLT_FINISH_TIMEOUT', 'MOLT_LOG_PREFIX']);
+export const ENV_ONLY = new Set(['MOLT_BUNDLED', 'MOLT_TRUST_KEYS', 'MOLT_TRUST_IDENTITY', 'MOLT_TRUST_ISSUER', 'MOLT_TRUST_ROOT', 'MOLT_TRUST_TUF_URL', 'MOLT_TRUST_TUF_ROOT', 'MOLT_CONFIG', 'MOLT_SERVICES', 'SVDIR', 'MOLT_MAX_BACKOFF', 'MOLT_FINISH_TIMEOUT', 'MOLT_LOG_PREFIX']);
 export const KNOWN = new Set(configReference.map((r) => r.name));
 /** Values never shown in messages. MOLT_NOTIFY_URL is here because webhook URLs carry their token. */
 export const SECRET = new Set(['GITHUB_TOKEN', 'MOLT_OCI_PASSWORD', 'MOLT_ADMIN_TOKEN', 'MOLT_WEBHOOK_SECRET', 'MOLT_NOTIFY_URL']);

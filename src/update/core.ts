@@ -14,6 +14,7 @@ import { holdFor, isResting } from './phases.js';
 import type { VersionStore } from './store.js';
 import type { Release, ReleaseSource } from './types.js';
 import type { TrustConfig } from './trust/config.js';
+import type { TufTrustRoot } from './trust/tuf.js';
 
 export const log = logger('updater');
 
@@ -38,6 +39,8 @@ export interface UpdaterDeps {
   trust?: TrustConfig;
   /** MOLT_BUNDLED: the release shipped in the image (sources/bundled.ts), installed before the first poll (bundled.ts). */
   bundled?: ReleaseSource;
+  /** Keeps trust.keyless's root fresh through TUF (keyless without MOLT_TRUST_ROOT only). */
+  trustRoot?: Pick<TufTrustRoot, 'refreshIfDue' | 'info'>;
 }
 
 export interface Trial {

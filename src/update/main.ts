@@ -18,6 +18,7 @@ import { BundledSource } from './sources/bundled.js';
 import { UpdateError, type ReleaseSource } from './types.js';
 import { loadTrustConfig, trustStartupWarning, type TrustConfig } from './trust/config.js';
 import { TrustConfigError } from './trust/keys.js';
+import type { TufTrustRoot } from './trust/tuf.js';
 
 const log = logger('updater');
 
@@ -46,6 +47,7 @@ export async function main(argv: string[]): Promise<number> {
   let store: VersionStore;
   let source: ReleaseSource;
   let trust: TrustConfig;
+  let trustRoot: TufTrustRoot | undefined;
   try {
     // First: a bad trust setting must stop the updater before it installs anything.
     trust = loadTrustConfig(process.env);
@@ -53,6 +55,8 @@ export async function main(argv: string[]): Promise<number> {
     setLogLevel(cfg.logLevel);
     prepareHome(cfg.home);
     store = new VersionStore(cfg.home);
+    // Keyless without MOLT_TRUST_ROOT: the cached Sigstore root now, TUF at each poll. Keyed trust never loads it.
+    if (trust.tuf) trustRoot = (await import('./trust/tuf.js')).keepTrustRoot(trust, cfg.home);
     source = makeSource(cfg, store);
   } catch (err) {
     if (err instanceof ConfigError || err instanceof TrustConfigError || (err instanceof UpdateError && err.code === 'config')) {
@@ -78,7 +82,7 @@ export async function main(argv: string[]): Promise<number> {
   const app = new AppControl(cfg.servicesDir, cfg.app);
   const hold = new AppHold(path.join(app.dir, 'supervise', 'hold'));
   const bundled = cfg.bundled ? new BundledSource(cfg.bundled, cfg.versionFile) : undefined;
-  updater = new Updater({ config: cfg, source, store, app, journal, hostname: os.hostname(), hooks, hold, trust, ...(bundled ? { bundled } : {}) });
+  updater = new Updater({ config: cfg, source, store, app, journal, hostname: os.hostname(), hooks, hold, trust, ...(trustRoot ? { trustRoot } : {}), ...(bundled ? { bundled } : {}) });
   const { readServices } = await import('../api/services.js');
   let api: { close(): Promise<void> };
   try {
@@ -97,7 +101,7 @@ export async function main(argv: string[]): Promise<number> {
   log.info('started', { source: source.description, ...(bundled ? { bundled: cfg.bundled } : {}), policy: cfg.policy, interval_ms: cfg.intervalMs, home: cfg.home, app: cfg.app, socket: cfg.socket });
   const trustWarning = trustStartupWarning(trust);
   if (trustWarning) process.stderr.write(`${trustWarning}\n`);
-  else log.info('signatures required', { keys: trust.keys.length, ...(trust.identity ? { identity: trust.identity, issuer: trust.issuer } : {}) });
+  else log.info('signatures required', { keys: trust.keys.length, ...(trust.identity ? { identity: trust.identity, issuer: trust.issuer } : {}), ...(trustRoot ? { root: `TUF ${trustRoot.mirror}` } : trust.root ? { root: trust.root } : {}) });
   if (!fs.existsSync(app.dir)) log.warn('app service directory not found', { dir: app.dir });
   await updater.start();
   return new Promise<number>((resolve) => {

@@ -31,6 +31,8 @@ export function scheduleCheck(c: UpdaterCore, ms: number): void {
 }
 
 async function list(c: UpdaterCore): Promise<Release[]> {
+  // The keyless trust root first (never throws; at most every few hours once fresh).
+  await c.d.trustRoot?.refreshIfDue();
   const res = await c.d.source.list({ signal: c.abort.signal });
   c.releases = sortNewestFirst(res.releases);
   const now = new Date().toISOString();

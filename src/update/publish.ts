@@ -1,17 +1,21 @@
-// `molt publish REF FILE... [--version V] [--annotation k=v]`: push files to an OCI registry as
-// an ORAS-style artifact that MOLT_OCI can follow, so neither users nor CI need ORAS.
+// `molt publish REF FILE... [--version V] [--annotation k=v] [--sign KEY]`: push files to an OCI
+// registry as an ORAS-style artifact that MOLT_OCI can follow, so neither users nor CI need ORAS.
 // Blobs stream from disk (hashed first, then uploaded), blobs the registry has are skipped.
+// --sign pushes a signature of the manifest after it (oci/attach.ts): a PEM key's as cosign
+// does, a minisign key's as a referrer.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { logger } from '../common/log.js';
 import { UpdateError } from './types.js';
-import { RegistryClient, isTransient, type ClientOptions } from './oci/client.js';
+import { RegistryClient, isTransient, sha256Hex, type ClientOptions } from './oci/client.js';
 import { retryDelayMs, sleep } from './oci/http.js';
 import { ANN, EMPTY_CONFIG, MT, validTitle, versionFromLabel, type Descriptor } from './oci/manifest.js';
 import { formatReference, isValidTag, parseReference, type OciReference } from './oci/reference.js';
 import { semverTagVersion } from './sources/oci.js';
+import { pushSignature } from './oci/attach.js';
+import { parseSigningKey, type SigningKey } from './trust/sign.js';
 
 const log = logger('publish');
 
@@ -22,6 +26,8 @@ export interface PublishArgs {
   annotations: Record<string, string>;
   insecure: boolean;
   chunkSize?: number;
+  /** --sign: a PEM private key (P-256/Ed25519) or an unencrypted minisign secret key. */
+  sign?: string;
 }
 
 export class UsageError extends Error {}
@@ -56,6 +62,8 @@ export function parsePublishArgs(argv: string[]): PublishArgs {
       const at = kv.indexOf('=');
       if (at <= 0) throw new UsageError(`--annotation '${kv}' is not key=value`);
       out.annotations[kv.slice(0, at)] = kv.slice(at + 1);
+    } else if (flag === '--sign') {
+      out.sign = value(flag, inline);
     } else if (flag === '--insecure') {
       out.insecure = true;
     } else if (flag === '--chunk-size') {
@@ -111,6 +119,8 @@ export interface PublishOptions extends ClientOptions {
   chunkSize?: number;
   signal?: AbortSignal;
   now?: () => Date;
+  /** Sign the manifest and push the signature after it. */
+  signWith?: SigningKey;
 }
 
 /** Push files under ref's tag; returns the manifest digest. */
@@ -145,8 +155,13 @@ export async function publish(ref: OciReference, files: string[], meta: { versio
     ...meta.annotations,
   };
   const bytes = buildManifest(layers, annotations);
+  if (opts.signWith) {
+    // By digest, then the signature, then the tag: an updater never sees the tag without its signature.
+    const digest = await client.putManifest(sha256Hex(bytes), bytes, MT.ociManifest, opts.signal);
+    await pushSignature(client, { mediaType: MT.ociManifest, digest, size: bytes.length }, bytes, opts.signWith, { signal: opts.signal, ...(opts.now ? { now: opts.now } : {}) });
+  }
   const digest = await client.putManifest(ref.tag, bytes, MT.ociManifest, opts.signal);
-  log.info('published', { ref: formatReference(ref), digest, version, layers: layers.length });
+  log.info('published', { ref: formatReference(ref), digest, version, layers: layers.length, ...(opts.signWith ? { signed_by: opts.signWith.keyId } : {}) });
   return digest;
 }
 
@@ -171,9 +186,23 @@ async function pushBlob(client: RegistryClient, digest: string, size: number, op
   }
 }
 
+/** The --sign key file to a signing key; a UsageError (exit 2) naming the file when it is not one. */
+function readSigningKey(file: string): SigningKey {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`--sign ${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  const key = parseSigningKey(text);
+  if (typeof key === 'string') throw new UsageError(`--sign ${file}: ${key}`);
+  return key;
+}
+
 export async function main(argv: string[]): Promise<number> {
   let args: PublishArgs;
   let ref: OciReference;
+  let signWith: SigningKey | undefined;
   try {
     args = parsePublishArgs(argv);
     ref = parseReference(args.ref, { insecure: args.insecure || process.env.MOLT_OCI_INSECURE === '1' });
@@ -181,6 +210,7 @@ export async function main(argv: string[]): Promise<number> {
     if (ref.digest) throw new UsageError(`REF '${args.ref}' names a digest; publish to a tag`);
     if (!ref.tag && !isValidTag(args.version!)) throw new UsageError(`--version '${args.version}' cannot be used as a tag; give REF a tag`);
     if (!ref.tag) ref = { ...ref, tag: args.version };
+    if (args.sign !== undefined) signWith = readSigningKey(args.sign);
   } catch (err) {
     if (err instanceof UsageError || (err instanceof UpdateError && err.code === 'config')) {
       process.stderr.write(`molt: publish: ${err.message}\n`);
@@ -189,7 +219,7 @@ export async function main(argv: string[]): Promise<number> {
     throw err;
   }
   try {
-    const digest = await publish(ref, args.files, { version: args.version, annotations: args.annotations }, { chunkSize: args.chunkSize });
+    const digest = await publish(ref, args.files, { version: args.version, annotations: args.annotations }, { chunkSize: args.chunkSize, ...(signWith ? { signWith } : {}) });
     process.stdout.write(digest + '\n');
     return 0;
   } catch (err) {

@@ -4,7 +4,7 @@ import { tidyStore } from './bookkeeping.js';
 import { errMessage, log, type UpdaterCore } from './core.js';
 import type { UpdateTarget } from './journal.js';
 import { UpdateError, type Release } from './types.js';
-import { refuseUnsignable, TrustRefusal } from './trust/gate.js';
+import { refuseUnsignable, refuseWithoutRoot, TrustRefusal } from './trust/gate.js';
 
 /** A release of the source, or (reason 'bundled') the image's own release: that one without a signature check, trusted as the image is. */
 export async function stage(c: UpdaterCore, release: Release, reason: UpdateTarget['reason']): Promise<void> {
@@ -22,6 +22,7 @@ export async function stage(c: UpdaterCore, release: Release, reason: UpdateTarg
   let lastPct = -10;
   try {
     if (!source.checksSignatures) refuseUnsignable(trust, `the ${source.description.split(' ')[0]} source does not check signatures yet`);
+    refuseWithoutRoot(trust);
     const fetched = await source.fetch(release, c.d.store.stagingRoot(), {
       signal: c.abort.signal,
       ...(trust ? { trust } : {}),
@@ -62,6 +63,7 @@ export async function stage(c: UpdaterCore, release: Release, reason: UpdateTarg
  * digest mismatch may be a bad proxy or a torn download as well as a bad publish, so it is retried.
  */
 export function isReleaseFault(err: unknown): boolean {
+  if (err instanceof TrustRefusal && err.transient) return false;
   return err instanceof UpdateError && (err.code === 'hostile-archive' || err.code === 'untrusted');
 }
 

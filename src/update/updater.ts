@@ -75,6 +75,7 @@ export class Updater implements UpdaterControl {
       policy: c.cfg.policy,
       current,
       ...(verifiedBy ? { verifiedBy } : {}),
+      ...(c.d.trustRoot ? { trustRoot: c.d.trustRoot.info() } : {}),
       previous: c.d.store.previous(),
       // Derived, not remembered: only ever a release newer than what runs now.
       available: c.releases.length ? choose(c)?.version : undefined,

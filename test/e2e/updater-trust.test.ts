@@ -6,8 +6,9 @@
 // to a higher version are each refused and blocked with the issue's reason,
 // one log line, a notification and molt_signature_failures_total, while the
 // running version keeps running (same pid). The same through GitHub Releases
-// (the loopback fake), and a malformed MOLT_TRUST_KEYS stops the updater with
-// exit 2 and one line naming it.
+// (the loopback fake) and through an OCI registry (Debian's docker-registry:
+// `molt publish --sign`, cosign's .sig tag, referrers by the tag schema), and a
+// malformed MOLT_TRUST_KEYS stops the updater with exit 2 and one line naming it.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -18,8 +19,18 @@ import os from 'node:os';
 import path from 'node:path';
 import { cli, tmpdir } from '../helpers/molt.js';
 import { FakeGitHub } from '../helpers/fake-github.js';
-import { freePort } from '../helpers/registry.js';
+import { freePort, startRegistry, type Registry } from '../helpers/registry.js';
 import { testSigstore } from '../helpers/sigstore.js';
+import { TestTufRepo } from '../helpers/tuf.js';
+import { Readable } from 'node:stream';
+import { createPublicKey } from 'node:crypto';
+import { RegistryClient, sha256Hex } from '../../src/update/oci/client.js';
+import { EMPTY_CONFIG, MT } from '../../src/update/oci/manifest.js';
+import { parseReference } from '../../src/update/oci/reference.js';
+import { cosignSignatureTag, SIG } from '../../src/update/oci/referrers.js';
+import { attachReferrer, pushCosignSignature } from '../../src/update/oci/attach.js';
+import { parseSigningKey } from '../../src/update/trust/sign.js';
+import { pemKeyId } from '../../src/update/trust/keys.js';
 import { packHello, Stack } from './updater-stack.js';
 
 /** Debian's minisign, in `dir`, never prompting (-W keys have no password). */
@@ -299,5 +310,178 @@ describe('keyless: GitHub artifact attestations against a pinned workflow (MOLT_
     await assertRefused(stack, notes, '2.0.0', `identity ${workflow('2.0.0', 'other.yml')} not trusted`, running);
     assert.equal(await metric(stack, 'molt_signature_failures_total'), 1);
     assert.ok(gh.log.some((e) => /\/attestations\/sha256(:|%3A)[0-9a-f]{64}/i.test(e.path)), 'the attestations API was asked');
+  });
+});
+
+describe('keyless through TUF: MOLT_TRUST_IDENTITY without MOLT_TRUST_ROOT (a loopback TUF repository as MOLT_TRUST_TUF_URL)', { timeout: 240_000 }, () => {
+  const arch = os.arch() === 'x64' ? 'amd64' : os.arch();
+  const PINNED = 'https://github.com/acme/hello/.github/workflows/release.yml@refs/tags/v*';
+  const workflow = (v: string) => `https://github.com/acme/hello/.github/workflows/release.yml@refs/tags/v${v}`;
+  let gh: FakeGitHub | undefined;
+  let stack: Stack | undefined;
+  let tuf: TestTufRepo | undefined;
+  let root: string;
+
+  before(() => {
+    root = tmpdir('trust-tuf');
+  });
+  after(async () => {
+    await stack?.dispose();
+    await gh?.close();
+    await tuf?.close();
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  test('with the repository down and nothing cached, an attested release waits (not blocked); once TUF answers it installs, and the root is cached under MOLT_HOME', async () => {
+    const sigstore = testSigstore(root);
+    tuf = new TestTufRepo(Buffer.from(JSON.stringify(sigstore.root())));
+    const tufRoot = path.join(root, 'tuf-root.json');
+    fs.writeFileSync(tufRoot, tuf.rootJson());
+    const port = await freePort();
+    const tufUrl = `http://127.0.0.1:${port}`;
+    gh = await FakeGitHub.start({ owner: 'acme', repo: 'hello' });
+    stack = await Stack.create({
+      label: 'e2e-trust-tuf',
+      env: { MOLT_GITHUB: 'acme/hello', MOLT_GITHUB_API: gh.baseUrl, MOLT_TRUST_IDENTITY: PINNED, MOLT_TRUST_TUF_URL: tufUrl, MOLT_TRUST_TUF_ROOT: tufRoot },
+    });
+    const name = `hello-1.0.0-linux-${arch}.tar.gz`;
+    const data = fs.readFileSync(packHello('1.0.0', path.join(root, '1.0.0')));
+    const sha256 = createHash('sha256').update(data).digest('hex');
+    gh.addAttestation(`sha256:${sha256}`, sigstore.bundle([{ name, sha256 }], workflow('1.0.0')));
+    gh.addRelease({ tag: 'v1.0.0', assets: [{ name, data }] });
+
+    stack.start();
+    await stack.waitStatus('the keyless release waiting for a trusted root', () => stack!.logs().includes('no signature (no Sigstore trusted root: TUF repository unreachable)'), 60_000);
+    let s = await stack.waitStatus('status names the TUF repository', (x) => x.trustRoot !== undefined);
+    assert.equal(s.trustRoot!.mirror, tufUrl);
+    assert.equal(s.trustRoot!.verifiedAt, undefined, 'no root yet');
+    assert.match(s.trustRoot!.lastError ?? '', /ECONNREFUSED/);
+    assert.equal(s.current, undefined, 'nothing installed');
+    assert.deepEqual(s.blocked, [], 'not blocked: the fault is the missing root, not the release');
+    assert.ok(stack.logs().includes('no Sigstore trusted root: TUF repository unreachable; keyless signatures cannot be verified until it answers'), 'one line says why');
+    assert.ok(!gh.log.some((e) => e.path.includes('/releases/assets/')), 'the release was not downloaded without a root to check it');
+
+    await tuf.serve(port);
+    await stack.waitAppVersion('1.0.0', 90_000);
+    s = await stack.waitStatus('1.0.0 committed', (x) => x.phase === 'idle' && x.history.some((h) => h.event === 'commit' && h.version === '1.0.0'));
+    assert.equal(s.verifiedBy, workflow('1.0.0'), 'verified by the pinned workflow through the root TUF vouched for');
+    assert.ok(s.trustRoot!.verifiedAt && s.trustRoot!.lastError === undefined, JSON.stringify(s.trustRoot));
+    assert.ok(s.blocked.length === 0 && !s.history.some((h) => h.event === 'block'), 'never blocked');
+    const cache = path.join(stack.home, 'trust', 'tuf', encodeURIComponent(`127.0.0.1:${port}`));
+    for (const f of ['root.json', 'timestamp.json', 'snapshot.json', 'targets.json', 'last-good.json']) assert.ok(fs.existsSync(path.join(cache, f)), `${f} cached under MOLT_HOME`);
+    assert.ok(stack.logs().includes('Sigstore trusted root fetched through TUF'));
+    const st = await stack.cli(['status']);
+    assert.match(st.stdout, /trust root\s+http:\/\/127\.0\.0\.1:\d+ \(TUF\), verified /, st.stdout);
+    const m = await stack.api('GET', '/metrics');
+    assert.match(m.text, /^molt_trust_root_age_seconds \d+$/m);
+  });
+});
+
+describe('signed releases from an OCI registry (Debian docker-registry: .sig tag, referrers tag schema)', { timeout: 300_000 }, () => {
+  const PINNED = 'https://github.com/acme/hello/.github/workflows/release.yml@refs/tags/v*';
+  const WORKFLOW_7 = 'https://github.com/acme/hello/.github/workflows/release.yml@refs/tags/v7.0.0';
+  let reg: Registry | undefined;
+  let stack: Stack | undefined;
+  let root: string;
+  let notes: Awaited<ReturnType<typeof notifySink>>;
+
+  before(async () => {
+    root = tmpdir('trust-oci');
+    notes = await notifySink();
+    reg = await startRegistry();
+  });
+  after(async () => {
+    await stack?.dispose();
+    await reg?.stop();
+    await notes?.close();
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  test('publish --sign installs and shows the key; unsigned, retagged, other-reference, other-digest and huge signatures are refused; a keyless bundle referrer and a minisign referrer install', async () => {
+    const keys = makeKeys(root);
+    const pem = path.join(keys.dir, 'p256.pem');
+    execFileSync('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', pem]);
+    const trustDir = path.join(root, 'trusted');
+    fs.mkdirSync(trustDir);
+    execFileSync('openssl', ['pkey', '-in', pem, '-pubout', '-out', path.join(trustDir, 'p256.pub')]);
+    fs.copyFileSync(keys.trustedPub, path.join(trustDir, 'minisign.pub'));
+    const pemId = pemKeyId(createPublicKey(fs.readFileSync(path.join(trustDir, 'p256.pub'))));
+    const sigstore = testSigstore(root);
+    const rootFile = path.join(root, 'trusted_root.json');
+    fs.writeFileSync(rootFile, JSON.stringify(sigstore.root()));
+    const host = reg!.host;
+    stack = await Stack.create({
+      label: 'e2e-trust-oci',
+      env: { MOLT_OCI: `${host}/hello`, MOLT_TRUST_KEYS: trustDir, MOLT_TRUST_IDENTITY: PINNED, MOLT_TRUST_ROOT: rootFile, MOLT_NOTIFY_URL: notes.url },
+    });
+    const client = new RegistryClient(parseReference(`${host}/hello`), { credentials: null, push: true });
+    /** hello VERSION published as `<host>/hello:<tag>`; returns the manifest digest. */
+    const publishAs = async (tag: string, version: string, ...extra: string[]): Promise<string> => {
+      const r = await stack!.cli(['publish', `${host}/hello:${tag}`, packHello(version, path.join(root, version)), '--version', version, ...extra]);
+      assert.equal(r.code, 0, `molt publish ${version}: ${r.stderr}`);
+      return r.stdout.trim();
+    };
+    const publish = (version: string, ...extra: string[]) => publishAs(version, version, ...extra);
+    // Pushed under a tag molt does not follow, signed there by digest, then tagged: no poll sees it unsigned.
+    const unseen = (version: string) => publishAs(`pre-${version}`, version);
+    const reveal = async (version: string, digest: string) => client.putManifest(version, (await client.getManifest(digest)).bytes, MT.ociManifest);
+
+    const d1 = await publish('1.0.0', '--sign', pem);
+    stack.start();
+    await stack.waitAppVersion('1.0.0', 60_000);
+    const s = await stack.waitStatus('1.0.0 committed', (x) => x.phase === 'idle' && x.history.some((h) => h.event === 'commit' && h.version === '1.0.0'));
+    assert.equal(s.verifiedBy, pemId, '/api/status names the PEM key');
+    const st = await stack.cli(['status']);
+    assert.match(st.stdout, new RegExp(`signed by\\s+${pemId}`), `molt status shows the key:\n${st.stdout}`);
+    const running = { version: '1.0.0', pid: appPid(stack), by: pemId };
+
+    await publish('2.0.0');
+    await assertRefused(stack, notes, '2.0.0', 'no signature', running);
+
+    // The signed 1.0.0 manifest, tagged 3.0.0: its signature holds, its version annotation says 1.0.0.
+    await client.putManifest('3.0.0', (await client.getManifest(d1)).bytes, MT.ociManifest);
+    await assertRefused(stack, notes, '3.0.0', `signed for ${host}/hello:1.0.0, served as ${host}/hello:3.0.0`, running);
+
+    // A trusted key's signature made for another repository name.
+    const d4 = await unseen('4.0.0');
+    const elsewhere = new RegistryClient({ ...parseReference(`${host}/hello`), registry: 'mirror.example:5000' }, { credentials: null, push: true });
+    const signer = parseSigningKey(fs.readFileSync(pem, 'utf8'));
+    assert.ok(typeof signer !== 'string' && signer.kind === 'pem');
+    await pushCosignSignature(elsewhere, d4, signer);
+    await reveal('4.0.0', d4);
+    await assertRefused(stack, notes, '4.0.0', `signed for mirror.example:5000/hello:4.0.0, served as ${host}/hello:4.0.0`, running);
+
+    // 1.0.0's .sig manifest copied to 5.0.0's tag: the payload names 1.0.0's digest.
+    const d5 = await unseen('5.0.0');
+    await client.putManifest(cosignSignatureTag(d5), (await client.getManifest(cosignSignatureTag(d1))).bytes, MT.ociManifest);
+    await reveal('5.0.0', d5);
+    await assertRefused(stack, notes, '5.0.0', 'bad signature', running);
+
+    // A 2 MiB signature manifest: read up to the 1 MiB bound, then refused.
+    const d6 = await unseen('6.0.0');
+    const junk = Buffer.from('junk');
+    await client.uploadBlob(sha256Hex(junk), junk.length, () => Readable.from([junk]));
+    const huge = { schemaVersion: 2, mediaType: MT.ociManifest, config: EMPTY_CONFIG, layers: [{ mediaType: SIG.simpleSigning, digest: sha256Hex(junk), size: junk.length, annotations: { [SIG.cosignAnnotation]: 'A'.repeat(2 << 20) } }] };
+    await client.putManifest(cosignSignatureTag(d6), Buffer.from(JSON.stringify(huge)), MT.ociManifest);
+    await reveal('6.0.0', d6);
+    await assertRefused(stack, notes, '6.0.0', 'bad signature', running);
+    assert.match(stack.logs(), /version=6\.0\.0.*more than the 1048576 allowed/, 'the detail says it was too big');
+
+    // Keyless: a Sigstore bundle attached as a referrer (the tag schema, as this registry has no API).
+    const d7 = await unseen('7.0.0');
+    const size7 = (await client.getManifest(d7)).bytes.length;
+    const bundle = sigstore.bundle([{ name: `${host}/hello`, sha256: d7.slice('sha256:'.length) }], WORKFLOW_7);
+    await attachReferrer(client, { mediaType: MT.ociManifest, digest: d7, size: size7 }, { artifactType: SIG.bundle, blob: Buffer.from(bundle), mediaType: SIG.bundle, title: 'release.sigstore.json' });
+    await reveal('7.0.0', d7);
+    await stack.waitAppVersion('7.0.0', 60_000);
+    let s7 = await stack.waitStatus('7.0.0 committed', (x) => x.phase === 'idle' && x.history.some((h) => h.event === 'commit' && h.version === '7.0.0'));
+    assert.equal(s7.verifiedBy, WORKFLOW_7, 'the workflow identity verified 7.0.0');
+
+    // A minisign key: publish --sign attaches the .minisig as a referrer.
+    await publish('8.0.0', '--sign', keys.trustedKey);
+    await stack.waitAppVersion('8.0.0', 60_000);
+    s7 = await stack.waitStatus('8.0.0 committed', (x) => x.phase === 'idle' && x.history.some((h) => h.event === 'commit' && h.version === '8.0.0'));
+    assert.equal(s7.verifiedBy, keys.trustedId);
+    assert.equal(await metric(stack, 'molt_signature_failures_total'), 5, 'each refusal counted');
   });
 });

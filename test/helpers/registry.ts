@@ -152,7 +152,7 @@ export interface Upstream {
   body: Buffer;
 }
 
-function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
+export function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     stream.on('data', (c: Buffer) => chunks.push(c));
@@ -162,8 +162,9 @@ function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
 }
 
 /** Send the request on to `upstream` (e.g. the registry) and buffer its answer (test blobs are small). */
-export async function forward(upstream: string, req: http.IncomingMessage, opts: { path?: string; dropAuth?: boolean } = {}): Promise<Upstream> {
-  const body = await readAll(req);
+export async function forward(upstream: string, req: http.IncomingMessage, opts: { path?: string; dropAuth?: boolean; body?: Buffer } = {}): Promise<Upstream> {
+  // `body`: the request body when the caller has read it already (to look at it).
+  const body = opts.body ?? (await readAll(req));
   // Host is kept, as real proxies do: the registry builds its Location URLs from it.
   const headers = { ...req.headers };
   if (opts.dropAuth) delete headers.authorization;

@@ -148,6 +148,9 @@ describe('molt publish', () => {
     [['not a ref', 'f'], /bad OCI reference/],
     [[`127.0.0.1:1/cli/x`, 'f'], /has no tag/],
     [[`127.0.0.1:1/cli/x:1.0.0`, 'f', '--frobnicate'], /unknown option '--frobnicate'/],
+    [[`127.0.0.1:1/cli/x:1.0.0`, 'f', '--sign'], /--sign needs a value/],
+    [[`127.0.0.1:1/cli/x:1.0.0`, 'f', '--sign', '/nonexistent/key.pem'], /--sign \/nonexistent\/key\.pem: cannot read \(ENOENT\)/],
+    [[`127.0.0.1:1/cli/x:1.0.0`, 'f', '--sign', '/etc/hostname'], /--sign \/etc\/hostname: not a minisign secret key/],
   ] as [string[], RegExp][]) {
     test(`usage error exits 2: publish ${args.join(' ') || '(nothing)'}`, async () => {
       const r = await molt(['publish', ...args]);

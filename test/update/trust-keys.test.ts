@@ -123,9 +123,12 @@ describe('trust keys', () => {
     assert.equal(keyed.required, true);
     assert.equal(keyed.keys.length, 1);
     assert.equal(trustStartupWarning(keyed), null);
-    // Keyless settings need a trusted root; with one, see trust-sigstore.test.ts.
+    // Keyless settings without MOLT_TRUST_ROOT take the public-good root through TUF (trust-tuf.test.ts); with one, see trust-sigstore.test.ts.
     const identity = 'https://github.com/o/r/.github/workflows/release.yml@refs/tags/v*';
-    assert.match(configError(() => loadTrustConfig({ MOLT_TRUST_IDENTITY: identity })), /^MOLT_TRUST_IDENTITY: no Sigstore trusted root/);
+    const viaTuf = loadTrustConfig({ MOLT_TRUST_IDENTITY: identity });
+    assert.equal(viaTuf.required, true);
+    assert.deepEqual(viaTuf.tuf, {}, 'the root comes through TUF, from the public-good repository');
+    assert.equal(viaTuf.keyless, undefined, 'not before TUF answered (or a cache was loaded)');
     fs.writeFileSync(path.join(dir, 'root.json'), '{"mediaType": ');
     assert.match(configError(() => loadTrustConfig({ MOLT_TRUST_IDENTITY: identity, MOLT_TRUST_ROOT: path.join(dir, 'root.json') })), /^MOLT_TRUST_ROOT: .*root\.json: not a readable JSON file/);
     fs.writeFileSync(path.join(dir, 'root.json'), '{"mediaType": "x"}');

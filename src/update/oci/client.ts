@@ -215,8 +215,11 @@ export class RegistryClient {
     return { digest: m.digest, mediaType: m.mediaType, size: m.bytes.length };
   }
 
-  /** GET a manifest and prove its bytes: by digest they must hash to it; by tag they must match Docker-Content-Digest. */
-  async getManifest(reference: string, signal?: AbortSignal): Promise<FetchedManifest> {
+  /**
+   * GET a manifest and prove its bytes: by digest they must hash to it; by tag they must match Docker-Content-Digest.
+   * `maxBytes`: more is refused ('bad-input') without being read (signature manifests are held to less).
+   */
+  async getManifest(reference: string, signal?: AbortSignal, maxBytes = MAX_MANIFEST_BYTES): Promise<FetchedManifest> {
     const res = await this.call('GET', this.url(`manifests/${reference}`), { headers: { accept: MANIFEST_ACCEPT }, signal, idempotent: true });
     if (res.status !== 200) {
       if (res.status === 404) {
@@ -225,7 +228,7 @@ export class RegistryClient {
       }
       return this.failStatus(res, `GET manifest '${reference}'`);
     }
-    const bytes = await readBody(res, MAX_MANIFEST_BYTES, `manifest '${reference}'`);
+    const bytes = await readBody(res, maxBytes, `manifest '${reference}'`);
     const digest = sha256Hex(bytes);
     const expected = DIGEST_RE.test(reference) ? reference : header(res, 'docker-content-digest');
     if (expected && expected !== digest) {
@@ -362,13 +365,19 @@ export class RegistryClient {
 
   /** PUT a manifest under a tag (or digest); returns the digest of the bytes as sent. */
   async putManifest(reference: string, bytes: Buffer, mediaType: string, signal?: AbortSignal): Promise<string> {
+    return (await this.putManifestFull(reference, bytes, mediaType, signal)).digest;
+  }
+
+  /** putManifest, and the OCI-Subject header a registry with the referrers API answers for a manifest with a subject. */
+  async putManifestFull(reference: string, bytes: Buffer, mediaType: string, signal?: AbortSignal): Promise<{ digest: string; ociSubject?: string }> {
     const res = await this.call('PUT', this.url(`manifests/${reference}`), { signal, idempotent: true, headers: { 'content-type': mediaType }, body: bytes });
     if (res.status !== 201 && res.status !== 200) return this.failStatus(res, `PUT manifest '${reference}'`);
     discard(res);
     const digest = sha256Hex(bytes);
     const said = header(res, 'docker-content-digest');
     if (said && said !== digest) throw new UpdateError(`${this.where()}: registry stored manifest as ${said}, expected ${digest}`, 'integrity');
-    return digest;
+    const ociSubject = header(res, 'oci-subject');
+    return ociSubject ? { digest, ociSubject } : { digest };
   }
 
   toString(): string {

@@ -56,6 +56,8 @@ export interface ImageManifest {
   config: Descriptor;
   layers: Descriptor[];
   annotations: Record<string, string>;
+  /** OCI 1.1: the manifest this one refers to (a signature, an attestation). */
+  subject?: Descriptor;
 }
 
 export interface ImageIndex {
@@ -139,6 +141,7 @@ export function parseManifest(bytes: Uint8Array, contentType: string | undefined
     const layers = doc.layers.map((l, i) => parseDescriptor(l, `layers[${i}]`));
     const m: ImageManifest = { kind: 'manifest', mediaType: type, config, layers, annotations };
     if (typeof doc.artifactType === 'string') m.artifactType = doc.artifactType;
+    if (doc.subject !== undefined) m.subject = parseDescriptor(doc.subject, 'subject');
     return m;
   }
   throw new UpdateError(`unknown manifest media type '${type.slice(0, 100)}' for ${where}`, 'bad-input');

@@ -326,7 +326,7 @@ export class GitHubSource implements ReleaseSource {
 
     // Signatures before the asset's first byte: the hasher computes only what they need.
     const sigs = opts.trust?.required ? await assetSignatures(this.assetContext(), loc.assets, asset.name, loc.tag, opts.signal) : {};
-    if (opts.trust?.keyless && expected) sigs.bundles = [...(sigs.bundles ?? []), ...(await this.attestations(expected, opts.signal))];
+    if (opts.trust?.identity && expected) sigs.bundles = [...(sigs.bundles ?? []), ...(await this.attestations(expected, opts.signal))];
     const gate = trustGate(opts.trust, asset.name, release.version, sigs);
     const work = await fs.promises.mkdtemp(path.join(stagingRoot, `github-${release.version}-`));
     // A verified asset is downloaded straight into the blob cache (downloadVerified renames it

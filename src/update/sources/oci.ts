@@ -27,6 +27,11 @@ import {
 } from '../oci/manifest.js';
 import { DIGEST_RE, formatReference, parseReference, type OciReference } from '../oci/reference.js';
 import { removeTree } from '../rmtree.js';
+import { repositoryName } from '../oci/referrers.js';
+import { discoverSignatures } from '../oci/signatures.js';
+import type { TrustConfig } from '../trust/config.js';
+import { TrustRefusal } from '../trust/gate.js';
+import { decideOciTrust } from '../trust/oci.js';
 
 const log = logger('oci');
 
@@ -72,6 +77,15 @@ export function semverTagVersion(tag: string): string | undefined {
   return semver.valid(v) === v ? v : undefined;
 }
 
+/**
+ * The version a manifest states: its (or, for an index, the chosen entry's) version annotation,
+ * else the digest's short form. Covered by the manifest digest, so a signature vouches for it.
+ */
+export function statedVersion(top: FetchedManifest, leaf?: FetchedManifest): string {
+  const ann = { ...(leaf?.manifest.kind === 'manifest' ? leaf.manifest.annotations : {}), ...top.manifest.annotations };
+  return versionFromLabel(ann[ANN.version]) ?? digestLabel(top.digest);
+}
+
 /** Build the release list from tags: newest first; `1.2.3` wins over `v1.2.3` for the same version. */
 export function releasesFromTags(tags: string[], ref: OciReference): Release[] {
   const byVersion = new Map<string, string>();
@@ -93,6 +107,7 @@ export function releasesFromTags(tags: string[], ref: OciReference): Release[] {
 
 export class OciSource implements ReleaseSource {
   readonly description: string;
+  readonly checksSignatures = true;
   readonly ref: OciReference;
   readonly client: RegistryClient;
   private readonly opts: OciSourceOptions;
@@ -120,7 +135,7 @@ export class OciSource implements ReleaseSource {
     const top = await this.client.getManifest(head.digest, signal);
     const leaf = top.manifest.kind === 'index' ? await this.resolveIndex(top, signal) : undefined;
     const ann = { ...(leaf?.manifest.kind === 'manifest' ? leaf.manifest.annotations : {}), ...top.manifest.annotations };
-    const version = versionFromLabel(ann[ANN.version]) ?? digestLabel(top.digest);
+    const version = statedVersion(top, leaf);
     const release: Release = {
       version,
       tag,
@@ -166,6 +181,8 @@ export class OciSource implements ReleaseSource {
       throw new UpdateError(`${formatReference(this.ref)}: manifest ${top.digest} is not the checked ${release.digest}`, 'integrity');
     }
     const leaf = await this.resolveIndex(top, signal);
+    // Before a byte of any layer: a release no trusted key signed is not downloaded.
+    const trustedBy = opts.trust?.required ? await this.checkSignatures(opts.trust, release, top, leaf, signal) : null;
     const manifest = leaf.manifest as ImageManifest;
     if (manifest.layers.length === 0) throw new UpdateError(`${formatReference(this.ref)}@${leaf.digest}: manifest has no layers`, 'bad-input');
     // Every layer is judged before a byte is downloaded: a bad one refuses the release whole.
@@ -223,15 +240,25 @@ export class OciSource implements ReleaseSource {
       // mkdtemp made it 0700: the app, which may have dropped root, must be able to enter it.
       await fs.promises.chmod(dir, 0o755);
       fsyncDir(dir);
-      log.info('fetched', { ref: formatReference(this.ref), digest: top.digest, version: release.version, layers: manifest.layers.length, downloaded });
+      log.info('fetched', { ref: formatReference(this.ref), digest: top.digest, version: release.version, layers: manifest.layers.length, downloaded, ...(trustedBy ? { signed_by: trustedBy } : {}) });
       const verified = [top.digest, ...(leaf.digest !== top.digest ? [leaf.digest] : []), ...manifest.layers.map((d) => d.digest)];
-      return { release: { ...release, digest: top.digest }, dir, downloaded, verified };
+      return { release: { ...release, digest: top.digest }, dir, downloaded, verified, trustedBy };
     } catch (err) {
       await removeTree(dir);
       throw err;
     } finally {
       await removeTree(work);
     }
+  }
+
+  /** The signatures of the release manifest, judged; returns what verified it or throws a TrustRefusal. */
+  private async checkSignatures(trust: TrustConfig, release: Release, top: FetchedManifest, leaf: FetchedManifest, signal?: AbortSignal): Promise<string | null> {
+    const found = await discoverSignatures(this.client, top.digest, { signal, bundles: Boolean(trust.keyless) });
+    const subject = { digest: top.digest, bytes: top.bytes, name: repositoryName(this.ref), version: release.version, signedVersion: statedVersion(top, leaf) };
+    const decision = decideOciTrust(trust, found, subject);
+    log.info('signatures', { digest: top.digest, via: found.via.join(',') || 'none', found: found.cosign.length + found.bundles.length + found.minisigs.length, broken: found.broken.length });
+    if (!decision.ok) throw new TrustRefusal(decision.reason, decision.detail);
+    return decision.by;
   }
 
   /** One layer into layerDir, within what is left of the release's limits; returns what it used. */

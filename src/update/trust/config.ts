@@ -17,24 +17,28 @@ export interface TrustConfig {
   keyless?: KeylessTrust;
   /** Path of a private Sigstore trusted root JSON. */
   root?: string;
-}
-
-export interface TrustConfigOptions {
   /**
-   * The public-good Sigstore trusted root (refreshed through TUF by the
-   * caller), used for MOLT_TRUST_IDENTITY when MOLT_TRUST_ROOT is not set.
+   * Keyless without MOLT_TRUST_ROOT: the root comes through TUF (tuf.ts), which sets `keyless`
+   * once it has one; until then keyless signatures cannot be checked (gate.ts).
    */
-  publicGoodRoot?: unknown;
+  tuf?: { mirrorUrl?: string; initialRoot?: string };
 }
 
-export function loadTrustConfig(env: NodeJS.ProcessEnv, opts: TrustConfigOptions = {}): TrustConfig {
+export function loadTrustConfig(env: NodeJS.ProcessEnv): TrustConfig {
   const keysSetting = env.MOLT_TRUST_KEYS?.trim() || undefined;
   const identity = env.MOLT_TRUST_IDENTITY?.trim() || undefined;
   const issuerSetting = env.MOLT_TRUST_ISSUER?.trim() || undefined;
   const root = env.MOLT_TRUST_ROOT?.trim() || undefined;
   if (issuerSetting && !identity) throw new TrustConfigError('MOLT_TRUST_ISSUER: set without MOLT_TRUST_IDENTITY (the issuer qualifies an identity)');
   if (root && !identity) throw new TrustConfigError('MOLT_TRUST_ROOT: set without MOLT_TRUST_IDENTITY (the root verifies keyless identities)');
-  let rootJson: unknown = opts.publicGoodRoot;
+  const tufUrl = env.MOLT_TRUST_TUF_URL?.trim() || undefined;
+  const tufRoot = env.MOLT_TRUST_TUF_ROOT?.trim() || undefined;
+  for (const [name, v] of [['MOLT_TRUST_TUF_URL', tufUrl], ['MOLT_TRUST_TUF_ROOT', tufRoot]] as const) {
+    if (v && !identity) throw new TrustConfigError(`${name}: set without MOLT_TRUST_IDENTITY (TUF keeps the root for keyless identities)`);
+    if (v && root) throw new TrustConfigError(`${name}: set with MOLT_TRUST_ROOT (a fixed trusted root needs no TUF)`);
+  }
+  if (tufUrl && !/^https?:\/\/[^/]/.test(tufUrl)) throw new TrustConfigError(`MOLT_TRUST_TUF_URL: ${tufUrl}: not an http(s) URL`);
+  let rootJson: unknown;
   if (root) {
     try {
       rootJson = JSON.parse(fs.readFileSync(root, 'utf8'));
@@ -48,12 +52,13 @@ export function loadTrustConfig(env: NodeJS.ProcessEnv, opts: TrustConfigOptions
     config.identity = identity;
     config.issuer = issuerSetting ?? GITHUB_ACTIONS_ISSUER;
     if (rootJson === undefined) {
-      throw new TrustConfigError('MOLT_TRUST_IDENTITY: no Sigstore trusted root (set MOLT_TRUST_ROOT to a trusted_root.json)');
-    }
-    try {
-      config.keyless = keylessTrust(rootJson, { identity, issuer: config.issuer });
-    } catch (err) {
-      throw new TrustConfigError(`${root ? `MOLT_TRUST_ROOT: ${root}` : 'MOLT_TRUST_IDENTITY: public-good root'}: not a Sigstore trusted root (${firstLine(err)})`);
+      config.tuf = { ...(tufUrl ? { mirrorUrl: tufUrl } : {}), ...(tufRoot ? { initialRoot: tufRoot } : {}) };
+    } else {
+      try {
+        config.keyless = keylessTrust(rootJson, { identity, issuer: config.issuer });
+      } catch (err) {
+        throw new TrustConfigError(`${root ? `MOLT_TRUST_ROOT: ${root}` : 'MOLT_TRUST_IDENTITY'}: not a Sigstore trusted root (${firstLine(err)})`);
+      }
     }
   }
   if (root) config.root = root;

@@ -17,15 +17,32 @@ export function signatureFileNames(name: string): { minisig: string; sig: string
   return { minisig: `${name}.minisig`, sig: `${name}.sig`, bundle: `${name}.sigstore.json`, sums: 'SHA256SUMS', sumsMinisig: 'SHA256SUMS.minisig', sumsSig: 'SHA256SUMS.sig' };
 }
 
-/** A release refused for its signature: `reason` is one of the closed set (decide.ts), `detail` is for the log. */
+/**
+ * A release refused for its signature: `reason` is one of the closed set (decide.ts), `detail` is for the log.
+ * `transient`: the fault is molt's, not the release's (no Sigstore trusted root yet): retried, never blocked.
+ */
 export class TrustRefusal extends UpdateError {
   constructor(
     readonly reason: TrustReason,
     readonly detail?: string,
+    readonly transient = false,
   ) {
-    super(reason, 'untrusted');
+    super(transient && detail ? `${reason} (${detail})` : reason, 'untrusted');
     this.name = 'TrustRefusal';
   }
+}
+
+/** Why a keyless signature cannot be checked yet: TUF has not answered once and nothing is cached. */
+export const NO_TRUSTED_ROOT = 'no Sigstore trusted root: TUF repository unreachable';
+
+/** Keyless trust pinned, but no trusted root to check bundles against yet (tuf.ts sets it). */
+export function keylessPending(trust: TrustConfig | undefined): boolean {
+  return Boolean(trust?.required && trust.identity && !trust.keyless);
+}
+
+/** Before downloading: only a keyless signature could vouch for a release, and none can be checked yet. */
+export function refuseWithoutRoot(trust: TrustConfig | undefined): void {
+  if (keylessPending(trust) && trust!.keys.length === 0) throw new TrustRefusal('no signature', NO_TRUSTED_ROOT, true);
 }
 
 export interface ArtifactGate {
@@ -48,6 +65,8 @@ export function trustGate(trust: TrustConfig | undefined, servedAs: string, vers
     onChunk: (chunk) => check.hasher.update(chunk),
     finish() {
       const { decision } = check.finish();
+      // Bundles that could not be checked for want of a root may be valid: try again later, do not block.
+      if (!decision.ok && decision.reason === 'no signature' && keylessPending(trust) && signatures.bundles?.length) throw new TrustRefusal('no signature', NO_TRUSTED_ROOT, true);
       if (!decision.ok) throw new TrustRefusal(decision.reason, decision.detail);
       return decision.by;
     },
