@@ -15,6 +15,7 @@ const needs = {
   minisign: 'minisign', // signs and verifies releases against molt's minisign code
   openssl: 'openssl', // P-256 and Ed25519 keys and signatures for MOLT_TRUST_KEYS
   buildah: 'buildah', // builds docker/Dockerfile for real (vfs storage, chroot isolation)
+  iproute2: 'ip', // the loopback of a container run with no network (image-bundled test)
 };
 
 const run = (cmd, args, opts = {}) => spawnSync(cmd, args, { encoding: 'utf8', ...opts });

@@ -30,7 +30,9 @@ export function firstLine(s: string): string {
 
 /** Why an ENV_ONLY key is refused in the file: trust settings so no file can loosen them, the rest because molt init reads them. */
 export function envOnlyReason(key: string): string {
-  return key.startsWith('MOLT_TRUST_') ? 'a trust setting: no file may loosen it' : 'molt init reads it too';
+  if (key.startsWith('MOLT_TRUST_')) return 'a trust setting: no file may loosen it';
+  if (key === 'MOLT_BUNDLED') return 'installed without a signature check as part of the image: no file may name one';
+  return 'molt init reads it too';
 }
 
 /** The file's settings as strings, keyed by variable name. */

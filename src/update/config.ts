@@ -39,6 +39,8 @@ export interface UpdaterConfig {
   app: string;
   appDir?: string;
   versionFile: string;
+  /** MOLT_BUNDLED: a release shipped in the image (a directory or a tarball), installed before the first poll. */
+  bundled?: string;
   trialMs: number;
   ready: 'auto' | 'explicit';
   crashLimit: number;
@@ -229,6 +231,7 @@ export function readUpdaterConfig(env: NodeJS.ProcessEnv, readFile: (path: strin
   const app = readApp(s);
   const appDir = s.absPath('MOLT_APP_DIR');
   const versionFile = s.absPath('MOLT_VERSION_FILE', '/version');
+  const bundled = s.absPath('MOLT_BUNDLED');
   const trialMs = s.duration('MOLT_TRIAL', 30_000, { min: 1, minText: '1ms' });
   const ready = s.oneOf('MOLT_READY', ['auto', 'explicit'] as const, 'auto');
   const crashLimit = s.int('MOLT_CRASH_LIMIT', 2, 1);
@@ -282,6 +285,7 @@ export function readUpdaterConfig(env: NodeJS.ProcessEnv, readFile: (path: strin
     app,
     appDir,
     versionFile,
+    bundled,
     trialMs,
     ready,
     crashLimit,

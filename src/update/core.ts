@@ -37,6 +37,8 @@ export interface UpdaterDeps {
   hold?: Hold;
   /** MOLT_TRUST_*: absent or not required = releases are installed without a signature check. */
   trust?: TrustConfig;
+  /** MOLT_BUNDLED: the release shipped in the image (sources/bundled.ts), installed before the first poll (bundled.ts). */
+  bundled?: ReleaseSource;
   /** Keeps trust.keyless's root fresh through TUF (keyless without MOLT_TRUST_ROOT only). */
   trustRoot?: Pick<TufTrustRoot, 'refreshIfDue' | 'info'>;
 }

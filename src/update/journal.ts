@@ -18,8 +18,8 @@ export interface UpdateTarget {
   /** The version that ran before; where a rollback goes. */
   from?: string;
   release: Release;
-  /** Why: 'policy', 'named' (molt update VERSION), 'rollback'. */
-  reason: 'policy' | 'named' | 'rollback';
+  /** Why: 'policy', 'named' (molt update VERSION), 'rollback', 'bundled' (MOLT_BUNDLED, the image's own release). */
+  reason: 'policy' | 'named' | 'rollback' | 'bundled';
   startedAt: string;
   /** The reason to block with, once rolling back. */
   failure?: string;

@@ -14,6 +14,7 @@ import { Updater, type UpdaterHooks } from './updater.js';
 import { GitHubSource } from './sources/github.js';
 import { LocalDirSource } from './sources/local.js';
 import { OciSource } from './sources/oci.js';
+import { BundledSource } from './sources/bundled.js';
 import { UpdateError, type ReleaseSource } from './types.js';
 import { loadTrustConfig, trustStartupWarning, type TrustConfig } from './trust/config.js';
 import { TrustConfigError } from './trust/keys.js';
@@ -83,7 +84,8 @@ export async function main(argv: string[]): Promise<number> {
   const journal = new Journal(cfg.home);
   const app = new AppControl(cfg.servicesDir, cfg.app);
   const hold = new AppHold(path.join(app.dir, 'supervise', 'hold'));
-  updater = new Updater({ config: cfg, source, store, app, journal, hostname: os.hostname(), hooks, hold, trust, ...(trustRoot ? { trustRoot } : {}) });
+  const bundled = cfg.bundled ? new BundledSource(cfg.bundled, cfg.versionFile) : undefined;
+  updater = new Updater({ config: cfg, source, store, app, journal, hostname: os.hostname(), hooks, hold, trust, ...(trustRoot ? { trustRoot } : {}), ...(bundled ? { bundled } : {}) });
   const { readServices } = await import('../api/services.js');
   let api: { close(): Promise<void> };
   try {
@@ -100,7 +102,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`molt updater: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   }
-  log.info('started', { source: source.description, policy: cfg.policy, interval_ms: cfg.intervalMs, home: cfg.home, app: cfg.app, socket: cfg.socket });
+  log.info('started', { source: source.description, ...(bundled ? { bundled: cfg.bundled } : {}), policy: cfg.policy, interval_ms: cfg.intervalMs, home: cfg.home, app: cfg.app, socket: cfg.socket });
   const trustWarning = trustStartupWarning(trust);
   if (trustWarning) process.stderr.write(`${trustWarning}\n`);
   else log.info('signatures required', { keys: trust.keys.length, ...(trust.identity ? { identity: trust.identity, issuer: trust.issuer } : {}), ...(trustRoot ? { root: `TUF ${trustRoot.mirror}` } : trust.root ? { root: trust.root } : {}) });

@@ -146,3 +146,20 @@ export function findNamed<T extends Candidate>(releases: T[], name: string): T |
     })
   );
 }
+
+export type BundledDecision = { install: true; why: string } | { install: false; why: string };
+
+/** MOLT_BUNDLED at start: does the image's release become `current`? Yes when nothing is installed, or when it is newer
+ *  than `current` by semver (a newer image on an older persistent volume). Never a blocked version (it failed here
+ *  before), never a downgrade or the same version, and never over a current it cannot be ordered against (either
+ *  label not semver: which is newer is unknown). Neither the policy nor prereleases limit it: the image is what was deployed. */
+export function decideBundled(o: { bundled: string; current?: string; blocked: ReadonlySet<string> }): BundledDecision {
+  if (isBlocked(o.bundled, o.blocked)) return { install: false, why: `${o.bundled} is blocked` };
+  if (o.current === undefined) return { install: true, why: 'nothing is installed' };
+  if (sameVersion(o.bundled, o.current)) return { install: false, why: `${o.current} is already current` };
+  if (!isSemver(o.bundled) || !isSemver(o.current)) return { install: false, why: `${o.bundled} and current ${o.current} cannot be ordered (not both semver)` };
+  const cmp = compareVersions(o.bundled, o.current);
+  if (cmp > 0) return { install: true, why: `newer than current ${o.current}` };
+  if (cmp === 0) return { install: false, why: `current ${o.current} is the same version` };
+  return { install: false, why: `current ${o.current} is newer (never a downgrade)` };
+}

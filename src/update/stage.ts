@@ -6,7 +6,11 @@ import type { UpdateTarget } from './journal.js';
 import { UpdateError, type Release } from './types.js';
 import { refuseUnsignable, refuseWithoutRoot, TrustRefusal } from './trust/gate.js';
 
+/** A release of the source, or (reason 'bundled') the image's own release: that one without a signature check, trusted as the image is. */
 export async function stage(c: UpdaterCore, release: Release, reason: UpdateTarget['reason']): Promise<void> {
+  const source = reason === 'bundled' ? c.d.bundled : c.d.source;
+  if (!source) throw new Error('internal: no bundled release configured');
+  const trust = reason === 'bundled' ? undefined : c.d.trust;
   const target: UpdateTarget = { version: release.version, from: c.d.store.current(), release, reason, startedAt: new Date().toISOString() };
   if (c.d.store.has(release.version)) {
     await c.enter('staged', target);
@@ -17,11 +21,11 @@ export async function stage(c: UpdaterCore, release: Release, reason: UpdateTarg
   let lastLog = 0;
   let lastPct = -10;
   try {
-    if (!c.d.source.checksSignatures) refuseUnsignable(c.d.trust, `the ${c.d.source.description.split(' ')[0]} source does not check signatures yet`);
-    refuseWithoutRoot(c.d.trust);
-    const fetched = await c.d.source.fetch(release, c.d.store.stagingRoot(), {
+    if (!source.checksSignatures) refuseUnsignable(trust, `the ${source.description.split(' ')[0]} source does not check signatures yet`);
+    refuseWithoutRoot(trust);
+    const fetched = await source.fetch(release, c.d.store.stagingRoot(), {
       signal: c.abort.signal,
-      ...(c.d.trust ? { trust: c.d.trust } : {}),
+      ...(trust ? { trust } : {}),
       onProgress: (p) => {
         c.download = { version: release.version, bytes: p.bytes, total: p.total };
         const pct = p.total ? Math.floor((p.bytes / p.total) * 100) : -1;

@@ -3,7 +3,7 @@
 // phase is journaled before it begins; recover() resumes from any of them.
 // This class is the updater's face (UpdaterControl for the API, start/stop for
 // `molt updater`); the work is in one file per concern over UpdaterCore:
-// poll.ts, stage.ts, apply.ts, trial.ts, rollback.ts, recover.ts, watch.ts.
+// poll.ts, stage.ts, apply.ts, trial.ts, rollback.ts, recover.ts, watch.ts, bundled.ts.
 import type { ActionInfo, BlockedEntry, UpdaterControl, UpdaterStatus } from '../api/types.js';
 import { errMessage, log, UpdaterCore, type UpdaterDeps } from './core.js';
 import { isResting } from './phases.js';
@@ -13,6 +13,7 @@ import { manualRollback } from './rollback.js';
 import { watchHealth } from './health-events.js';
 import { watchApp, watchSource } from './watch.js';
 import { judgeFreshness } from './freshness.js';
+import { installBundled } from './bundled.js';
 
 export type { UpdaterDeps, UpdaterHooks } from './core.js';
 
@@ -40,8 +41,11 @@ export class Updater implements UpdaterControl {
       if (!isResting(c.j.state.phase)) c.trySend('u');
     }
     const t = c.j.state.target;
+    const firstPoll = () => scheduleCheck(c, Math.min(1000, c.cfg.intervalMs));
     if (resume && t) c.runExclusive('update', c.newAction('update', t.version), resume);
-    scheduleCheck(c, Math.min(1000, c.cfg.intervalMs));
+    // The image's release before the first poll; after a resumed trial, at the next start (one update at a time).
+    if (c.d.bundled && !resume && isResting(c.j.state.phase)) c.runExclusive('update', c.newAction('update'), () => installBundled(c, firstPoll));
+    else firstPoll();
     c.watchTimer = setInterval(() => {
       watchHealth(c);
       watchApp(c);

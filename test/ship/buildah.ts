@@ -2,10 +2,10 @@
 // chroot isolation: no overlay or user namespaces needed), and a Node base image
 // made here from the machine's own node, its libraries and a few tools, so that
 // the build needs no network but the npm registry.
-import { execFile, spawn, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { childrenOf } from '../helpers/molt.js';
+import { childrenOf, repoRoot, waitFor } from '../helpers/molt.js';
 
 export interface Result {
   status: number | null;
@@ -122,50 +122,59 @@ export function baseRootfs(root: string, withNode: boolean): void {
   fs.symlinkSync('../lib/node_modules/npm/bin/npx-cli.js', path.join(root, 'usr/bin/npx'));
 }
 
+/** docker/Dockerfile built on `base` (a local image, never pulled) as `tag`; buildah's output, or a thrown error with its tail. */
+export function buildMoltImage(b: Buildah, base: string, tag: string, version: string): string {
+  const r = b.run(
+    ['bud', '--isolation', 'chroot', '--pull=never', '--network', 'host', '--format', 'docker', '--build-arg', `NODE_IMAGE=${base}`, '--build-arg', `VERSION=${version}`, '-f', 'docker/Dockerfile', '-t', tag, repoRoot],
+    480_000,
+  );
+  if (r.status !== 0) throw new Error(`buildah bud docker/Dockerfile failed (${r.status}): ${(r.stdout + r.stderr).slice(-4000)}`);
+  return r.stdout + r.stderr;
+}
+
+/** The image's ENV as a map. */
+export function imageEnv(b: Buildah, image: string): Record<string, string> {
+  const config = JSON.parse(b.ok(['inspect', '--type', 'image', image])) as { Docker: { config: { Env?: string[] } } };
+  const env: Record<string, string> = {};
+  for (const kv of config.Docker.config.Env ?? []) env[kv.slice(0, kv.indexOf('='))] = kv.slice(kv.indexOf('=') + 1);
+  return env;
+}
+
 export interface Container {
-  /** Host pid of the container's PID 1 (the ENTRYPOINT). */
+  /** Host pid of the container's PID 1 (the ENTRYPOINT, chrooted into the image's root). */
   pid1: number;
-  output: () => string;
+  proc: ChildProcess;
+  output(): string;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** `docker exec`: a command in the container's mount and PID namespaces and root. */
+  /** `docker exec`: a command in the container's namespaces and root. */
   exec(args: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
-  /** KILL PID 1 (the kernel kills the rest of the namespace) and wait. */
+  /** SIGKILL PID 1 (the kernel then kills the whole PID namespace) and wait. */
   kill(): Promise<void>;
 }
 
 /**
- * Run `cmd` as PID 1 of a new PID and mount namespace chrooted into `root` (a mounted
- * image), proc and dev mounted in it, with `env`: the image run as a container.
+ * `docker run` of a mounted image root: `molt init` as PID 1 of new PID and mount namespaces,
+ * chrooted into `root` with /proc and /dev mounted, with `env`. With `network: false`, also a
+ * new network namespace whose only interface is loopback (`docker run --network none`).
+ * `cmd` replaces the ENTRYPOINT (default `molt init`).
  */
-export async function startContainer(root: string, env: Record<string, string>, cmd: string[]): Promise<Container> {
+export async function runContainer(root: string, env: Record<string, string>, opts: { network: boolean; cmd?: string[] }): Promise<Container> {
   for (const d of ['proc', 'dev']) fs.mkdirSync(path.join(root, d), { recursive: true });
-  const script = 'root=$1; shift; mount -t proc proc "$root/proc" && mount --rbind /dev "$root/dev" && exec /usr/sbin/chroot "$root" "$@"';
-  const proc = spawn('/usr/bin/unshare', ['--pid', '--fork', '--mount', '--propagation', 'private', '/bin/sh', '-c', script, 'sh', root, ...cmd], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const script = `${opts.network ? '' : 'ip link set lo up && '}mount -t proc proc "$1/proc" && mount --rbind /dev "$1/dev" && root=$1 && shift && exec /usr/sbin/chroot "$root" "$@"`;
+  const ns = ['--pid', '--fork', '--mount', '--propagation', 'private', ...(opts.network ? [] : ['--net'])];
+  const proc = spawn('/usr/bin/unshare', [...ns, '/bin/sh', '-c', script, 'sh', root, ...(opts.cmd ?? ['molt', 'init'])], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   proc.stdout!.setEncoding('utf8').on('data', (d: string) => (output += d));
   proc.stderr!.setEncoding('utf8').on('data', (d: string) => (output += d));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
-  let pid1 = 0;
-  for (let i = 0; i < 200 && !pid1; i++) {
-    pid1 = childrenOf(proc.pid!)[0] ?? 0;
-    if (!pid1) await new Promise((r) => setTimeout(r, 50));
-  }
-  if (!pid1) {
-    proc.kill('SIGKILL');
-    throw new Error(`no PID 1 in the container: ${output.slice(-2000)}`);
-  }
+  const pid1 = await waitFor(`PID 1 of the namespace\n${output.slice(-3000)}`, () => childrenOf(proc.pid!)[0], 10_000);
   return {
     pid1,
+    proc,
     output: () => output,
     exited,
-    exec: (args) =>
-      new Promise((resolve) => {
-        execFile('nsenter', ['--target', String(pid1), '--mount', '--pid', '--root', '--wd', ...args], { timeout: 30_000, encoding: 'utf8' }, (err, stdout, stderr) => {
-          const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
-          resolve({ code, stdout, stderr });
-        });
-      }),
-    async kill() {
+    exec: (args) => execIn(pid1, args),
+    kill: async () => {
       if (proc.exitCode !== null || proc.signalCode !== null) return;
       try {
         process.kill(pid1, 'SIGKILL');
@@ -176,4 +185,26 @@ export async function startContainer(root: string, env: Record<string, string>, 
       await exited;
     },
   };
+}
+
+/** `docker exec`: a command in the container's mount, PID and network namespaces and root. */
+export function execIn(pid1: number, args: string[], timeoutMs = 30_000): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile('nsenter', ['--target', String(pid1), '--mount', '--pid', '--net', '--root', '--wd', ...args], { timeout: timeoutMs, encoding: 'utf8' }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** What GET http://127.0.0.1:port/ answers inside the container (its own loopback), as hello's version; undefined when nothing answers. */
+export async function appVersionIn(pid1: number, port: number): Promise<string | undefined> {
+  const js = `fetch('http://127.0.0.1:${port}/', { signal: AbortSignal.timeout(2000) }).then((r) => r.json()).then((j) => console.log(j.version), () => process.exit(1))`;
+  const r = await execIn(pid1, ['node', '-e', js], 10_000);
+  return r.code === 0 ? r.stdout.trim() || undefined : undefined;
+}
+
+/** runContainer with the network of the host and `cmd` as the ENTRYPOINT. */
+export function startContainer(root: string, env: Record<string, string>, cmd: string[]): Promise<Container> {
+  return runContainer(root, env, { network: true, cmd });
 }

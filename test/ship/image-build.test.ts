@@ -10,14 +10,14 @@
 // buildah's RUN always shares the host's network: it refuses any other.)
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { childrenOf, repoRoot, tmpdir, waitFor } from '../helpers/molt.js';
 import { freePort } from '../helpers/registry.js';
 import type { UpdaterStatus } from '../../src/api/types.js';
-import { baseRootfs, Buildah } from './buildah.js';
+import { baseRootfs, Buildah, execIn } from './buildah.js';
 import { LIB } from './layout.js';
 
 const BASE = `localhost/molt-test-node:${process.versions.node.split('.')[0]}`;
@@ -40,16 +40,6 @@ function appVersion(port: number): Promise<string | undefined> {
     });
     req.on('error', () => resolve(undefined));
     req.on('timeout', () => req.destroy());
-  });
-}
-
-function execIn(pid: number, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  // `docker exec`: the container's mount namespace and root, the image's PATH.
-  return new Promise((resolve) => {
-    execFile('nsenter', ['--target', String(pid), '--mount', '--pid', '--root', '--wd', ...args], { timeout: 30_000, encoding: 'utf8' }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
   });
 }
 

@@ -43,6 +43,7 @@ describe('defaults', () => {
       app: 'app',
       appDir: undefined,
       versionFile: '/version',
+      bundled: undefined,
       trialMs: 30_000,
       ready: 'auto',
       crashLimit: 2,
@@ -370,6 +371,15 @@ describe('the YAML file', () => {
       assert.equal(msg, `${n} in MOLT_CONFIG file /etc/molt/molt.yaml is read from the environment only (a trust setting: no file may loosen it)`);
     }
     assert.match(refusal({}, 'MOLT_DIR: /r\nMOLT_SERVICES: /sv\n'), /\(molt init reads it too\)$/);
+  });
+
+  test('MOLT_BUNDLED: an absolute path from the environment; refused in the file (it is installed without a signature check)', () => {
+    assert.equal(read({ ...DIR, MOLT_BUNDLED: '/opt/molt-bundled/' }).bundled, '/opt/molt-bundled');
+    assert.match(refusal({ ...DIR, MOLT_BUNDLED: 'opt/app.tar.gz' }), /^MOLT_BUNDLED="opt\/app\.tar\.gz" must be an absolute path$/);
+    assert.equal(
+      refusal({}, 'MOLT_DIR: /r\nMOLT_BUNDLED: /opt/app.tar.gz\n'),
+      'MOLT_BUNDLED in MOLT_CONFIG file /etc/molt/molt.yaml is read from the environment only (installed without a signature check as part of the image: no file may name one)',
+    );
   });
 
   test('malformed files are refused in one line', () => {
