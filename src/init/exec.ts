@@ -1,9 +1,9 @@
 // CMD's exec shim: the few steps tini takes in its child between fork and exec,
 // which libuv's spawn cannot: a process group of its own, the terminal's
-// foreground for that group, a parent-death signal, then execvp. Run as
-// `node exec.js OPTIONS_JSON FILE ARGS...`; the pid stays CMD's, so libuv
-// still reports CMD's exit status to molt.
-import { pathToFileURL } from 'node:url';
+// foreground for that group, a parent-death signal, then execvp. molt runs it
+// as `molt __init-exec OPTIONS_JSON FILE ARGS...` (its own entry file, so the
+// bundled image has it too); the pid stays CMD's, so libuv still reports CMD's
+// exit status to molt.
 import { native } from '../common/native.js';
 
 export interface ExecOptions {
@@ -25,7 +25,7 @@ export function execFailure(file: string, errno: number): { code: number; line: 
   return { code: 1, line: `molt init: cannot run ${file}: errno ${errno}` };
 }
 
-function run(argv: string[]): number {
+export async function main(argv: string[]): Promise<number> {
   const [json, file, ...args] = argv;
   if (json === undefined || file === undefined) return 2;
   const opts = JSON.parse(json) as ExecOptions;
@@ -45,6 +45,3 @@ function run(argv: string[]): number {
   process.stderr.write(f.line + '\n');
   return f.code;
 }
-
-// Imported by molt for the path and types; runs only as the shim itself.
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) process.exitCode = run(process.argv.slice(2));

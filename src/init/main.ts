@@ -2,7 +2,6 @@
 // environment, take the signals, become a subreaper when not PID 1, start the
 // supervisor and CMD, then react to events until an orderly shutdown ends it.
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import fs from 'node:fs';
 import { logger, parseLogLevel, setLogLevel } from '../common/log.js';
@@ -35,7 +34,6 @@ const RELAYED_SIGNALS = [
 ] as const;
 // Job control goes to CMD's whole process group, as a terminal would send it.
 const JOB_SIGNALS = ['SIGTSTP', 'SIGTTIN', 'SIGTTOU', 'SIGCONT'] as const;
-const EXEC_SHIM = path.join(path.dirname(fileURLToPath(import.meta.url)), 'exec.js');
 
 interface Cmd {
   child: ChildProcess;
@@ -165,7 +163,8 @@ class Init {
     const [file] = this.argv as [string, ...string[]];
     // Not PID 1: if molt dies of a signal it cannot catch, CMD must not run on orphaned.
     const opts: ExecOptions = { parentDeathSignal: process.pid === 1 ? 0 : signalNumber('SIGTERM'), parent: process.pid };
-    const child = this.spawnTracked(process.execPath, [EXEC_SHIM, JSON.stringify(opts), ...this.argv], { stdio: 'inherit', cwd: this.startDir });
+    // molt's own entry file (dist/src/cli/main.js, or the image's bundle) runs the shim.
+    const child = this.spawnTracked(process.execPath, [process.argv[1]!, '__init-exec', JSON.stringify(opts), ...this.argv], { stdio: 'inherit', cwd: this.startDir });
     this.cmd = { child };
     child.on('error', (err: NodeJS.ErrnoException) => {
       if (child.pid !== undefined) return;
