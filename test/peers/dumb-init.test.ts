@@ -129,7 +129,9 @@ describe('dumb-init cwd_test', () => {
     ['molt', moltInit(), moltEnv()],
   ] as const) {
     test(`test_working_directories (${label}): the child starts in the init's start directory, the init holds /`, async () => {
-      const r = start([...init, 'sh', '-c', 'readlink /proc/$PPID/cwd && readlink /proc/$$/cwd'], env, '/tmp');
+      // dumb-init changes directory after its fork: give it a moment (bounded) to do so.
+      const settle = 'i=0; while [ "$(readlink /proc/$PPID/cwd)" != / ] && [ $i -lt 40 ]; do sleep 0.05; i=$((i+1)); done; ';
+      const r = start([...init, 'sh', '-c', settle + 'readlink /proc/$PPID/cwd && readlink /proc/$$/cwd'], env, '/tmp');
       const first = await r.line(10_000);
       const second = await r.line();
       assert.equal(await r.exited, 0);
