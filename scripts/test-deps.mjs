@@ -16,6 +16,8 @@ const needs = {
   openssl: 'openssl', // P-256 and Ed25519 keys and signatures for MOLT_TRUST_KEYS
   buildah: 'buildah', // builds docker/Dockerfile for real (vfs storage, chroot isolation)
   iproute2: 'ip', // the loopback of a container run with no network (image-bundled test)
+  tini: 'tini', // test/peers: tini's own checks, run against tini too to prove the check
+  'dumb-init': 'dumb-init', // test/peers: the same for dumb-init's
 };
 
 const run = (cmd, args, opts = {}) => spawnSync(cmd, args, { encoding: 'utf8', ...opts });

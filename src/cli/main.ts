@@ -26,6 +26,8 @@ const commands: Record<string, Command> = {
   version: { summary: 'version   print molt\'s version', load: () => import('./version.js') },
 };
 
+const INIT_EXEC = '__init-exec';
+
 /** The commands that talk to the running updater share one module. */
 function control(name: string): Promise<{ main: (argv: string[]) => Promise<number> }> {
   return import('./control.js').then((m) => ({ main: (argv: string[]) => m.runControl(name, argv) }));
@@ -43,6 +45,8 @@ async function run(argv: string[]): Promise<number> {
     return name ? 0 : 2;
   }
   if (name === '--version' || name === '-V') return (await commands.version!.load()).main([]);
+  // Not a command: molt init starts CMD through it (the same file, so the bundled image works too).
+  if (name === INIT_EXEC) return (await import('../init/exec.js')).main(rest);
   const cmd = Object.hasOwn(commands, name) ? commands[name] : undefined;
   if (!cmd) {
     process.stderr.write(`molt: unknown command '${name}' (try 'molt help')\n`);

@@ -1,6 +1,7 @@
 // The few libc calls Node does not offer: waitpid on one pid (reaping orphans
 // without stealing libuv's children), prctl(PR_SET_CHILD_SUBREAPER), pipe2,
-// flock, execve (molt chpst), chroot, setsid and SO_PEERCRED. Bound through koffi: it ships prebuilt glibc and musl binaries, so the
+// flock, execve (molt chpst), chroot, setsid, SO_PEERCRED, and what CMD's exec shim needs
+// (process group, terminal, execvp). Bound through koffi: it ships prebuilt glibc and musl binaries, so the
 // image needs no compiler, and costs about 5 MB of RSS.
 import { createRequire } from 'node:module';
 import { SyscallError } from './errors.js';
@@ -34,6 +35,23 @@ export interface Native {
   /** The peer of a connected Unix socket (SO_PEERCRED): who is on the other end. */
   peerCred(fd: number): { pid: number; uid: number; gid: number };
   errno(): number;
+  /** getpgrp(): our process group. */
+  processGroup(): number;
+  /** setpgid(0, 0): a process group of our own. */
+  ownProcessGroup(): boolean;
+  /** tcsetpgrp(fd, getpgrp()): 0 or errno. */
+  takeForeground(fd: number): number;
+  /** tcsetpgrp(fd, pgid), with SIGTTOU held off meanwhile: 0 or errno. */
+  setForeground(fd: number, pgid: number): number;
+  /** tcgetpgrp(fd): the terminal's foreground group, or -1. */
+  foreground(fd: number): number;
+  isatty(fd: number): boolean;
+  /** Signal dispositions back to SIG_DFL (the ignored ones survive exec otherwise) and an empty mask. */
+  resetSignals(signums: number[]): void;
+  /** Clears FD_CLOEXEC (Node sets it on 0, 1 and 2 at start), so the fd survives exec. */
+  keepOnExec(fd: number): void;
+  /** execvp(file, argv); returns only on failure, with the errno. */
+  execvp(file: string, argv: string[]): number;
 }
 
 let cached: Native | undefined;
@@ -73,12 +91,22 @@ export function native(): Native {
   const close = lib.func('int close(int fd)');
   const strerror = lib.func('const char *strerror(int errnum)');
   const execve = lib.func('int execve(const char *path, const char **argv, const char **envp)');
-  const fcntl = lib.func('int fcntl(int fd, int cmd, int arg)');
-  const signal = lib.func('void *signal(int sig, void *handler)');
-  const sigprocmask = lib.func('int sigprocmask(int how, const void *set, void *old)');
   const chroot = lib.func('int chroot(const char *path)');
   const setsid = lib.func('int setsid(void)');
   const getsockopt = lib.func('int getsockopt(int fd, int level, int name, void *value, _Inout_ uint32_t *len)');
+  const setpgid = lib.func('int setpgid(int pid, int pgid)');
+  const getpgrp = lib.func('int getpgrp()');
+  const tcsetpgrp = lib.func('int tcsetpgrp(int fd, int pgrp)');
+  const tcgetpgrp = lib.func('int tcgetpgrp(int fd)');
+  const isatty = lib.func('int isatty(int fd)');
+  const signal = lib.func('intptr_t signal(int signum, intptr_t handler)');
+  const sigprocmask = lib.func('int sigprocmask(int how, const void *set, void *old)');
+  const execvp = lib.func('int execvp(const char *file, const char **argv)');
+  const fcntl = lib.func('int fcntl(int fd, int cmd, ...)');
+  const SIG_DFL = 0;
+  const SIGTTOU = 22;
+  const SIG_BLOCK = 0;
+  const SIG_SETMASK = 2;
   const failed = (call: string, errno = koffi.errno()) => new SyscallError(call, errno, { text: strerror(errno) as string });
   const WNOHANG = 1;
   const PR_SET_CHILD_SUBREAPER = 36;
@@ -140,10 +168,9 @@ export function native(): Native {
     },
     execve(file, argv, env) {
       const F_SETFD = 2;
-      const SIG_SETMASK = 2;
       // Node marks fds 0-2 close-on-exec and ignores SIGPIPE/SIGXFSZ; neither must reach the program.
-      for (const fd of [0, 1, 2]) fcntl(fd, F_SETFD, 0);
-      for (const sig of [13, 25]) signal(sig, null);
+      for (const fd of [0, 1, 2]) fcntl(fd, F_SETFD, 'int', 0);
+      for (const sig of [13, 25]) signal(sig, SIG_DFL);
       sigprocmask(SIG_SETMASK, Buffer.alloc(128), null);
       execve(file, [...argv, null], [...env, null]);
       return failed('execve');
@@ -163,6 +190,45 @@ export function native(): Native {
       return { pid: buf.readInt32LE(0), uid: buf.readUInt32LE(4), gid: buf.readUInt32LE(8) };
     },
     errno() {
+      return koffi.errno();
+    },
+    processGroup() {
+      return getpgrp() as number;
+    },
+    ownProcessGroup() {
+      return (setpgid(0, 0) as number) === 0;
+    },
+    takeForeground(fd) {
+      return this.setForeground(fd, getpgrp() as number);
+    },
+    setForeground(fd, pgid) {
+      // A background group's tcsetpgrp gets SIGTTOU unless it is blocked or ignored:
+      // block it on this thread for the call (handlers stay as they are).
+      const ttou = Buffer.alloc(128);
+      ttou.writeUInt8(1 << ((SIGTTOU - 1) & 7), (SIGTTOU - 1) >> 3);
+      const old = Buffer.alloc(128);
+      sigprocmask(SIG_BLOCK, ttou, old);
+      const r = tcsetpgrp(fd, pgid) as number;
+      const errno = r === 0 ? 0 : koffi.errno();
+      sigprocmask(SIG_SETMASK, old, null);
+      return errno;
+    },
+    foreground(fd) {
+      return tcgetpgrp(fd) as number;
+    },
+    isatty(fd) {
+      return (isatty(fd) as number) === 1;
+    },
+    resetSignals(signums) {
+      for (const n of signums) signal(n, SIG_DFL);
+      sigprocmask(SIG_SETMASK, Buffer.alloc(128), null);
+    },
+    keepOnExec(fd) {
+      const F_SETFD = 2;
+      fcntl(fd, F_SETFD, 'int', 0);
+    },
+    execvp(file, argv) {
+      execvp(file, [...argv, null]);
       return koffi.errno();
     },
   };

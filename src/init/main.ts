@@ -2,7 +2,9 @@
 // environment, take the signals, become a subreaper when not PID 1, start the
 // supervisor and CMD, then react to events until an orderly shutdown ends it.
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { logger } from '../common/log.js';
+import path from 'node:path';
+import fs from 'node:fs';
+import { logger, parseLogLevel, setLogLevel } from '../common/log.js';
 import { Supervisor } from '../supervise/supervisor.js';
 import { exitStatus, type Service, type Slot } from '../supervise/service.js';
 import { childrenOfSelf, descendantsOfSelf } from '../common/proc.js';
@@ -12,6 +14,7 @@ import { WritableOutlet } from '../supervise/output.js';
 import { holdKeepsUp, readHoldState, STALE_APPLY_EXITS, staleHoldKeepsUp } from '../supervise/hold.js';
 import { ConfigError, parseInitArgs, readInitConfig, type InitArgs, type InitConfig } from './config.js';
 import { signalNumber } from '../supervise/signals.js';
+import type { ExecOptions } from './exec.js';
 
 /** Read as early as possible, for -p: a parent that is gone by then has been replaced. */
 const PARENT_AT_START = process.ppid;
@@ -19,11 +22,18 @@ const PARENT_AT_START = process.ppid;
 const log = logger('init');
 
 const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGQUIT'] as const;
-// What tini forwards, less what Node needs for itself: SIGPROF (V8's profiler), SIGPIPE
-// (sent to a writer, meaningless to relay), the synchronous ones and TTIN/TTOU.
+// Relayed to CMD each time, as tini and dumb-init do. Not here: SIGPIPE (molt's own
+// write to a closed stdout raises it; relayed, it would kill a CMD that never wrote
+// there), and SIGILL, SIGTRAP, SIGBUS, SIGFPE and SIGSEGV: a handler for a real fault
+// returns to the faulting instruction, so Node would spin instead of crash (its docs
+// say so; a SIGSEGV handler also breaks V8's wasm bounds traps). Those still kill a
+// molt that is not PID 1, and CMD then gets a parent-death TERM (see exec.ts).
 const RELAYED_SIGNALS = [
-  'SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGALRM', 'SIGCONT', 'SIGTSTP', 'SIGURG', 'SIGVTALRM', 'SIGXCPU', 'SIGXFSZ', 'SIGIO', 'SIGPWR',
+  'SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGALRM', 'SIGURG', 'SIGVTALRM', 'SIGXCPU', 'SIGXFSZ', 'SIGIO', 'SIGPWR',
+  'SIGABRT', 'SIGSYS', 'SIGPROF', 'SIGSTKFLT',
 ] as const;
+// Job control goes to CMD's whole process group, as a terminal would send it.
+const JOB_SIGNALS = ['SIGTSTP', 'SIGTTIN', 'SIGTTOU', 'SIGCONT'] as const;
 
 interface Cmd {
   child: ChildProcess;
@@ -43,7 +53,19 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw err;
   }
-  return new Init(config, args.cmd, args.successCodes, args.parentDeathSignal).run();
+  // tini's verbosity 1: on a terminal (docker run -t) only warnings and errors, so
+  // molt's info lines do not mix into an interactive CMD's screen.
+  if (!process.env.MOLT_LOG_LEVEL?.trim() && parseLogLevel(process.env) === 'info' && process.stderr.isTTY) setLogLevel('warn');
+  // Like dumb-init: molt itself holds no directory (a mount under it can go away);
+  // CMD still starts where molt was started, and relative paths are resolved first.
+  const startDir = process.cwd();
+  config.servicesDir = path.resolve(config.servicesDir);
+  try {
+    process.chdir('/');
+  } catch {
+    // stays where it is
+  }
+  return new Init(config, args.cmd, args.successCodes, args.parentDeathSignal, startDir).run();
 }
 
 class Init {
@@ -66,6 +88,7 @@ class Init {
     private readonly argv: string[],
     private readonly successCodes: number[] = [],
     private readonly parentDeathSignal?: NodeJS.Signals,
+    private readonly startDir: string = process.cwd(),
   ) {
     this.supervisor = new Supervisor(config.servicesDir, {
       spawn: (cmd, args, opts) => this.spawnTracked(cmd, args, opts),
@@ -93,12 +116,14 @@ class Init {
     if (process.pid !== 1) {
       if (!native().setChildSubreaper()) log.warn('not PID 1 and cannot become a child subreaper: orphans will not be reaped');
     }
-    process.on('SIGCHLD', () => this.reaper.schedule());
+    process.on('SIGCHLD', () => {
+      this.reaper.schedule();
+      this.followCmdStop();
+    });
     for (const sig of SHUTDOWN_SIGNALS) process.on(sig, () => this.onShutdownSignal(sig));
     for (const sig of RELAYED_SIGNALS) process.on(sig, () => this.relay(sig));
-    // Nothing should stop PID 1 from a terminal's background write.
-    process.on('SIGTTOU', () => {});
-    process.on('SIGTTIN', () => {});
+    // Caught, so a terminal's background read or write never stops molt itself.
+    for (const sig of JOB_SIGNALS) process.on(sig, () => this.relayJob(sig));
     process.on('SIGPIPE', () => {});
 
     if (this.parentDeathSignal && process.pid !== 1) {
@@ -135,8 +160,11 @@ class Init {
   }
 
   private startCmd(): void {
-    const [file, ...args] = this.argv as [string, ...string[]];
-    const child = this.spawnTracked(file, args, { stdio: 'inherit' });
+    const [file] = this.argv as [string, ...string[]];
+    // Not PID 1: if molt dies of a signal it cannot catch, CMD must not run on orphaned.
+    const opts: ExecOptions = { parentDeathSignal: process.pid === 1 ? 0 : signalNumber('SIGTERM'), parent: process.pid };
+    // molt's own entry file (dist/src/cli/main.js, or the image's bundle) runs the shim.
+    const child = this.spawnTracked(process.execPath, [process.argv[1]!, '__init-exec', JSON.stringify(opts), ...this.argv], { stdio: 'inherit', cwd: this.startDir });
     this.cmd = { child };
     child.on('error', (err: NodeJS.ErrnoException) => {
       if (child.pid !== undefined) return;
@@ -148,6 +176,7 @@ class Init {
     });
     child.on('exit', (code, signal) => {
       const status = exitStatus(code, signal);
+      this.takeTerminalBack();
       this.cmd!.exit = status;
       log.info('main program exited', { code: code ?? undefined, signal: signal ?? undefined });
       this.shutdown('main program exited', status);
@@ -176,20 +205,72 @@ class Init {
 
   private onShutdownSignal(sig: (typeof SHUTDOWN_SIGNALS)[number]): void {
     if (this.shuttingDown) {
-      // A second ^C means "now".
-      if (sig === 'SIGINT') this.killEverything();
+      // Every repeat reaches CMD (a second ^C often means "now" to it); the grace
+      // time keeps running from the first. Without CMD a second ^C means "now" to molt.
+      if (this.cmdRunning()) this.relay(sig);
+      else if (sig === 'SIGINT') this.killEverything();
       return;
     }
     log.info('signal received, stopping', { signal: sig });
     this.shutdown(`${sig}`, 0, sig);
   }
 
+  private cmdRunning(): boolean {
+    return !!this.cmd?.child.pid && this.cmd.exit === undefined;
+  }
+
   private relay(sig: NodeJS.Signals): void {
     log.debug('relaying signal', { signal: sig });
     if (this.cmd) {
-      if (this.cmd.child.pid && this.cmd.exit === undefined) signalPid(this.cmd.child.pid, sig);
+      if (this.cmdRunning()) signalPid(this.cmd.child.pid!, sig);
     } else {
       this.supervisor.signalAll(sig);
+    }
+  }
+
+  /** TSTP, TTIN, TTOU and CONT: to CMD's process group (the exec shim made it its own). */
+  private relayJob(sig: (typeof JOB_SIGNALS)[number]): void {
+    if (sig === 'SIGCONT' && this.cmdRunning()) this.giveTerminal();
+    if (!this.cmdRunning()) return this.relay(sig);
+    log.debug('relaying signal', { signal: sig, group: true });
+    try {
+      process.kill(-this.cmd!.child.pid!, sig);
+    } catch {
+      signalPid(this.cmd!.child.pid!, sig);
+    }
+  }
+
+  /**
+   * CMD stopped (^Z, or a TSTP relayed to it): when molt is a job of some shell (not
+   * PID 1, which cannot stop), molt stops too, so that shell sees its job stopped and
+   * takes the terminal back; its `fg` then CONTs molt, which CONTs CMD (relayJob).
+   */
+  private followCmdStop(): void {
+    if (process.pid === 1 || !this.cmdRunning() || this.shuttingDown) return;
+    if (procState(this.cmd!.child.pid!) !== 'T') return;
+    log.debug('main program stopped, stopping too');
+    process.kill(process.pid, 'SIGSTOP');
+  }
+
+  /** After a CONT: when molt's group holds the terminal again, hand it to CMD's group. */
+  private giveTerminal(): void {
+    try {
+      const nat = native();
+      if (!nat.isatty(0) || nat.foreground(0) !== nat.processGroup()) return;
+      nat.setForeground(0, this.cmd!.child.pid!);
+    } catch {
+      // no terminal
+    }
+  }
+
+  /** CMD is gone: its group no longer holds the terminal, molt's does again (tini's child leaves it). */
+  private takeTerminalBack(): void {
+    try {
+      const nat = native();
+      if (!nat.isatty(0) || nat.foreground(0) !== this.cmd?.child.pid) return;
+      nat.takeForeground(0);
+    } catch {
+      // no terminal
     }
   }
 
@@ -258,6 +339,15 @@ class Init {
     const finish = this.finish;
     this.finish = undefined;
     finish(code);
+  }
+}
+
+function procState(pid: number): string | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  } catch {
+    return undefined;
   }
 }
 

@@ -99,6 +99,33 @@ console.log('ready'); setInterval(() => {}, 1000);
     }
   });
 
+  test('not PID 1: ABRT, SYS and PROF are relayed; a SEGV that kills molt leaves CMD a TERM, not an orphan\'s life', async () => {
+    const dir = tmpdir('fatal');
+    const printer = script(
+      path.join(dir, 'printer.mjs'),
+      `#!${process.execPath}
+for (const s of ['SIGABRT', 'SIGSYS', 'SIGPROF', 'SIGTERM']) process.on(s, () => { console.log('got ' + s); if (s === 'SIGTERM') process.exit(0); });
+console.log('ready ' + process.pid); setInterval(() => {}, 1000);
+`,
+    );
+    const m = startMolt(['init', '--', printer], { env: { MOLT_SERVICES: emptyServices() }, pidns: false });
+    const cmd = Number(await waitFor('printer ready', () => /ready (\d+)/.exec(m.out())?.[1], 10_000));
+    try {
+      for (const sig of ['SIGABRT', 'SIGSYS', 'SIGPROF'] as const) {
+        await m.kill(sig);
+        await waitFor(`${sig} relayed`, () => m.out().includes(`got ${sig}`), 5000);
+      }
+      // Node cannot safely catch a fault signal (a handler returns to the faulting
+      // instruction), so it kills molt; CMD's parent-death signal is TERM.
+      await m.kill('SIGSEGV');
+      assert.equal((await m.exited).signal, 'SIGSEGV');
+      await waitFor('CMD got TERM', () => m.out().includes('got SIGTERM'), 5000);
+      await waitFor('CMD gone', () => !alive(cmd), 5000);
+    } finally {
+      if (alive(cmd)) process.kill(cmd, 'SIGKILL');
+    }
+  });
+
   test('a storm of relayed signals does not hurt PID 1', async () => {
     const m = startMolt(['init', '--', 'sh', '-c', 'trap "" HUP USR2; echo ready; sleep 100'], { env: { MOLT_SERVICES: emptyServices() } });
     await waitFor('ready', () => m.out().includes('ready'), 10_000);

@@ -53,3 +53,37 @@ test('an interactive shell as CMD on a pty has job control: Ctrl-Z, fg, Ctrl-C, 
     p.kill('SIGKILL');
   }
 });
+
+test('molt as a job of an interactive shell (not PID 1): Ctrl-Z stops CMD and molt, the shell gets its prompt, fg gives CMD the terminal back', async () => {
+  const p = spawn('script', ['-qfec', 'bash --norc --noprofile -i', '/dev/null'], {
+    env: { ...process.env, MOLT_SERVICES: tmpdir('tty-job-services'), TERM: 'dumb' },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let out = '';
+  p.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  p.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const type = (s: string) => p.stdin.write(s);
+  const since = (mark: number) => out.slice(mark);
+  try {
+    await waitFor('prompt', () => /bash-\S+[#$] /.test(out), 15_000);
+    let mark = out.length;
+    // "cmd 2" is not in the echoed command line: only CMD running prints it.
+    type(`${process.execPath} ${cli} init -- sh -c 'echo cmd $((1+1)); read line; echo "read: $line"'\n`);
+    await waitFor('CMD up', () => since(mark).includes('cmd 2'), 10_000);
+    mark = out.length;
+    type('\x1a'); // Ctrl-Z: to CMD's group, which holds the terminal
+    await waitFor('the shell saw its job stop', () => /Stopped/.test(since(mark)), 5000);
+    mark = out.length;
+    type('fg\n');
+    await waitFor('resumed', () => since(mark).includes('init'), 5000);
+    await new Promise((r) => setTimeout(r, 500));
+    type('hello\n'); // CMD reads the terminal again: it is the foreground
+    await waitFor('CMD read the line', () => since(mark).includes('read: hello'), 5000);
+    mark = out.length;
+    type('echo "rc:$?"\n');
+    await waitFor('rc', () => /rc:\d+/.test(since(mark)), 5000);
+    assert.match(since(mark), /rc:0/);
+  } finally {
+    p.kill('SIGKILL');
+  }
+});

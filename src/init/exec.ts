@@ -1,0 +1,50 @@
+// CMD's exec shim: the few steps tini takes in its child between fork and exec,
+// which libuv's spawn cannot: a process group of its own, the terminal's
+// foreground for that group, a parent-death signal, then execvp. molt runs it
+// as `molt __init-exec OPTIONS_JSON FILE ARGS...` (its own entry file, so the
+// bundled image has it too); the pid stays CMD's, so libuv still reports CMD's
+// exit status to molt.
+import os from 'node:os';
+import { native } from '../common/native.js';
+
+export interface ExecOptions {
+  /** The signal CMD gets if molt dies first (0: none; as PID 1 the kernel kills everything anyway). */
+  parentDeathSignal: number;
+  /** molt's pid: if it is gone already, the parent-death signal came too late to be set. */
+  parent: number;
+}
+
+// Node ignores these two; an ignored disposition would survive the exec.
+const NODE_IGNORED = [13 /* PIPE */, 25 /* XFSZ */];
+
+/** The exit status and line for an execvp failure, as sh and tini report them. */
+export function execFailure(file: string, errno: number): { code: number; line: string } {
+  const { ENOENT, EACCES } = os.constants.errno;
+  if (errno === ENOENT) return { code: 127, line: `molt init: cannot run ${file}: not found` };
+  if (errno === EACCES) return { code: 126, line: `molt init: cannot run ${file}: permission denied (not executable?)` };
+  return { code: 1, line: `molt init: cannot run ${file}: errno ${errno}` };
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [json, file, ...args] = argv;
+  if (json === undefined || file === undefined) return 2;
+  const opts = JSON.parse(json) as ExecOptions;
+  const nat = native();
+  // Only a molt in the terminal's foreground hands it on: one started in the
+  // background of an interactive shell must not take the terminal from that shell.
+  const tty = nat.isatty(0) && nat.foreground(0) === nat.processGroup();
+  nat.ownProcessGroup();
+  // tini's child does the same: become the foreground job when stdin is our terminal,
+  // so ^C, ^Z and reads reach CMD and not molt. No terminal is fine.
+  if (tty) nat.takeForeground(0);
+  if (opts.parentDeathSignal) {
+    nat.setParentDeathSignal(opts.parentDeathSignal);
+    if (process.ppid !== opts.parent) return 128 + opts.parentDeathSignal;
+  }
+  nat.resetSignals(NODE_IGNORED);
+  for (const fd of [0, 1, 2]) nat.keepOnExec(fd);
+  const errno = nat.execvp(file, [file, ...args]);
+  const f = execFailure(file, errno);
+  process.stderr.write(f.line + '\n');
+  return f.code;
+}
