@@ -135,7 +135,8 @@ function render(s) {
   const av = fill('available', s.available || 'up to date'); av.classList.toggle('none', !s.available);
   const kv = [];
   kv.push(['source', s.source], ['policy', s.policy]);
-  if (s.verifiedBy) kv.push(['signed by', s.verifiedBy]);
+  if (s.unverified) kv.push(['signed by', el('span', { class: 'pill bad', text: 'unverified', title: s.verifiedBy ? s.verifiedBy + ' is no longer trusted' : 'installed before signatures were required' })]);
+  else if (s.verifiedBy) kv.push(['signed by', s.verifiedBy]);
   if (s.trustRoot) kv.push(['trust root', el('span', null, s.trustRoot.mirror + ' (TUF), ', s.trustRoot.verifiedAt ? when(s.trustRoot.verifiedAt) : 'none yet', s.trustRoot.lastError ? el('div', { class: 'small muted', text: 'last refresh failed: ' + s.trustRoot.lastError }) : null)]);
   if (s.lastCheck) kv.push(['last check', el('span', null, when(s.lastCheck.at), ' ', el('span', { class: 'pill ' + (s.lastCheck.ok ? 'ok' : 'bad'), text: s.lastCheck.ok ? (s.lastCheck.notModified ? 'not modified' : 'ok') : 'failed' }), s.lastCheck.error ? el('div', { class: 'small muted', text: s.lastCheck.error }) : null)]);
   if (s.freshness) {

@@ -85,6 +85,8 @@ export interface UpdaterStatus {
   current?: string;
   /** What verified the running version's signature: key id or identity (absent: no check, or installed before one). */
   verifiedBy?: string;
+  /** True when a trust setting is present and the running version is not verified by a key or identity trusted now (kept from before it). */
+  unverified?: boolean;
   /** Keyless trust without MOLT_TRUST_ROOT: the Sigstore trusted root TUF keeps, and how fresh it is. */
   trustRoot?: TrustRootInfo;
   previous?: string;

@@ -65,7 +65,8 @@ export function formatStatus(s: UpdaterStatus, nowMs: number): string {
   out.push(`molt${s.host ? ` on ${s.host}` : ''}: ${s.phase}`);
   const rows: string[][] = [];
   rows.push(['current', s.current ?? '(none)']);
-  if (s.verifiedBy) rows.push(['signed by', s.verifiedBy]);
+  if (s.unverified) rows.push(['signed by', `UNVERIFIED${s.verifiedBy ? ` (${s.verifiedBy}, no longer trusted)` : ' (installed before signatures were required)'}`]);
+  else if (s.verifiedBy) rows.push(['signed by', s.verifiedBy]);
   if (s.trustRoot) {
     const r = s.trustRoot;
     const fresh = r.verifiedAt ? `verified ${rel(r.verifiedAt, nowMs)}` : 'none yet';

@@ -7,11 +7,14 @@ import { tidyStore } from './bookkeeping.js';
 import { rollBack } from './rollback.js';
 import { swapTo } from './swap.js';
 import { runProbe, runTrial } from './trial.js';
+import { refuseUnverifiedKept } from './stage.js';
 
 /** staged -> stopping -> swapping -> starting -> trial -> committed | rolling-back. */
 export async function apply(c: UpdaterCore): Promise<string> {
   const t = c.j.state.target;
   if (!t) throw new Error('internal: nothing staged');
+  // Staged may mean kept from before a trust setting: nothing unverified is started.
+  await refuseUnverifiedKept(c, t.version, t.reason);
   log.info('applying', { version: t.version, from: t.from ?? 'none', handover: c.cfg.handover });
   c.event({ event: 'update', version: t.version, from: t.from });
   // A first install has nothing to overlap with.

@@ -7,8 +7,13 @@ import type { UpdateTarget } from './journal.js';
 import { settlePrevious, tidyStore } from './bookkeeping.js';
 import { sideEffectsOfSwap, swapTo } from './swap.js';
 import type { Release } from './types.js';
+import { decideStored } from './trust/stored.js';
 
-/** overlapOldPid: the old version's pid during an overlapping handover; it keeps running if it still does. */
+/**
+ * Back to t.from without a signature check even with a trust setting (trust/stored.ts, 'auto-rollback'):
+ * it is the version that ran until this update. `molt rollback` checks before it calls this.
+ * overlapOldPid: the old version's pid during an overlapping handover; it keeps running if it still does.
+ */
 export async function rollBack(c: UpdaterCore, t: UpdateTarget, overlapOldPid?: number): Promise<void> {
   const reason = t.failure ?? 'rolled back';
   log.warn('rolling back', { version: t.version, to: t.from ?? 'none', reason });
@@ -42,6 +47,12 @@ export async function rollBack(c: UpdaterCore, t: UpdateTarget, overlapOldPid?: 
 /** `molt rollback`: back to `prev`, and the version running now is blocked. */
 export async function manualRollback(c: UpdaterCore, prev: string): Promise<string> {
   const cur = c.d.store.current();
+  // Not running now, so started only if verified (trust/stored.ts); nothing changes when refused.
+  const d = decideStored(c.d.trust, prev, c.j.state.verifiedBy?.[prev], 'rollback');
+  if (!d.allow) {
+    log.warn('rollback refused', { to: prev, reason: d.reason, detail: d.line });
+    throw new Error(`cannot roll back to ${prev}: ${d.reason}: ${d.line}; ${cur ?? 'nothing'} keeps running`);
+  }
   const release: Release = { version: prev, tag: prev, prerelease: false, locator: {} };
   const t: UpdateTarget = { version: cur ?? prev, from: prev, release, reason: 'rollback', startedAt: new Date().toISOString(), failure: 'rolled back by request' };
   await rollBack(c, t);

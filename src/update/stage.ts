@@ -5,6 +5,7 @@ import { errMessage, log, type UpdaterCore } from './core.js';
 import type { UpdateTarget } from './journal.js';
 import { UpdateError, type Release } from './types.js';
 import { refuseUnsignable, refuseWithoutRoot, TrustRefusal } from './trust/gate.js';
+import { BUNDLED_BY, decideStored } from './trust/stored.js';
 
 /** A release of the source, or (reason 'bundled') the image's own release: that one without a signature check, trusted as the image is. */
 export async function stage(c: UpdaterCore, release: Release, reason: UpdateTarget['reason']): Promise<void> {
@@ -13,6 +14,7 @@ export async function stage(c: UpdaterCore, release: Release, reason: UpdateTarg
   const trust = reason === 'bundled' ? undefined : c.d.trust;
   const target: UpdateTarget = { version: release.version, from: c.d.store.current(), release, reason, startedAt: new Date().toISOString() };
   if (c.d.store.has(release.version)) {
+    await refuseUnverifiedKept(c, release.version, reason);
     await c.enter('staged', target);
     return;
   }
@@ -40,7 +42,9 @@ export async function stage(c: UpdaterCore, release: Release, reason: UpdateTarg
     c.d.hooks?.onDownloadBytes?.(fetched.downloaded);
     await c.d.store.install(release.version, fetched.dir);
     // Journaled by the step to staged below; status shows it for the running version.
-    if (fetched.trustedBy) c.j.setVerifiedBy(release.version, fetched.trustedBy, c.d.store.list());
+    // A bundled release is recorded as such: decideStored lets it run again, as the image it came with.
+    const by = reason === 'bundled' ? BUNDLED_BY : fetched.trustedBy;
+    if (by) c.j.setVerifiedBy(release.version, by, c.d.store.list());
     // Without the record its blobs are merely collected early: a cache miss, never a fault.
     await c.d.store.recordBlobs(release.version, fetched.verified).catch((err) => log.warn('cannot record cached blobs', { version: release.version, error: String(err) }));
     c.event({ event: 'download', version: release.version, detail: `${fetched.downloaded} bytes, verified ${fetched.verified.join(' ') || 'n/a'}` });
@@ -55,6 +59,23 @@ export async function stage(c: UpdaterCore, release: Release, reason: UpdateTarg
   }
   c.download = undefined;
   await c.enter('staged', target);
+}
+
+/**
+ * A kept version (versions/<v>) is installed again without a download, so no signature is checked
+ * then: with a trust setting its verifiedBy record must be trusted now (trust/stored.ts), else it is
+ * blocked like a release refused at download ('no signature', with the line saying why). A staged
+ * target so refused goes back to idle. Called by stage() and again by apply() for what was staged
+ * before the trust setting (state.json may hold such a target across the restart that added it).
+ */
+export async function refuseUnverifiedKept(c: UpdaterCore, version: string, reason: UpdateTarget['reason']): Promise<void> {
+  if (reason === 'bundled') return;
+  const d = decideStored(c.d.trust, version, c.j.state.verifiedBy?.[version], 'install');
+  if (d.allow) return;
+  blockRefused(c, version, d.reason, new TrustRefusal(d.reason, d.line));
+  if (c.j.state.phase === 'staged' && c.j.state.target?.version === version) await c.enter('idle', null);
+  else await c.save();
+  throw new UpdateError(`${d.reason}: ${d.line}`, 'untrusted');
 }
 
 /**

@@ -14,6 +14,7 @@ import { watchHealth } from './health-events.js';
 import { watchApp, watchSource } from './watch.js';
 import { judgeFreshness } from './freshness.js';
 import { installBundled } from './bundled.js';
+import { decideStored, unverifiedCurrentWarning } from './trust/stored.js';
 
 export type { UpdaterDeps, UpdaterHooks } from './core.js';
 
@@ -40,6 +41,9 @@ export class Updater implements UpdaterControl {
       log.warn('cannot recover at start; recovering at the next poll', { phase: c.j.state.phase, current: c.d.store.current() ?? 'none', error: errMessage(err) });
       if (!isResting(c.j.state.phase)) c.trySend('u');
     }
+    const current = c.d.store.current();
+    const unverified = unverifiedCurrentWarning(c.d.trust, current, current ? c.j.state.verifiedBy?.[current] : undefined);
+    if (unverified) log.warn(unverified, { version: current });
     const t = c.j.state.target;
     const firstPoll = () => scheduleCheck(c, Math.min(1000, c.cfg.intervalMs));
     if (resume && t) c.runExclusive('update', c.newAction('update', t.version), resume);
@@ -77,6 +81,7 @@ export class Updater implements UpdaterControl {
       policy: c.cfg.policy,
       current,
       ...(verifiedBy ? { verifiedBy } : {}),
+      ...(current && !decideStored(c.d.trust, current, verifiedBy, 'install').allow ? { unverified: true } : {}),
       ...(c.d.trustRoot ? { trustRoot: c.d.trustRoot.info() } : {}),
       previous: c.d.store.previous(),
       // Derived, not remembered: only ever a release newer than what runs now.

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { freePort } from '../helpers/registry.js';
-import type { Stack } from './updater-stack.js';
+import { packHello, type Stack } from './updater-stack.js';
 
 /** Debian's minisign, in `dir`, never prompting (-W keys have no password). */
 export function minisign(dir: string, ...args: string[]): void {
@@ -41,6 +41,21 @@ export function makeKeys(root: string): Keys {
     trustedId: keyIdOf(path.join(dir, 'trusted.pub')),
     strangerId: keyIdOf(path.join(dir, 'stranger.pub')),
   };
+}
+
+/** hello VERSION packed in build/VERSION/, signed by the minisign `key` unless null; returns the tarball's path there. */
+export function packSigned(build: string, version: string, key: string | null, behaviour: 'ok' | 'crash' = 'ok'): string {
+  const out = path.join(build, version);
+  const tarball = packHello(version, out, behaviour);
+  if (key) minisign(out, '-S', '-s', key, '-m', path.basename(tarball));
+  return tarball;
+}
+
+/** Into the MOLT_DIR `releases` as `as`, signature first, so that a poll never sees the tarball without it. */
+export function publishDir(releases: string, tarball: string, as = path.basename(tarball)): void {
+  if (fs.existsSync(`${tarball}.minisig`)) fs.copyFileSync(`${tarball}.minisig`, path.join(releases, `${as}.minisig`));
+  fs.copyFileSync(tarball, path.join(releases, `.${as}.tmp`));
+  fs.renameSync(path.join(releases, `.${as}.tmp`), path.join(releases, as));
 }
 
 /** A loopback MOLT_NOTIFY_URL that keeps every body it receives. */

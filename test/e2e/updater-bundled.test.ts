@@ -15,6 +15,7 @@ import { execFileSync } from 'node:child_process';
 import { tmpdir } from '../helpers/molt.js';
 import { passThrough, startRegistry, startServer, type Registry, type TestServer } from '../helpers/registry.js';
 import { packHello, Stack } from './updater-stack.js';
+import { BUNDLED_BY } from '../../src/update/trust/stored.js';
 
 const FALLBACK = /bundled release not (usable|installed), following the source/g;
 
@@ -196,5 +197,9 @@ describe('MOLT_BUNDLED with MOLT_TRUST_KEYS: the bundled release is trusted as p
     const s = await stack.waitStatus('unsigned 1.1.0 refused', (x) => x.blocked.some((b) => b.version === '1.1.0'), 60_000);
     assert.equal(s.current, '1.0.0');
     assert.equal(await stack.appVersion(), '1.0.0');
+    // Recorded as the image's own: a kept bundled version may run again (trust/stored.ts), it is not shown unverified.
+    assert.equal(s.verifiedBy, BUNDLED_BY);
+    assert.equal(s.unverified, undefined);
+    assert.equal(stack.state().verifiedBy?.['1.0.0'], BUNDLED_BY);
   });
 });

@@ -31,7 +31,7 @@ import { attachReferrer, pushCosignSignature } from '../../src/update/oci/attach
 import { parseSigningKey } from '../../src/update/trust/sign.js';
 import { pemKeyId } from '../../src/update/trust/keys.js';
 import { packHello, Stack } from './updater-stack.js';
-import { appPid, assertRefused, makeKeys, metric, minisign, notifySink, type Keys } from './trust-helpers.js';
+import { appPid, assertRefused, makeKeys, metric, minisign, notifySink, packSigned, publishDir, type Keys } from './trust-helpers.js';
 
 describe('signed releases from a local directory (MOLT_DIR + MOLT_TRUST_KEYS)', { timeout: 240_000 }, () => {
   let stack: Stack | undefined;
@@ -56,18 +56,9 @@ describe('signed releases from a local directory (MOLT_DIR + MOLT_TRUST_KEYS)', 
   });
 
   /** hello VERSION packed in build/VERSION/, signed by `key` unless null; returns the tarball's path there. */
-  const pack = (version: string, key: string | null): string => {
-    const out = path.join(build, version);
-    const tarball = packHello(version, out);
-    if (key) minisign(out, '-S', '-s', key, '-m', path.basename(tarball));
-    return tarball;
-  };
+  const pack = (version: string, key: string | null): string => packSigned(build, version, key);
   /** Into MOLT_DIR, signature first, so that a poll never sees the tarball without it. */
-  const publish = (tarball: string, as = path.basename(tarball)): void => {
-    if (fs.existsSync(`${tarball}.minisig`)) fs.copyFileSync(`${tarball}.minisig`, path.join(releases, `${as}.minisig`));
-    fs.copyFileSync(tarball, path.join(releases, `.${as}.tmp`));
-    fs.renameSync(path.join(releases, `.${as}.tmp`), path.join(releases, as));
-  };
+  const publish = (tarball: string, as?: string): void => publishDir(releases, tarball, as);
 
   test('a signed release installs and shows its key; unsigned, stranger-signed, altered and renamed ones are refused while it keeps running', async () => {
     stack = await Stack.create({ label: 'e2e-trust-dir', env: { MOLT_DIR: releases, MOLT_TRUST_KEYS: keys.trustedPub, MOLT_NOTIFY_URL: notes.url } });
