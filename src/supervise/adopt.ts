@@ -107,6 +107,8 @@ function adoptSlot(svc: Service, slot: Slot, rec: SlotRecord): void {
     svc.attachOutput(asChild);
     slot.follow(asChild);
     slot.checker.restarted(rec.ready);
+    // Readiness was reported to the old molt (a run still waiting for it is not handed over).
+    if (!slot.isLog) slot.notifyFd = slot.files.notificationFd(svc.bound.length);
     if (!slot.isLog) slot.checker.schedule();
   }
   if (rec.state.throttled) {
