@@ -74,13 +74,15 @@ export class Reexec {
         // absent
       }
       if (st && !st.isFIFO()) throw new Error(`${file} exists but is not a fifo`);
+      // Whoever can write it chooses what PID 1 becomes: it must be ours and ours alone.
+      if (st && (st.uid !== process.getuid?.() || (st.mode & 0o022) !== 0)) throw new Error(`${file} is not owned by molt or is writable by others`);
       if (!st && native().mkfifo(file, 0o600) !== 0) throw new Error(`mkfifo ${file} failed (errno ${native().errno()})`);
       const fd = fs.openSync(file, O_RDONLY | O_NONBLOCK);
       // A writer of our own: the reader never sees EOF between requests. Close-on-exec, as Node opens it.
       fs.openSync(file, O_WRONLY | O_NONBLOCK);
       this.fifo = new net.Socket({ fd, readable: true, writable: false });
     } catch (err) {
-      log.debug('re-exec not offered', { error: err instanceof Error ? err.message : String(err) });
+      log.warn('re-exec not offered', { error: err instanceof Error ? err.message : String(err) });
       return;
     }
     let buf = '';

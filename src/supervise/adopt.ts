@@ -3,7 +3,6 @@
 // run is not a ChildProcess of this Node: it is followed by pid, its exit comes
 // from the reaper (waitid), its output from the fds the old molt held.
 import { EventEmitter } from 'node:events';
-import fs from 'node:fs';
 import net from 'node:net';
 import type { ChildProcess } from 'node:child_process';
 import { logger } from '../common/log.js';
@@ -76,7 +75,7 @@ export function captureSlot(slot: Slot, nowMs = performance.now()): SlotRecord |
 export function captureService(svc: Service): ServiceRecord | string {
   if (svc.done) return 'it is being let go';
   if (svc.bootPending) return 'it waits for its dependencies';
-  if (fs.existsSync(`${svc.dir}/supervise/next`)) return 'a handover is under way';
+  if (svc.main.next.running) return 'a handover is under way';
   const main = captureSlot(svc.main);
   if (typeof main === 'string') return main;
   const rec: ServiceRecord = { name: svc.name, dir: svc.dir, listen: svc.bound.map((b) => b.fd), main };

@@ -32,7 +32,7 @@ export class Slot {
   lastExit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   readonly checker: HealthChecker;
   private readonly control: ControlScripts;
-  private readonly next: NextInstance;
+  readonly next: NextInstance;
   stampMs = Date.now();
   startedAt = 0;
   throttle: Throttle = { delayMs: 0 };

@@ -161,6 +161,37 @@ exec ${process.execPath} ${cli} "$@"
     }
   });
 
+  test('a service between two steady states (not ready yet) postpones the re-exec; a FIFO others may write is not listened on', async () => {
+    const services = tmpdir('reexec-busy');
+    script(path.join(services, 'slow', 'run'), `while [ ! -e ${services}/go ]; do sleep 0.05; done\necho >&3\nexec sleep 1000\n`);
+    fs.writeFileSync(path.join(services, 'slow', 'notification-fd'), '3\n');
+    const m = startMolt(['init'], { env: { MOLT_SERVICES: services } });
+    try {
+      const slow = path.join(services, 'slow');
+      await waitFor('slow started', () => fs.existsSync(path.join(slow, 'supervise', 'pid')) && pidOf(slow) > 0, 15_000);
+      requestReexec(services);
+      await waitFor('postponed', () => /re-exec refused for now reason="service slow: it has not reported ready yet"/.test(m.err()), 15_000);
+      fs.writeFileSync(path.join(services, 'go'), '');
+      await waitFor('ready', () => m.err().includes('service ready service=slow'), 15_000);
+      requestReexec(services);
+      await waitFor('adopted once ready', () => m.err().includes('adopted service=slow '), 30_000);
+    } finally {
+      await stopAndWait(m);
+    }
+    const lax = tmpdir('reexec-lax');
+    fs.mkdirSync(path.join(lax, 'svc'));
+    run('mkfifo', ['-m', '0622', path.join(lax, 'svc', '.molt-reexec')]);
+    const m2 = startMolt(['init'], { env: { MOLT_SERVICES: path.join(lax, 'svc') } });
+    try {
+      await waitFor('warned', () => /re-exec not offered .*writable by others/.test(m2.err()), 15_000);
+      const r = molt(['reexec'], { MOLT_SERVICES: path.join(lax, 'svc') });
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, /molt init is not listening/);
+    } finally {
+      await stopAndWait(m2);
+    }
+  });
+
   test('listen sockets are handed over: a request loop through the re-exec and a restart after it loses nothing', async () => {
     const services = tmpdir('reexec-listen');
     const port = await freePort();
