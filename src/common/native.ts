@@ -30,6 +30,8 @@ export interface Native {
    * would have them. Returns only on failure, with a SyscallError.
    */
   execve(file: string, argv: string[], env: string[]): SyscallError;
+  /** Clear (true) or set (false) close-on-exec: the fds a re-exec hands to the new molt. */
+  setInheritable(fd: number, yes: boolean): boolean;
   chroot(dir: string): void;
   setsid(): void;
   /** The peer of a connected Unix socket (SO_PEERCRED): who is on the other end. */
@@ -174,6 +176,11 @@ export function native(): Native {
       sigprocmask(SIG_SETMASK, Buffer.alloc(128), null);
       execve(file, [...argv, null], [...env, null]);
       return failed('execve');
+    },
+    setInheritable(fd, yes) {
+      const F_SETFD = 2;
+      const FD_CLOEXEC = 1;
+      return (fcntl(fd, F_SETFD, yes ? 0 : FD_CLOEXEC) as number) === 0;
     },
     chroot(dir) {
       if ((chroot(dir) as number) !== 0) throw failed('chroot');

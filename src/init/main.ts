@@ -15,11 +15,15 @@ import { holdKeepsUp, readHoldState, STALE_APPLY_EXITS, staleHoldKeepsUp } from 
 import { ConfigError, parseInitArgs, readInitConfig, type InitArgs, type InitConfig } from './config.js';
 import { signalNumber } from '../supervise/signals.js';
 import type { ExecOptions } from './exec.js';
+import { AdoptedChild } from '../supervise/adopt.js';
+import { checkAdopt, loadAdoption, Reexec } from './reexec.js';
 
 /** Read as early as possible, for -p: a parent that is gone by then has been replaced. */
 const PARENT_AT_START = process.ppid;
 
 const log = logger('init');
+/** `molt init`'s own arguments, for a re-exec to pass on (issue 15). */
+let initArgv: string[] = [];
 
 const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGQUIT'] as const;
 // Relayed to CMD each time, as tini and dumb-init do. Not here: SIGPIPE (molt's own
@@ -43,6 +47,8 @@ interface Cmd {
 export async function main(argv: string[]): Promise<number> {
   let config: InitConfig;
   let args: InitArgs;
+  if (argv[0] === '--check-adopt') return checkAdopt(argv[1]);
+  initArgv = argv;
   try {
     args = parseInitArgs(argv);
     config = readInitConfig(process.env);
@@ -103,6 +109,7 @@ class Init {
       out: new WritableOutlet(process.stdout),
       onRunExit: (svc, slot, code, signal, wanted) => this.onRunExit(svc, slot, code, signal, wanted),
       onChange: () => this.maybeDone(),
+      adoptPid: (pid, onExit) => this.reaper.adopt(pid, onExit),
     });
   }
 
@@ -133,8 +140,20 @@ class Init {
     }
     const done = new Promise<number>((resolve) => (this.finish = resolve));
     log.info('starting', { pid: process.pid, services: this.config.servicesDir, cmd: this.argv.length ? this.argv.join(' ') : undefined });
+    // Re-exec (issue 15): take over what the molt before this one ran, before anything is reaped.
+    const adoption = loadAdoption(process.env);
+    if (adoption) this.supervisor.adoptFrom(adoption.services);
     this.supervisor.start();
-    if (this.argv.length) this.startCmd();
+    if (adoption?.cmdPid) this.adoptCmd(adoption.cmdPid);
+    else if (this.argv.length) this.startCmd();
+    new Reexec({
+      servicesDir: this.config.servicesDir,
+      supervisor: this.supervisor,
+      initArgs: initArgv,
+      cmdPid: () => (this.cmd && this.cmd.exit === undefined ? this.cmd.child.pid : undefined),
+      busy: () => (this.shuttingDown ? 'shutting down' : undefined),
+      spawn: (cmd, args, opts) => this.spawnTracked(cmd, args, opts),
+    }).listen();
     this.reaper.onReap = () => this.maybeDone();
     // Orphans reparented before our SIGCHLD handler existed.
     this.reaper.scan();
@@ -180,6 +199,19 @@ class Init {
       this.cmd!.exit = status;
       log.info('main program exited', { code: code ?? undefined, signal: signal ?? undefined });
       this.shutdown('main program exited', status);
+    });
+  }
+
+  /** CMD as the molt before this one left it (re-exec): its exit comes from the reaper. */
+  private adoptCmd(pid: number): void {
+    const child = new AdoptedChild(pid);
+    this.cmd = { child: child as unknown as ChildProcess };
+    this.reaper.adopt(pid, (code, signal) => child.exited(code, signal));
+    child.on('exit', (code: number | null, signal: NodeJS.Signals | null) => {
+      this.takeTerminalBack();
+      this.cmd!.exit = exitStatus(code, signal);
+      log.info('main program exited', { code: code ?? undefined, signal: signal ?? undefined });
+      this.shutdown('main program exited', this.cmd!.exit);
     });
   }
 

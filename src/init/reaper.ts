@@ -7,6 +7,8 @@ import { decodeWaitStatus, native } from '../common/native.js';
 
 export class Reaper {
   private readonly spawned = new Set<number>();
+  /** Children a previous molt spawned (re-exec): reaped here, their exit reported to the supervisor. */
+  private readonly adopted = new Map<number, (code: number | null, signal: number | null) => void>();
   private scheduled = false;
   reapedCount = 0;
   /** Called after each scan that reaped something (the shutdown waits on it). */
@@ -21,11 +23,14 @@ export class Reaper {
   untrack(pid: number): void {
     this.spawned.delete(pid);
   }
+  adopt(pid: number, onExit: (code: number | null, signal: number | null) => void): void {
+    this.adopted.set(pid, onExit);
+  }
   isTracked(pid: number): boolean {
-    return this.spawned.has(pid);
+    return this.spawned.has(pid) || this.adopted.has(pid);
   }
   trackedCount(): number {
-    return this.spawned.size;
+    return this.spawned.size + this.adopted.size;
   }
 
   /** Coalesce a burst of SIGCHLDs into one scan. */
@@ -54,8 +59,7 @@ export class Reaper {
       const r = nat.waitpidNoHang(pid);
       if (r.pid !== pid) break;
       reaped++;
-      const { code, signal } = decodeWaitStatus(r.status);
-      this.onOrphanExit?.(pid, code, signal);
+      this.report(pid, r.status);
     }
     if (tracked) reaped += this.fullScan();
     this.reapedCount += reaped;
@@ -78,10 +82,17 @@ export class Reaper {
       const r = nat.waitpidNoHang(pid);
       if (r.pid === pid) {
         reaped++;
-        const { code, signal } = decodeWaitStatus(r.status);
-        this.onOrphanExit?.(pid, code, signal);
+        this.report(pid, r.status);
       }
     }
     return reaped;
+  }
+
+  private report(pid: number, status: number): void {
+    const { code, signal } = decodeWaitStatus(status);
+    const adopted = this.adopted.get(pid);
+    this.adopted.delete(pid);
+    if (adopted) adopted(code, signal);
+    else this.onOrphanExit?.(pid, code, signal);
   }
 }

@@ -66,6 +66,11 @@ export class NextInstance {
     this.state = stepNext(this.state, { type: 'refused' }).state;
   }
 
+  /** A next instance runs (re-exec waits for it to be promoted or gone). */
+  get running(): boolean {
+    return this.run !== undefined;
+  }
+
   /** Hand the running next instance over to the slot (after the table said promote). */
   take(): NextRun | undefined {
     const run = this.run;

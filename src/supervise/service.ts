@@ -37,6 +37,8 @@ export interface ServiceEnv {
   /** A slot's `run` exited; `wanted` is false when it was asked to stop. */
   onRunExit?(svc: Service, slot: Slot, code: number | null, signal: NodeJS.Signals | null, wanted: boolean): void;
   onChange?(): void;
+  /** Re-exec (issue 15): the reaper reports the exit of a child this molt did not spawn. */
+  adoptPid?(pid: number, onExit: (code: number | null, signal: number | null) => void): void;
   /** The command that runs molt, for `molt chpst` (a `user` with supplementary groups); default this process's. */
   molt?: string[];
 }
@@ -48,7 +50,7 @@ export function exitStatus(code: number | null, signal: NodeJS.Signals | null): 
 export class Service {
   readonly main: Slot;
   readonly log: Slot | undefined;
-  private pipe: [number, number] | undefined;
+  pipe: [number, number] | undefined;
   /** The `listen` sockets, bound once and kept for the life of the service. */
   bound: BoundSocket[] = [];
   /** All slots let go (after `x`, removal or shutdown). */
@@ -69,6 +71,8 @@ export class Service {
     readonly name: string,
     readonly dir: string,
     readonly env: ServiceEnv,
+    /** The log pipe handed over by a re-exec (adopt.ts). */
+    inherited?: [number, number],
   ) {
     this.prefix = Buffer.from(`[${name}] `);
     this.files = new ServiceFiles(dir, name);
@@ -86,7 +90,7 @@ export class Service {
     }
     const out = env.logPrefix ? 'pipe' : 'inherit';
     if (hasLog) {
-      this.pipe = native().pipe();
+      this.pipe = inherited ?? native().pipe();
       const [r, w] = this.pipe;
       this.main = new Slot(this, name, dir, false, () => ['ignore', w, out]);
       this.log = new Slot(this, `${name}/log`, logDir, true, () => [r, 'inherit', 'inherit']);

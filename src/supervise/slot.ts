@@ -32,22 +32,22 @@ export class Slot {
   lastExit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   readonly checker: HealthChecker;
   private readonly control: ControlScripts;
-  private readonly next: NextInstance;
-  private stampMs = Date.now();
-  private startedAt = 0;
-  private throttle: Throttle = { delayMs: 0 };
-  private throttleTimer: NodeJS.Timeout | undefined;
+  readonly next: NextInstance;
+  stampMs = Date.now();
+  startedAt = 0;
+  throttle: Throttle = { delayMs: 0 };
+  throttleTimer: NodeJS.Timeout | undefined;
   private finishTimer: NodeJS.Timeout | undefined;
   /** Cancels the KILL deadline of the stop under way. */
   private cancelKill: (() => void) | undefined;
-  private runningFinish = false;
+  runningFinish = false;
   private notifySock: net.Socket | undefined;
-  private notifyFd: number | undefined;
+  notifyFd: number | undefined;
   private exitListener: ((code: number | null, signal: NodeJS.Signals | null) => void) | undefined;
   /** Monotonic times of recent deaths, for `max-deaths`. */
-  private deaths: number[] = [];
+  deaths: number[] = [];
   /** control/u runs before run starts: status stays as it was meanwhile, as runsv's. */
-  private spawnPending = false;
+  spawnPending = false;
 
   constructor(
     readonly svc: Service,
@@ -227,7 +227,7 @@ export class Slot {
     this.dispatch({ type: 'heal' });
   }
 
-  private writeStatus(): void {
+  writeStatus(): void {
     // While control/u runs, run has not started: leave the status as it was, as runsv does.
     if (this.spawnPending) return;
     try {
@@ -237,7 +237,7 @@ export class Slot {
     }
   }
 
-  private writeHealth(): void {
+  writeHealth(): void {
     if (!this.isLog) this.checker.write();
   }
 
@@ -295,7 +295,7 @@ export class Slot {
     if (pipe) this.armTimeoutUp(child);
   }
 
-  private follow(child: ChildProcess): void {
+  follow(child: ChildProcess): void {
     this.child = child;
     this.exitListener = (code, signal) => this.onRunExit(code, signal);
     child.once('exit', this.exitListener);

@@ -5,6 +5,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { SyscallError } from '../common/errors.js';
 import { native } from '../common/native.js';
+import type { SuperviseFds } from './reexecState.js';
 import { encodeStatus, formatPid, formatStat, type SuperviseStatus } from './status.js';
 
 const { O_RDONLY, O_WRONLY, O_NONBLOCK } = fs.constants;
@@ -68,15 +69,34 @@ export class SuperviseDir {
     // Hold a writer too, so the reader never sees EOF (as runsv does).
     this.controlFd = fs.openSync(control, O_RDONLY | O_NONBLOCK);
     this.controlWriteFd = fs.openSync(control, O_WRONLY | O_NONBLOCK);
-    this.control = new net.Socket({ fd: this.controlFd, readable: true, writable: false });
-    this.control.on('data', (chunk: Buffer) => onControl(chunk));
-    this.control.on('error', () => {
-      // A FIFO read error is not fatal; status files still work.
-    });
     const ok = path.join(this.dir, 'ok');
     ensureFifo(ok);
     // Held open for reading: `sv` opens it for writing, and ENXIO means "not running".
     this.okFd = fs.openSync(ok, O_RDONLY | O_NONBLOCK);
+    this.readControl(onControl);
+  }
+
+  private readControl(onControl: (bytes: Buffer) => void): void {
+    this.control = new net.Socket({ fd: this.controlFd!, readable: true, writable: false });
+    this.control.on('data', (chunk: Buffer) => onControl(chunk));
+    this.control.on('error', () => {
+      // A FIFO read error is not fatal; status files still work.
+    });
+  }
+
+  /** The lock and FIFO fds, for a re-exec to hand over (issue 15); undefined when not open. */
+  fds(): SuperviseFds | undefined {
+    const { lockFd: lock, controlFd: control, controlWriteFd: controlWrite, okFd: ok } = this;
+    return lock === undefined || control === undefined || controlWrite === undefined || ok === undefined ? undefined : { lock, control, controlWrite, ok };
+  }
+
+  /** Take over the fds the previous molt held: `sv` never sees the FIFOs unread, the lock never lapses. */
+  adopt(fds: SuperviseFds, onControl: (bytes: Buffer) => void): void {
+    this.lockFd = fds.lock;
+    this.controlFd = fds.control;
+    this.controlWriteFd = fds.controlWrite;
+    this.okFd = fds.ok;
+    this.readControl(onControl);
   }
 
   write(status: SuperviseStatus): void {

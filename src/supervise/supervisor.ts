@@ -5,6 +5,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { logger } from '../common/log.js';
 import { Service, type ServiceEnv } from './service.js';
+import { adoptService } from './adopt.js';
+import type { ServiceRecord } from './reexecState.js';
 import { inCycles, mayStop, startBlockers, type Graph } from './depends.js';
 
 const log = logger('supervise');
@@ -25,6 +27,8 @@ export class Supervisor {
   private inScan = false;
   private warned = new Set<string>();
   onAllDone: (() => void) | undefined;
+  /** Re-exec (issue 15): what the previous molt ran, taken over by the first scan. */
+  private adoption = new Map<string, ServiceRecord>();
 
   constructor(
     readonly root: string,
@@ -88,8 +92,15 @@ export class Supervisor {
     }
   }
 
+  /** Before start(): the services the molt that re-executed into this one was running. */
+  adoptFrom(records: ServiceRecord[]): void {
+    for (const r of records) this.adoption.set(r.name, r);
+  }
+
   start(): void {
     this.scan(true);
+    for (const [name, r] of this.adoption) log.warn('adopted service no longer in the directory; its processes are left to the reaper', { service: name, pid: r.main.pid || undefined });
+    this.adoption.clear();
     this.timer = setInterval(() => this.scan(false), RESCAN_MS);
     this.watch();
   }
@@ -175,9 +186,12 @@ export class Supervisor {
   private add(name: string, dir: string): void {
     let svc: Service;
     try {
-      svc = new Service(name, dir, this.env);
+      const adopt = this.adoption.get(name);
+      this.adoption.delete(name);
+      svc = new Service(name, dir, this.env, adopt?.pipe);
       svc.gate = () => this.blockers(svc);
-      svc.open();
+      if (adopt) adoptService(svc, adopt);
+      else svc.open();
     } catch (err) {
       const msg = err instanceof Error ? err.message : String(err);
       if (this.failed.get(name) !== msg) log.error('cannot supervise', { service: name, error: msg });

@@ -1,0 +1,138 @@
+// Re-exec (issue 15), the supervisor's side: capture what a service runs for
+// the molt PID 1 execs into, and, in that new molt, take it over. An adopted
+// run is not a ChildProcess of this Node: it is followed by pid, its exit comes
+// from the reaper (waitid), its output from the fds the old molt held.
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import type { ChildProcess } from 'node:child_process';
+import { logger } from '../common/log.js';
+import { parseListen } from './listen.js';
+import { signalName } from './signals.js';
+import type { ServiceRecord, SlotRecord } from './reexecState.js';
+import type { Service, Slot } from './service.js';
+
+const log = logger('supervise');
+
+/** Stands in for the ChildProcess of a run the previous molt spawned: pid, output, 'exit'. */
+export class AdoptedChild extends EventEmitter {
+  readonly stdout: net.Socket | null;
+  readonly stderr: net.Socket | null;
+  exitCode: number | null = null;
+  signalCode: NodeJS.Signals | null = null;
+
+  constructor(
+    readonly pid: number,
+    stdout?: number,
+    stderr?: number,
+  ) {
+    super();
+    this.stdout = stdout === undefined ? null : new net.Socket({ fd: stdout, readable: true, writable: false });
+    this.stderr = stderr === undefined ? null : new net.Socket({ fd: stderr, readable: true, writable: false });
+  }
+
+  /** The reaper collected it. */
+  exited(code: number | null, signal: number | null): void {
+    this.exitCode = code;
+    this.signalCode = signal === null ? null : signalName(signal) ?? 'SIGKILL';
+    this.emit('exit', this.exitCode, this.signalCode);
+  }
+}
+
+/** The fd behind a ChildProcess's stdout/stderr pipe (libuv's handle), to hand over. */
+function streamFd(stream: unknown): number | undefined {
+  const fd = (stream as { _handle?: { fd?: number } } | null)?._handle?.fd;
+  return typeof fd === 'number' && fd > 2 ? fd : undefined;
+}
+
+/** Why this slot cannot be handed over now (it is between two steady states), or its record. */
+export function captureSlot(slot: Slot, nowMs = performance.now()): SlotRecord | string {
+  const s = slot.state;
+  const sup = slot.sup.fds();
+  if (!sup) return 'its supervise/ is not open';
+  if (s.phase === 'finish' || slot.runningFinish) return 'finish is running';
+  if (slot.spawnPending) return 'control/u is running';
+  if (s.phase === 'run' && s.want !== 'up') return 'it is stopping';
+  if (s.phase === 'run' && !slot.pid) return 'it is starting';
+  if (s.phase === 'run' && slot.notifyFd !== undefined && !slot.health.ready) return 'it has not reported ready yet';
+  if (s.phase === 'down' && s.want === 'up' && !s.throttled && !s.held) return 'it is starting';
+  const rec: SlotRecord = {
+    state: { ...s },
+    pid: slot.pid,
+    stampMs: slot.stampMs,
+    ranMs: s.phase === 'run' ? Math.max(0, nowMs - slot.startedAt) : 0,
+    delayMs: slot.throttle.delayMs,
+    deathAgesMs: slot.deaths.map((t) => Math.max(0, nowMs - t)),
+    ready: slot.health.ready,
+    sup,
+  };
+  const out = streamFd(slot.child?.stdout);
+  const err = streamFd(slot.child?.stderr);
+  if (out !== undefined) rec.stdout = out;
+  if (err !== undefined) rec.stderr = err;
+  return rec;
+}
+
+export function captureService(svc: Service): ServiceRecord | string {
+  if (svc.done) return 'it is being let go';
+  if (svc.bootPending) return 'it waits for its dependencies';
+  if (svc.main.next.running) return 'a handover is under way';
+  const main = captureSlot(svc.main);
+  if (typeof main === 'string') return main;
+  const rec: ServiceRecord = { name: svc.name, dir: svc.dir, listen: svc.bound.map((b) => b.fd), main };
+  if (svc.log) {
+    const l = captureSlot(svc.log);
+    if (typeof l === 'string') return `log: ${l}`;
+    if (!svc.pipe) return 'its log pipe is closed';
+    rec.log = l;
+    rec.pipe = [...svc.pipe];
+  }
+  return rec;
+}
+
+function adoptSlot(svc: Service, slot: Slot, rec: SlotRecord): void {
+  const now = performance.now();
+  slot.state = { ...rec.state };
+  slot.stampMs = rec.stampMs;
+  slot.startedAt = now - rec.ranMs;
+  slot.throttle = { delayMs: rec.delayMs };
+  slot.deaths = rec.deathAgesMs.map((age) => now - age);
+  slot.sup.adopt(rec.sup, (bytes) => {
+    for (const b of bytes) slot.dispatch({ type: 'control', letter: String.fromCharCode(b) });
+  });
+  if (rec.pid) {
+    const child = new AdoptedChild(rec.pid, rec.stdout, rec.stderr);
+    const asChild = child as unknown as ChildProcess;
+    svc.env.adoptPid?.(rec.pid, (code, signal) => child.exited(code, signal));
+    svc.attachOutput(asChild);
+    slot.follow(asChild);
+    slot.checker.restarted(rec.ready);
+    // Readiness was reported to the old molt (a run still waiting for it is not handed over).
+    if (!slot.isLog) slot.notifyFd = slot.files.notificationFd(svc.bound.length);
+    if (!slot.isLog) slot.checker.schedule();
+  }
+  if (rec.state.throttled) {
+    // The wait left is not known exactly: the whole delay again errs on the side of calm.
+    slot.throttleTimer = setTimeout(() => {
+      slot.throttleTimer = undefined;
+      slot.dispatch({ type: 'throttle-elapsed' });
+    }, rec.delayMs);
+  }
+  slot.writeStatus();
+  slot.writeHealth();
+}
+
+/** The new molt takes over a service the old one ran: no process is started or stopped. */
+export function adoptService(svc: Service, rec: ServiceRecord): void {
+  if (rec.listen.length) {
+    let specs: ReturnType<typeof parseListen> = [];
+    try {
+      specs = parseListen(svc.files.readIfThere('listen') ?? '');
+    } catch {
+      // changed since: the sockets keep their old names below
+    }
+    svc.bound = rec.listen.map((fd, i) => ({ fd, spec: specs[i] ?? { kind: 'tcp', name: `fd${fd}`, host: '', port: 0 } as never }));
+  }
+  if (svc.log && rec.log) adoptSlot(svc, svc.log, rec.log);
+  adoptSlot(svc, svc.main, rec.main);
+  log.info('adopted', { service: svc.name, pid: rec.main.pid || undefined, log_pid: rec.log?.pid || undefined });
+}
