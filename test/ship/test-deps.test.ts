@@ -41,18 +41,18 @@ describe('npm test installs or names what the tests need', () => {
     assert.equal(r.status, 1);
     const lines = r.stderr.trim().split('\n');
     assert.equal(lines.length, 1, r.stderr);
-    for (const pkg of ['runit', 'docker-registry', 'shellcheck', 'chromium', 'faketime', 'minisign', 'openssl', 'buildah', 'iproute2']) assert.match(lines[0]!, new RegExp(`\\b${pkg}\\b`));
+    for (const pkg of ['runit', 'docker-registry', 'shellcheck', 'chromium', 'faketime', 'minisign', 'openssl', 'buildah', 'iproute2', 'tini', 'dumb-init']) assert.match(lines[0]!, new RegExp(`\\b${pkg}\\b`));
     assert.doesNotMatch(lines[0]!, /util-linux/);
   });
 
   test('with every package present it says nothing and lets the tests run', () => {
-    const r = runAsNobody(['runit', 'docker-registry', 'util-linux', 'shellcheck', 'chromium', 'fonts-dejavu-core', 'faketime', 'minisign', 'openssl', 'buildah', 'iproute2']);
+    const r = runAsNobody(['runit', 'docker-registry', 'util-linux', 'shellcheck', 'chromium', 'fonts-dejavu-core', 'faketime', 'minisign', 'openssl', 'buildah', 'iproute2', 'tini', 'dumb-init']);
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stderr, '');
   });
 
   test('what the tests run is really there after it (this run went through it)', () => {
-    for (const cmd of ['runsv', 'sv', 'docker-registry', 'faketime', 'chromium', 'shellcheck', 'unshare', 'minisign', 'openssl', 'buildah', 'nsenter', 'ip']) {
+    for (const cmd of ['runsv', 'sv', 'docker-registry', 'faketime', 'chromium', 'shellcheck', 'unshare', 'minisign', 'openssl', 'buildah', 'nsenter', 'ip', 'tini', 'dumb-init']) {
       assert.equal(spawnSync('sh', ['-c', `command -v ${cmd}`]).status, 0, `${cmd} missing`);
     }
   });
