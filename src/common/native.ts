@@ -50,8 +50,6 @@ export interface Native {
   isatty(fd: number): boolean;
   /** Signal dispositions back to SIG_DFL (the ignored ones survive exec otherwise) and an empty mask. */
   resetSignals(signums: number[]): void;
-  /** Clears FD_CLOEXEC (Node sets it on 0, 1 and 2 at start), so the fd survives exec. */
-  keepOnExec(fd: number): void;
   /** execvp(file, argv); returns only on failure, with the errno. */
   execvp(file: string, argv: string[]): number;
 }
@@ -180,7 +178,7 @@ export function native(): Native {
     setInheritable(fd, yes) {
       const F_SETFD = 2;
       const FD_CLOEXEC = 1;
-      return (fcntl(fd, F_SETFD, yes ? 0 : FD_CLOEXEC) as number) === 0;
+      return (fcntl(fd, F_SETFD, 'int', yes ? 0 : FD_CLOEXEC) as number) === 0;
     },
     chroot(dir) {
       if ((chroot(dir) as number) !== 0) throw failed('chroot');
@@ -229,10 +227,6 @@ export function native(): Native {
     resetSignals(signums) {
       for (const n of signums) signal(n, SIG_DFL);
       sigprocmask(SIG_SETMASK, Buffer.alloc(128), null);
-    },
-    keepOnExec(fd) {
-      const F_SETFD = 2;
-      fcntl(fd, F_SETFD, 'int', 0);
     },
     execvp(file, argv) {
       execvp(file, [...argv, null]);

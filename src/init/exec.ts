@@ -42,7 +42,7 @@ export async function main(argv: string[]): Promise<number> {
     if (process.ppid !== opts.parent) return 128 + opts.parentDeathSignal;
   }
   nat.resetSignals(NODE_IGNORED);
-  for (const fd of [0, 1, 2]) nat.keepOnExec(fd);
+  for (const fd of [0, 1, 2]) nat.setInheritable(fd, true);
   const errno = nat.execvp(file, [file, ...args]);
   const f = execFailure(file, errno);
   process.stderr.write(f.line + '\n');
