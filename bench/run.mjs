@@ -273,9 +273,25 @@ ${programs.join('\n')}`,
   return conf;
 }
 
+/**
+ * molt as the image ships it: one esbuild bundle (scripts/bundle.mjs), koffi beside it
+ * (here: this checkout's node_modules, found from dist/bench/). Built once, on first use.
+ */
+let bundlePath;
+function moltBundle() {
+  if (bundlePath === undefined) {
+    const out = path.join(ROOT, 'dist/bench/molt.mjs');
+    const r = spawnSync(NODE, [path.join(ROOT, 'scripts/bundle.mjs'), '--out', out], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`scripts/bundle.mjs failed: ${(r.stderr || r.stdout).slice(-500)}`);
+    bundlePath = out;
+  }
+  return bundlePath;
+}
+
 /** Inits that supervise a service directory. Each gets its own copy of it (their supervise/ formats differ). */
 const SERVICE_INITS = {
   molt: (dir) => ({ argv: [NODE, CLI, 'init'], env: { MOLT_SERVICES: dir } }),
+  'molt, image bundle': (dir) => ({ argv: [NODE, moltBundle(), 'init'], env: { MOLT_SERVICES: dir } }),
   runsvdir: (dir) => ({ argv: ['runsvdir', '-P', dir] }),
   's6-svscan': (dir) => ({ argv: ['s6-svscan', dir] }),
   supervisord: (dir) => ({ argv: ['supervisord', '-n', '-c', supervisordConf(dir)] }),
@@ -289,6 +305,7 @@ const emptyServices = () => {
 };
 const CMD_INITS = {
   'molt --': (cmd) => ({ argv: [NODE, CLI, 'init', '--', ...cmd], env: { MOLT_SERVICES: emptyServices() } }),
+  'molt --, image bundle': (cmd) => ({ argv: [NODE, moltBundle(), 'init', '--', ...cmd], env: { MOLT_SERVICES: emptyServices() } }),
   tini: (cmd) => ({ argv: ['tini', '--', ...cmd] }),
   'dumb-init': (cmd) => ({ argv: ['dumb-init', ...cmd] }),
 };
@@ -451,10 +468,12 @@ async function idleCpu() {
 
 const START_TARGETS = [
   ['molt (service)', 'service', 'molt'],
+  ['molt (service), image bundle', 'service', 'molt, image bundle'],
   ['runsvdir', 'service', 'runsvdir'],
   ['s6-svscan', 'service', 's6-svscan'],
   ['supervisord', 'service', 'supervisord'],
   ['molt -- CMD', 'cmd', 'molt --'],
+  ['molt -- CMD, image bundle', 'cmd', 'molt --, image bundle'],
   ['tini', 'cmd', 'tini'],
   ['dumb-init', 'cmd', 'dumb-init'],
   ['floor: CMD as PID 1', 'cmd', 'floor: CMD as PID 1'],
@@ -821,7 +840,7 @@ function analysis(s) {
   if (st) {
     const g = (t) => find(st.rows, t)?.ms.median;
     N.push(
-      `- **Start.** molt needs ${ms(g('molt (service)'))} ms from exec to its first service (${ms(g('molt -- CMD'))} ms to CMD); a one-line Node program spawning the same CMD needs ${ms(g('floor: node spawning CMD'))} ms, so Node's own start-up is most of it and molt's modules and koffi the rest. ` +
+      `- **Start.** molt needs ${ms(g('molt (service)'))} ms from exec to its first service (${ms(g('molt -- CMD'))} ms to CMD) as built by tsc, ${ms(g('molt (service), image bundle'))} ms (${ms(g('molt -- CMD, image bundle'))} ms to CMD) as the image runs it, one bundle; CMD starts through a second Node process, molt's exec shim, that gives it its own process group and the terminal (tini's behaviour, issue 14); a one-line Node program spawning the same CMD needs ${ms(g('floor: node spawning CMD'))} ms, so Node's own start-up is most of it and molt's modules and koffi the rest. ` +
         `tini, dumb-init, runsvdir and s6-svscan need ${ms(Math.min(g('tini'), g('dumb-init'), g('runsvdir'), g('s6-svscan')))}–${ms(Math.max(g('tini'), g('dumb-init'), g('runsvdir'), g('s6-svscan')))} ms; supervisord ${ms(g('supervisord'))} ms (Python start-up, then most likely its 1 s main-loop tick).`,
     );
   }

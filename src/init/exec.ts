@@ -17,6 +17,15 @@ export interface ExecOptions {
 // Node ignores these two; an ignored disposition would survive the exec.
 const NODE_IGNORED = [13 /* PIPE */, 25 /* XFSZ */];
 
+/**
+ * Whether CMD can be spawned straight (setsid through libuv) instead of through the shim:
+ * only as PID 1 (no parent-death signal needed) with none of stdin, stdout, stderr a terminal
+ * (setsid would take CMD away from a terminal; with none there is nothing to lose).
+ */
+export function directCmdSpawn(pid: number, stdioIsTty: boolean[]): boolean {
+  return pid === 1 && !stdioIsTty.some(Boolean);
+}
+
 /** The exit status and line for an execvp failure, as sh and tini report them. */
 export function execFailure(file: string, errno: number): { code: number; line: string } {
   const { ENOENT, EACCES } = os.constants.errno;

@@ -14,7 +14,8 @@ import { WritableOutlet } from '../supervise/output.js';
 import { holdKeepsUp, readHoldState, STALE_APPLY_EXITS, staleHoldKeepsUp } from '../supervise/hold.js';
 import { ConfigError, parseInitArgs, readInitConfig, type InitArgs, type InitConfig } from './config.js';
 import { signalNumber } from '../supervise/signals.js';
-import type { ExecOptions } from './exec.js';
+import { isatty } from 'node:tty';
+import { directCmdSpawn, type ExecOptions } from './exec.js';
 import { AdoptedChild } from '../supervise/adopt.js';
 import { checkAdopt, loadAdoption, Reexec } from './reexec.js';
 
@@ -182,8 +183,13 @@ class Init {
     const [file] = this.argv as [string, ...string[]];
     // Not PID 1: if molt dies of a signal it cannot catch, CMD must not run on orphaned.
     const opts: ExecOptions = { parentDeathSignal: process.pid === 1 ? 0 : signalNumber('SIGTERM'), parent: process.pid };
-    // molt's own entry file (dist/src/cli/main.js, or the image's bundle) runs the shim.
-    const child = this.spawnTracked(process.execPath, [process.argv[1]!, '__init-exec', JSON.stringify(opts), ...this.argv], { stdio: 'inherit', cwd: this.startDir });
+    // PID 1 with no terminal (`docker run -d`): no foreground to hand over and no parent-death
+    // signal to set, so libuv's own setsid (a group of its own; signals already reset by libuv)
+    // does the shim's work without a second Node start. Otherwise molt's own entry file
+    // (dist/src/cli/main.js, or the image's bundle) runs the shim.
+    const child = directCmdSpawn(process.pid, [0, 1, 2].map((fd) => isatty(fd)))
+      ? this.spawnTracked(file, this.argv.slice(1), { stdio: 'inherit', cwd: this.startDir, detached: true })
+      : this.spawnTracked(process.execPath, [process.argv[1]!, '__init-exec', JSON.stringify(opts), ...this.argv], { stdio: 'inherit', cwd: this.startDir });
     this.cmd = { child };
     child.on('error', (err: NodeJS.ErrnoException) => {
       if (child.pid !== undefined) return;

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import http from 'node:http';
 import path from 'node:path';
-import { molt, script, sleep, startMolt, stopAndWait, tmpdir, waitFor } from '../helpers/molt.js';
+import { runCli, script, sleep, startMolt, stopAndWait, tmpdir, waitFor } from '../helpers/molt.js';
 import { freePort, makeStack } from '../helpers/stack.js';
 import { get, load } from '../helpers/load.js';
 
@@ -62,9 +62,17 @@ describe('listen: socket activation', () => {
       await waitFor('both serving', async () => (await get(held)).ok && (await get(plain)).ok, 10_000);
       for (const [port, dir] of [[held, 'held'], [plain, 'plain']] as const) {
         const l = load(port);
+        const pidFile = path.join(services, dir, 'supervise', 'pid');
         for (let i = 0; i < 3; i++) {
           await sleep(1200); // past the restart throttle
-          molt(['sv', 'term', path.join(services, dir)]);
+          const before = fs.readFileSync(pidFile, 'utf8').trim();
+          // Not spawnSync: the load generator runs in this process and must keep running meanwhile.
+          const r = await runCli(['sv', 'term', path.join(services, dir)], {}, 30_000);
+          assert.equal(r.code, 0, r.err);
+          await waitFor(`${dir} restarted`, () => {
+            const now = fs.readFileSync(pidFile, 'utf8').trim();
+            return now !== '' && now !== before ? now : undefined;
+          }, 15_000);
         }
         await sleep(1500);
         const { done, failures } = await l.stop();
