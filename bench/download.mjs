@@ -25,7 +25,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { BENCH, CLI, DIST, NODE, childrenOf, git, kill, log, median, onExit, readText, requireBins, requireBuilt, sleep, statusKiB, upsertSection, watchdog } from './lib.mjs';
+import { BENCH, CLI, DIST, NODE, childrenOf, git, kill, log, median, onExit, readText, requireBins, requireBuilt, sleep, statusKiB, upsertSection, watchdog, releaseBenchOptions } from './lib.mjs';
 
 // ------------------------------------------------------------ child mode
 
@@ -73,17 +73,8 @@ if (process.argv[2] === '--child') {
 // ------------------------------------------------------------ options
 
 const args = process.argv.slice(2);
-const quick = args.includes('--quick');
-const write = args.includes('--write') && !quick;
-const repsArg = args.indexOf('--reps');
-const REPS = repsArg >= 0 ? Number(args[repsArg + 1]) : quick ? 2 : 5;
-const FILES = quick ? 5 : 50;
+const { quick, write, reps: REPS, files: FILES, fileMb: FILE_MB } = releaseBenchOptions(args);
 const GC_PROBE = !args.includes('--no-gc-probe');
-const FILE_MB = 4;
-if (!Number.isInteger(REPS) || REPS < 1 || REPS > 50) {
-  process.stderr.write('bench: --reps wants 1..50\n');
-  process.exit(2);
-}
 
 requireBuilt([CLI, path.join(DIST, 'test/helpers/registry.js'), path.join(DIST, 'src/update/sources/oci.js')]);
 requireBins(['/usr/bin/curl', '/usr/bin/sha256sum', '/usr/bin/docker-registry', '/bin/bash'], 'apt-get install curl coreutils docker-registry');

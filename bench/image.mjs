@@ -32,7 +32,7 @@ if (process.getuid?.() !== 0) {
   log('needs root (buildah and the namespaces of the container runs)');
   process.exit(2);
 }
-const { Buildah, baseRootfs, buildMoltImage, imageEnv, runContainer } = await import(pathToFileURL(BUILDAH_JS).href);
+const { Buildah, nodeBaseImage, buildMoltImage, imageEnv, runContainer } = await import(pathToFileURL(BUILDAH_JS).href);
 
 const BASE = 'localhost/molt-bench-node:latest';
 const MOLT = 'localhost/molt-bench-molt:latest';
@@ -96,9 +96,7 @@ let container = '';
 const result = {};
 try {
   log('making the Node base and building docker/Dockerfile (about 1.5 minutes)');
-  const rootfs = path.join(work, 'base');
-  baseRootfs(rootfs, true);
-  b.imageFrom(rootfs, BASE, { PATH: '/usr/local/bin:/usr/bin:/bin', NODE_EXTRA_CA_CERTS: '/etc/ssl/certs/ca-certificates.crt' });
+  nodeBaseImage(b, work, BASE);
   const tb = performance.now();
   buildMoltImage(b, BASE, MOLT, '0.1.0');
   result.buildS = (performance.now() - tb) / 1000;

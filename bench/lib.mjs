@@ -314,3 +314,19 @@ export function upsertSection(file, id, md) {
   fs.writeFileSync(`${file}.tmp`, next);
   fs.renameSync(`${file}.tmp`, file);
 }
+
+/**
+ * The options the 200 MB release benches share (download.mjs, trust.mjs): --quick (a 20 MB
+ * release, 2 reps, nothing written), --write, --reps N (1..50, default 5).
+ */
+export function releaseBenchOptions(args) {
+  const quick = args.includes('--quick');
+  const write = args.includes('--write') && !quick;
+  const repsArg = args.indexOf('--reps');
+  const reps = repsArg >= 0 ? Number(args[repsArg + 1]) : quick ? 2 : 5;
+  if (!Number.isInteger(reps) || reps < 1 || reps > 50) {
+    process.stderr.write('bench: --reps wants 1..50\n');
+    process.exit(2);
+  }
+  return { quick, write, reps, files: quick ? 5 : 50, fileMb: 4 };
+}

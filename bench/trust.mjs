@@ -23,7 +23,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { BENCH, DIST, NODE, git, log, median, onExit, requireBins, requireBuilt, upsertSection, watchdog } from './lib.mjs';
+import { BENCH, DIST, NODE, git, log, median, onExit, requireBins, requireBuilt, upsertSection, watchdog, releaseBenchOptions } from './lib.mjs';
 
 const mod = (p) => import(pathToFileURL(path.join(DIST, p)).href);
 
@@ -73,16 +73,7 @@ if (process.argv[2] === '--keyless') {
 // ------------------------------------------------------------ options
 
 const args = process.argv.slice(2);
-const quick = args.includes('--quick');
-const write = args.includes('--write') && !quick;
-const repsArg = args.indexOf('--reps');
-const REPS = repsArg >= 0 ? Number(args[repsArg + 1]) : quick ? 2 : 5;
-const FILES = quick ? 5 : 50;
-const FILE_MB = 4;
-if (!Number.isInteger(REPS) || REPS < 1 || REPS > 50) {
-  process.stderr.write('bench: --reps wants 1..50\n');
-  process.exit(2);
-}
+const { quick, write, reps: REPS, files: FILES, fileMb: FILE_MB } = releaseBenchOptions(args);
 requireBuilt([path.join(DIST, 'src/update/sources/local.js'), path.join(DIST, 'test/helpers/sigstore.js')]);
 requireBins(['/usr/bin/minisign', '/usr/bin/openssl', '/bin/bash'], 'apt-get install minisign openssl');
 const { testSigstore } = await mod('test/helpers/sigstore.js');

@@ -147,18 +147,20 @@ class Init {
     this.supervisor.start();
     if (adoption?.cmdPid) this.adoptCmd(adoption.cmdPid);
     else if (this.argv.length) this.startCmd();
-    new Reexec({
+    const reexec = new Reexec({
       servicesDir: this.config.servicesDir,
       supervisor: this.supervisor,
       initArgs: initArgv,
       cmdPid: () => (this.cmd && this.cmd.exit === undefined ? this.cmd.child.pid : undefined),
       busy: () => (this.shuttingDown ? 'shutting down' : undefined),
       spawn: (cmd, args, opts) => this.spawnTracked(cmd, args, opts),
-    }).listen();
+    });
+    reexec.listen();
     this.reaper.onReap = () => this.maybeDone();
     // Orphans reparented before our SIGCHLD handler existed.
     this.reaper.scan();
     return done.then((code) => {
+      reexec.close();
       // Exit now: timers and FIFOs would otherwise keep the loop alive.
       process.exit(code);
     });

@@ -99,6 +99,18 @@ export class Reexec {
     this.fifo.on('error', () => {});
   }
 
+  /** At molt's exit: the FIFO goes with the molt that listened on it (a service directory is the user's). */
+  close(): void {
+    if (!this.fifo) return;
+    this.fifo.destroy();
+    this.fifo = undefined;
+    try {
+      fs.unlinkSync(path.join(this.host.servicesDir, REQUEST_FIFO));
+    } catch {
+      // already gone
+    }
+  }
+
   /** `line`: the new molt's executable, or empty for this molt again. */
   request(line: string): void {
     if (this.inFlight) {

@@ -224,6 +224,15 @@ process.on('SIGTERM', () => server.close(() => process.exit(0)));
   });
 });
 
+describe('the re-exec FIFO belongs to the molt that made it', () => {
+  test('molt init leaves the service directory as it found it when it exits (the image build rmdirs it)', () => {
+    const services = tmpdir('reexec-clean');
+    const r = molt(['init', '--', 'true'], { MOLT_SERVICES: services });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(fs.readdirSync(services), []);
+  });
+});
+
 describe('molt init --check-adopt', () => {
   const good = () =>
     encodeState({

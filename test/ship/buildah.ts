@@ -95,6 +95,13 @@ function copyIn(root: string, file: string, as = file): void {
  * and the example services use, each with its libraries; with `node`, also the
  * machine's node binary and npm, as a Node base image would have them.
  */
+/** The Node base the image tests build on: `baseRootfs` with node, made an image `tag` in `b`. */
+export function nodeBaseImage(b: Buildah, work: string, tag: string): void {
+  const rootfs = path.join(work, 'base');
+  baseRootfs(rootfs, true);
+  b.imageFrom(rootfs, tag, { PATH: '/usr/local/bin:/usr/bin:/bin', NODE_EXTRA_CA_CERTS: '/etc/ssl/certs/ca-certificates.crt' });
+}
+
 export function baseRootfs(root: string, withNode: boolean): void {
   const tools = ['dash', 'env', 'mkdir', 'chmod', 'mktemp', 'cp', 'rm', 'rmdir', 'mv', 'ln', 'cat', 'sed', 'grep', 'true', 'sleep', 'readlink', 'date', 'ls', 'id'];
   if (withNode) tools.push('node');

@@ -17,7 +17,7 @@ import path from 'node:path';
 import { childrenOf, repoRoot, tmpdir, waitFor } from '../helpers/molt.js';
 import { freePort } from '../helpers/registry.js';
 import type { UpdaterStatus } from '../../src/api/types.js';
-import { baseRootfs, Buildah, execIn } from './buildah.js';
+import { baseRootfs, Buildah, execIn, nodeBaseImage } from './buildah.js';
 import { LIB } from './layout.js';
 
 const BASE = `localhost/molt-test-node:${process.versions.node.split('.')[0]}`;
@@ -59,9 +59,7 @@ describe('docker/Dockerfile built with buildah and run as a container', { timeou
   before(() => {
     work = tmpdir('ship-buildah');
     b = new Buildah(path.join(work, 'buildah'));
-    const rootfs = path.join(work, 'base');
-    baseRootfs(rootfs, true);
-    b.imageFrom(rootfs, BASE, { PATH: '/usr/local/bin:/usr/bin:/bin', NODE_EXTRA_CA_CERTS: '/etc/ssl/certs/ca-certificates.crt' });
+    nodeBaseImage(b, work, BASE);
   });
 
   after(async () => {

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { repoRoot, tmpdir, waitFor } from '../helpers/molt.js';
 import type { UpdaterStatus } from '../../src/api/types.js';
-import { appVersionIn, baseRootfs, Buildah, buildMoltImage, execIn, imageEnv, runContainer, type Container } from './buildah.js';
+import { appVersionIn, Buildah, buildMoltImage, execIn, imageEnv, nodeBaseImage, runContainer, type Container } from './buildah.js';
 
 const BASE = `localhost/molt-bundled-node:${process.versions.node.split('.')[0]}`;
 const MOLT = 'localhost/molt-bundled-molt:latest';
@@ -29,9 +29,7 @@ describe('examples/hello/Dockerfile: the first release baked into the image, run
   before(() => {
     work = tmpdir('ship-bundled');
     b = new Buildah(path.join(work, 'buildah'));
-    const rootfs = path.join(work, 'base');
-    baseRootfs(rootfs, true);
-    b.imageFrom(rootfs, BASE, { PATH: '/usr/local/bin:/usr/bin:/bin', NODE_EXTRA_CA_CERTS: '/etc/ssl/certs/ca-certificates.crt' });
+    nodeBaseImage(b, work, BASE);
   });
 
   after(async () => {
