@@ -840,7 +840,7 @@ function analysis(s) {
   if (st) {
     const g = (t) => find(st.rows, t)?.ms.median;
     N.push(
-      `- **Start.** molt needs ${ms(g('molt (service)'))} ms from exec to its first service (${ms(g('molt -- CMD'))} ms to CMD) as built by tsc, ${ms(g('molt (service), image bundle'))} ms (${ms(g('molt -- CMD, image bundle'))} ms to CMD) as the image runs it, one bundle; CMD starts through a second Node process, molt's exec shim, that gives it its own process group and the terminal (tini's behaviour, issue 14); a one-line Node program spawning the same CMD needs ${ms(g('floor: node spawning CMD'))} ms, so Node's own start-up is most of it and molt's modules and koffi the rest. ` +
+      `- **Start.** molt needs ${ms(g('molt (service)'))} ms from exec to its first service (${ms(g('molt -- CMD'))} ms to CMD) as built by tsc, ${ms(g('molt (service), image bundle'))} ms (${ms(g('molt -- CMD, image bundle'))} ms to CMD) as the image runs it, one bundle (no faster: it parses all of molt); as PID 1 with no terminal CMD is spawned straight in a session of its own, while with a terminal or below another process it starts through molt's exec shim, a second Node start, for its process group, the terminal and a parent-death signal (tini's behaviour, issue 14); a one-line Node program spawning the same CMD needs ${ms(g('floor: node spawning CMD'))} ms, so Node's own start-up is most of it and molt's modules and koffi the rest. ` +
         `tini, dumb-init, runsvdir and s6-svscan need ${ms(Math.min(g('tini'), g('dumb-init'), g('runsvdir'), g('s6-svscan')))}–${ms(Math.max(g('tini'), g('dumb-init'), g('runsvdir'), g('s6-svscan')))} ms; supervisord ${ms(g('supervisord'))} ms (Python start-up, then most likely its 1 s main-loop tick).`,
     );
   }
