@@ -289,6 +289,12 @@ describe('rate limits and retries', () => {
     await assert.rejects(source(fake).list(), isErr('bad-input', /expected a JSON list of releases, got object/));
   });
 
+  test('an API answer over 16 MiB is refused with one line, not read into memory', async () => {
+    fake.malformedBody = '[' + ' '.repeat(17 << 20) + ']';
+    await assert.rejects(source(fake, { retry: { attempts: 1 } }).list(), isErr('bad-input', /GitHub API answer from \/repos\/acme\/app\/releases is larger than 16777216 bytes/));
+    fake.malformedBody = undefined;
+  });
+
   test('a hanging server is a time-out error, after bounded attempts', async () => {
     fake.hang = true;
     const src = source(fake, { timeoutMs: 300, retry: { attempts: 2, baseMs: 10, capMs: 20 } });

@@ -29,6 +29,7 @@ import { moltVersion } from '../../common/version.js';
 import { removeTree } from '../rmtree.js';
 import { apiError } from '../github/api-error.js';
 import { feedFile, trustGate, type ArtifactGate } from '../trust/gate.js';
+import { boundedFetch } from '../github/bounded-fetch.js';
 import { assetSignatures, attestationBundles, MAX_ATTESTATIONS } from '../github/signatures.js';
 
 const log = logger('github');
@@ -127,6 +128,7 @@ export class GitHubSource implements ReleaseSource {
       auth: this.token,
       baseUrl: base,
       userAgent: `molt/${moltVersion()}`,
+      request: { fetch: boundedFetch() },
       // Octokit's request log prints every 304 as an error; molt logs its own events.
       log: { debug: () => {}, info: () => {}, warn: (m: string) => log.debug('octokit', { msg: m }), error: () => {} },
     });
@@ -258,6 +260,7 @@ export class GitHubSource implements ReleaseSource {
         return res;
       } catch (e) {
         if (e instanceof UpdateError) throw e;
+        if (e instanceof RequestError && e.cause instanceof UpdateError) throw e.cause;
         if (ctx.signal?.aborted) throw new UpdateError(`GitHub ${this.repo}: ${shown} aborted`, 'aborted');
         const re = e instanceof RequestError ? e : undefined;
         if (re?.status === 304 && cached) {
