@@ -48,8 +48,12 @@ export interface Native {
   /** tcgetpgrp(fd): the terminal's foreground group, or -1. */
   foreground(fd: number): number;
   isatty(fd: number): boolean;
-  /** Signal dispositions back to SIG_DFL (the ignored ones survive exec otherwise) and an empty mask. */
-  resetSignals(signums: number[]): void;
+  /**
+   * Signal dispositions back to SIG_DFL (the ignored ones survive exec otherwise), then
+   * `ignore` to SIG_IGN and the mask to `block` (none: empty). Best effort per signal:
+   * libc refuses the few it reserves (32, 33).
+   */
+  resetSignals(signums: number[], ignore?: number[], block?: number[]): void;
   /** execvp(file, argv); returns only on failure, with the errno. */
   execvp(file: string, argv: string[]): number;
 }
@@ -209,8 +213,7 @@ export function native(): Native {
     setForeground(fd, pgid) {
       // A background group's tcsetpgrp gets SIGTTOU unless it is blocked or ignored:
       // block it on this thread for the call (handlers stay as they are).
-      const ttou = Buffer.alloc(128);
-      ttou.writeUInt8(1 << ((SIGTTOU - 1) & 7), (SIGTTOU - 1) >> 3);
+      const ttou = sigset([SIGTTOU]);
       const old = Buffer.alloc(128);
       sigprocmask(SIG_BLOCK, ttou, old);
       const r = tcsetpgrp(fd, pgid) as number;
@@ -224,9 +227,11 @@ export function native(): Native {
     isatty(fd) {
       return (isatty(fd) as number) === 1;
     },
-    resetSignals(signums) {
+    resetSignals(signums, ignore = [], block = []) {
+      const SIG_IGN = 1;
       for (const n of signums) signal(n, SIG_DFL);
-      sigprocmask(SIG_SETMASK, Buffer.alloc(128), null);
+      for (const n of ignore) signal(n, SIG_IGN);
+      sigprocmask(SIG_SETMASK, sigset(block), null);
     },
     execvp(file, argv) {
       execvp(file, [...argv, null]);
@@ -234,6 +239,13 @@ export function native(): Native {
     },
   };
   return cached;
+}
+
+/** A sigset_t (Linux: 128 bytes, bit N-1 for signal N, in order of bytes) holding `signums`. Pure. */
+export function sigset(signums: number[]): Buffer {
+  const set = Buffer.alloc(128);
+  for (const n of signums) if (n >= 1 && n <= 1024) set.writeUInt8(set.readUInt8((n - 1) >> 3) | (1 << ((n - 1) & 7)), (n - 1) >> 3);
+  return set;
 }
 
 /** Decode a wait status: exit code, or the terminating signal number. */

@@ -2,6 +2,7 @@
 // edge: a bad value is a one-line error naming the variable.
 import { timerDuration } from '../common/duration.js';
 import { parseSignal } from '../supervise/signals.js';
+import { parseInheritedSignals, type InheritedSignals } from './exec.js';
 
 export interface InitConfig {
   servicesDir: string;
@@ -13,6 +14,8 @@ export interface InitConfig {
   checkTimeoutMs: number;
   checkFailures: number;
   healCooldownMs: number;
+  /** What CMD gets back of the signals molt's starter ignored and blocked (MOLT_INHERITED_SIGNALS). */
+  inheritedSignals: InheritedSignals;
 }
 
 export class ConfigError extends Error {}
@@ -50,7 +53,9 @@ export function readInitConfig(env: NodeJS.ProcessEnv): InitConfig {
   const checkFailures = Number(rawFailures);
   if (!Number.isInteger(checkFailures) || checkFailures < 1) throw new ConfigError(`MOLT_CHECK_FAILURES=${JSON.stringify(rawFailures)} must be a whole number >= 1`);
   if (checkIntervalMs < 100) throw new ConfigError(`MOLT_CHECK_INTERVAL=${JSON.stringify(env.MOLT_CHECK_INTERVAL)} must be at least 100ms`);
-  return { servicesDir, stopTimeoutMs, maxBackoffMs, finishTimeoutMs, logPrefix, checkIntervalMs, checkTimeoutMs, checkFailures, healCooldownMs };
+  const inheritedSignals = parseInheritedSignals(env.MOLT_INHERITED_SIGNALS);
+  if ('problem' in inheritedSignals) throw new ConfigError(`MOLT_INHERITED_SIGNALS=${JSON.stringify(env.MOLT_INHERITED_SIGNALS)} ${inheritedSignals.problem}`);
+  return { servicesDir, stopTimeoutMs, maxBackoffMs, finishTimeoutMs, logPrefix, checkIntervalMs, checkTimeoutMs, checkFailures, healCooldownMs, inheritedSignals };
 }
 
 export interface InitArgs {

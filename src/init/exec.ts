@@ -3,7 +3,8 @@
 // foreground for that group, a parent-death signal, then execvp. molt runs it
 // as `molt __init-exec OPTIONS_JSON FILE ARGS...` (its own entry file, so the
 // bundled image has it too); the pid stays CMD's, so libuv still reports CMD's
-// exit status to molt.
+// exit status to molt. Last, it gives CMD back the signals molt's starter had
+// ignored and blocked (tini's sigconf test), which Node reset before molt ran.
 import os from 'node:os';
 import { native } from '../common/native.js';
 
@@ -12,6 +13,47 @@ export interface ExecOptions {
   parentDeathSignal: number;
   /** molt's pid: if it is gone already, the parent-death signal came too late to be set. */
   parent: number;
+  /** Signals CMD starts with ignored and blocked (MOLT_INHERITED_SIGNALS); none when absent. */
+  ignored?: number[];
+  blocked?: number[];
+}
+
+/** The signal dispositions the `molt` wrapper saw in its shell before Node reset them. */
+export interface InheritedSignals {
+  ignored: number[];
+  blocked: number[];
+}
+
+const SIGQUIT = 3;
+const SIGKILL = 9;
+const SIGSTOP = 19;
+
+/** A /proc/PID/status signal mask (hex, bit N-1 for signal N) as signal numbers, KILL and STOP left out (never ignored or blocked). */
+export function signalsOfMask(hex: string): number[] | undefined {
+  if (!/^[0-9a-f]{1,16}$/i.test(hex)) return undefined;
+  const bits = BigInt('0x' + hex);
+  const out: number[] = [];
+  for (let n = 1; n <= 64; n++) if ((bits >> BigInt(n - 1)) & 1n && n !== SIGKILL && n !== SIGSTOP) out.push(n);
+  return out;
+}
+
+/**
+ * MOLT_INHERITED_SIGNALS, as docker/molt writes it: `ign=HEX;blk=HEX`, the SigIgn and
+ * SigBlk of the wrapper's shell. QUIT is left out of the ignored ones: busybox sh and
+ * bash ignore it themselves (their children get it back), so a shell's SigIgn cannot
+ * tell whether its parent did. Unset or empty: none. Pure.
+ */
+export function parseInheritedSignals(raw: string | undefined): InheritedSignals | { problem: string } {
+  const out: InheritedSignals = { ignored: [], blocked: [] };
+  if (!raw?.trim()) return out;
+  for (const part of raw.trim().split(';')) {
+    const m = /^(ign|blk)=(.*)$/.exec(part.trim());
+    const sigs = m && (m[2] === '' ? [] : signalsOfMask(m[2]!));
+    if (!m || !sigs) return { problem: 'is not ign=HEX;blk=HEX (the SigIgn and SigBlk masks of /proc/PID/status)' };
+    if (m[1] === 'ign') out.ignored = sigs.filter((n) => n !== SIGQUIT);
+    else out.blocked = sigs;
+  }
+  return out;
 }
 
 // Node ignores these two; an ignored disposition would survive the exec.
@@ -20,10 +62,12 @@ const NODE_IGNORED = [13 /* PIPE */, 25 /* XFSZ */];
 /**
  * Whether CMD can be spawned straight (setsid through libuv) instead of through the shim:
  * only as PID 1 (no parent-death signal needed) with none of stdin, stdout, stderr a terminal
- * (setsid would take CMD away from a terminal; with none there is nothing to lose).
+ * (setsid would take CMD away from a terminal; with none there is nothing to lose), and no
+ * inherited signal to give back (libuv resets them all).
  */
-export function directCmdSpawn(pid: number, stdioIsTty: boolean[]): boolean {
-  return pid === 1 && !stdioIsTty.some(Boolean);
+export function directCmdSpawn(pid: number, stdioIsTty: boolean[], inherited?: InheritedSignals): boolean {
+  const keep = !!inherited && (inherited.ignored.length > 0 || inherited.blocked.length > 0);
+  return pid === 1 && !stdioIsTty.some(Boolean) && !keep;
 }
 
 /** The exit status and line for an execvp failure, as sh and tini report them. */
@@ -50,7 +94,8 @@ export async function main(argv: string[]): Promise<number> {
     nat.setParentDeathSignal(opts.parentDeathSignal);
     if (process.ppid !== opts.parent) return 128 + opts.parentDeathSignal;
   }
-  nat.resetSignals(NODE_IGNORED);
+  // After the terminal hand-off: a blocked or ignored TTOU must not change how it went.
+  nat.resetSignals(NODE_IGNORED, opts.ignored ?? [], opts.blocked ?? []);
   for (const fd of [0, 1, 2]) nat.setInheritable(fd, true);
   const errno = nat.execvp(file, [file, ...args]);
   const f = execFailure(file, errno);

@@ -60,6 +60,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw err;
   }
+  delete process.env.MOLT_INHERITED_SIGNALS; // for CMD only, through the shim: not for services
   // tini's verbosity 1: on a terminal (docker run -t) only warnings and errors, so
   // molt's info lines do not mix into an interactive CMD's screen.
   if (!process.env.MOLT_LOG_LEVEL?.trim() && parseLogLevel(process.env) === 'info' && process.stderr.isTTY) setLogLevel('warn');
@@ -184,12 +185,12 @@ class Init {
   private startCmd(): void {
     const [file] = this.argv as [string, ...string[]];
     // Not PID 1: if molt dies of a signal it cannot catch, CMD must not run on orphaned.
-    const opts: ExecOptions = { parentDeathSignal: process.pid === 1 ? 0 : signalNumber('SIGTERM'), parent: process.pid };
+    const opts: ExecOptions = { parentDeathSignal: process.pid === 1 ? 0 : signalNumber('SIGTERM'), parent: process.pid, ...this.config.inheritedSignals };
     // PID 1 with no terminal (`docker run -d`): no foreground to hand over and no parent-death
     // signal to set, so libuv's own setsid (a group of its own; signals already reset by libuv)
     // does the shim's work without a second Node start. Otherwise molt's own entry file
     // (dist/src/cli/main.js, or the image's bundle) runs the shim.
-    const child = directCmdSpawn(process.pid, [0, 1, 2].map((fd) => isatty(fd)))
+    const child = directCmdSpawn(process.pid, [0, 1, 2].map((fd) => isatty(fd)), this.config.inheritedSignals)
       ? this.spawnTracked(file, this.argv.slice(1), { stdio: 'inherit', cwd: this.startDir, detached: true })
       : this.spawnTracked(process.execPath, [process.argv[1]!, '__init-exec', JSON.stringify(opts), ...this.argv], { stdio: 'inherit', cwd: this.startDir });
     this.cmd = { child };

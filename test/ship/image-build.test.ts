@@ -159,6 +159,12 @@ describe('docker/Dockerfile built with buildah and run as a container', { timeou
 
     await settledOn('1.0.0');
     assert.match(output, /molt: init: starting pid=1 /, 'molt knows it is PID 1');
+    // tini's sigconf through the image's own `molt` command (docker/molt, run by the image's
+    // sh): INT and USR1, ignored by the shell that starts it, are still ignored in CMD,
+    // though Node resets them for molt itself.
+    const sigconf = await execIn(pid1, ['/bin/sh', '-c', "trap '' INT USR1; MOLT_SERVICES=$(mktemp -d); export MOLT_SERVICES; exec molt init -- cat /proc/self/status"]);
+    assert.equal(sigconf.code, 0, sigconf.stderr);
+    assert.match(sigconf.stdout, /^SigIgn:\s+0*202$/m, `CMD has INT (2) and USR1 (10) ignored, nothing else\n${sigconf.stdout}`);
     assert.equal(fs.readFileSync(path.join(root, 'version'), 'utf8'), '1.0.0\n', '/version names the release in use');
     publish('1.1.0');
     const s = await settledOn('1.1.0');

@@ -9,6 +9,7 @@ test('defaults follow the design: /etc/service, 7 s grace, 30 s backoff, prefix 
   assert.deepEqual(c, {
     servicesDir: '/etc/service', stopTimeoutMs: 7000, maxBackoffMs: 30_000, finishTimeoutMs: 5000, logPrefix: true,
     checkIntervalMs: 10_000, checkTimeoutMs: 5000, checkFailures: 3, healCooldownMs: 300_000,
+    inheritedSignals: { ignored: [], blocked: [] },
   });
 });
 
@@ -23,6 +24,7 @@ test('SVDIR and SVWAIT (seconds) are read; MOLT_ names win', () => {
 test('a bad value is refused with one line naming the variable', () => {
   assert.throws(() => readInitConfig({ MOLT_STOP_TIMEOUT: 'soon' }), /^Error: MOLT_STOP_TIMEOUT="soon" is not a duration/);
   assert.throws(() => readInitConfig({ MOLT_MAX_BACKOFF: '-5s' }), /MOLT_MAX_BACKOFF/);
+  assert.throws(() => readInitConfig({ MOLT_INHERITED_SIGNALS: 'ign=oops' }), /^Error: MOLT_INHERITED_SIGNALS="ign=oops" is not ign=HEX;blk=HEX/);
   assert.throws(() => readInitConfig({ MOLT_LOG_PREFIX: 'maybe' }), /MOLT_LOG_PREFIX="maybe" must be 0 or 1/);
   assert.throws(() => readInitConfig({ MOLT_CHECK_FAILURES: '0' }), /MOLT_CHECK_FAILURES="0" must be a whole number >= 1/);
   assert.throws(() => readInitConfig({ MOLT_HEAL_COOLDOWN: 'often' }), /MOLT_HEAL_COOLDOWN/);
