@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // molt's single entry point. Each command's module is imported only when that
 // command runs, so PID 1 (`molt init`) never loads the updater's dependencies.
+// First import: a re-executed PID 1 queues signals from its first line of JavaScript.
+import '../init/earlySignals.js';
 
 interface Command {
   summary: string;
