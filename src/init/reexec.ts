@@ -126,11 +126,7 @@ export class Reexec {
     if (!this.fifo) return;
     this.fifo.destroy();
     this.fifo = undefined;
-    try {
-      fs.unlinkSync(path.join(this.host.servicesDir, REQUEST_FIFO));
-    } catch {
-      // already gone
-    }
+    for (const f of [REQUEST_FIFO, ANSWER_FILE]) fs.rmSync(path.join(this.host.servicesDir, f), { force: true });
   }
 
   /** `line`: the new molt's executable, or empty for this molt again. */
