@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import { logger, parseLogLevel, setLogLevel } from '../common/log.js';
 import { Supervisor } from '../supervise/supervisor.js';
 import { exitStatus, type Service, type Slot } from '../supervise/service.js';
-import { childrenOfSelf, descendantsOfSelf } from '../common/proc.js';
+import { childrenOfSelf, descendantsOfSelf, procState } from '../common/proc.js';
+import { signalQuietly } from '../supervise/spawn.js';
 import { native } from '../common/native.js';
 import { Reaper } from './reaper.js';
 import { WritableOutlet } from '../supervise/output.js';
@@ -284,7 +285,7 @@ class Init {
   private relay(sig: NodeJS.Signals): void {
     log.debug('relaying signal', { signal: sig });
     if (this.cmd) {
-      if (this.cmdRunning()) signalPid(this.cmd.child.pid!, sig);
+      if (this.cmdRunning()) signalQuietly(this.cmd.child.pid!, sig);
     } else {
       this.supervisor.signalAll(sig);
     }
@@ -298,7 +299,7 @@ class Init {
     try {
       process.kill(-this.cmd!.child.pid!, sig);
     } catch {
-      signalPid(this.cmd!.child.pid!, sig);
+      signalQuietly(this.cmd!.child.pid!, sig);
     }
   }
 
@@ -342,7 +343,7 @@ class Init {
     this.exitCode = code;
     log.info('shutting down', { reason, grace_ms: this.config.stopTimeoutMs });
     this.supervisor.stopAll();
-    if (this.cmd?.child.pid && this.cmd.exit === undefined) signalPid(this.cmd.child.pid, cmdSignal);
+    if (this.cmd?.child.pid && this.cmd.exit === undefined) signalQuietly(this.cmd.child.pid, cmdSignal);
     // Adopted orphans get TERM now and KILL when the grace time is up.
     this.termAdopted();
     this.deadline = setTimeout(() => this.killEverything(), this.config.stopTimeoutMs);
@@ -354,7 +355,7 @@ class Init {
     for (const pid of childrenOfSelf()) {
       if (this.reaper.isTracked(pid) || this.termed.has(pid)) continue;
       this.termed.add(pid);
-      signalPid(pid, 'SIGTERM');
+      signalQuietly(pid, 'SIGTERM');
     }
   }
 
@@ -365,7 +366,7 @@ class Init {
     for (let round = 0; round < 5; round++) {
       const pids = descendantsOfSelf();
       if (!pids.length) break;
-      for (const pid of pids) signalPid(pid, 'SIGKILL');
+      for (const pid of pids) signalQuietly(pid, 'SIGKILL');
     }
     this.reaper.scan();
     // Give libuv a moment to collect the exit status of CMD (its code decides ours).
@@ -403,21 +404,3 @@ class Init {
     finish(code);
   }
 }
-
-function procState(pid: number): string | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-  } catch {
-    return undefined;
-  }
-}
-
-function signalPid(pid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(pid, sig);
-  } catch {
-    // gone already
-  }
-}
-
