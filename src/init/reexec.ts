@@ -149,6 +149,12 @@ export class Reexec {
         fs.rmSync(this.statePath, { force: true });
         return this.refuse(`the new molt cannot adopt (${problem}); staying on this one`, 'refused', { molt: command[0] });
       }
+      // A TERM during the check began a shutdown: this molt finishes it, no exec.
+      if (this.host.shuttingDown()) {
+        this.inFlight = false;
+        fs.rmSync(this.statePath, { force: true });
+        return this.refuse('shutting down', 'refused');
+      }
       // Decided: from here to the exec, signals are the new molt's to act on.
       this.host.holdSignals();
       await testGate();

@@ -89,6 +89,36 @@ describe('molt init: signals during a re-exec are not lost', () => {
   });
 });
 
+describe('molt init: a signal before the decision is the old molt\'s', () => {
+  test('TERM while the new molt is being checked: the old molt shuts down and does not exec', async () => {
+    const services = tmpdir('reexec-check-term');
+    const side = path.join(services, '..', `side-${path.basename(services)}`);
+    fs.mkdirSync(side);
+    script(path.join(services, 'a', 'run'), 'exec sleep 1000\n');
+    // Its check waits for the gate, then is a real molt's check (it passes).
+    const slow = script(path.join(side, 'slow-check'), `#!/bin/sh
+if [ "$2" = --check-adopt ]; then touch ${side}/checking; while [ ! -e ${side}/gate ]; do sleep 0.02; done; fi
+exec ${process.execPath} ${cli} "$@"
+`);
+    const m = startMolt(['init'], { env: { MOLT_SERVICES: services } });
+    try {
+      const a = path.join(services, 'a');
+      await waitFor('up', () => fs.existsSync(path.join(a, 'supervise', 'pid')) && pidOf(a) > 0, 15_000);
+      reexec(services, slow);
+      await waitFor('checking', () => fs.existsSync(path.join(side, 'checking')), 30_000);
+      await m.kill('SIGTERM');
+      await waitFor('shutting down', () => m.err().includes('signal received, stopping signal=SIGTERM'), 10_000);
+      fs.writeFileSync(path.join(side, 'gate'), '');
+      const r = await m.exited;
+      assert.equal(r.code, 0);
+      assert.equal(count(m.err(), 'init: starting pid=1'), 1, 'no exec');
+      assert.doesNotMatch(m.err(), /re-executing/);
+    } finally {
+      await stopAndWait(m);
+    }
+  });
+});
+
 describe('molt init: a broken new molt leaves PID 1 the old one, every service running', () => {
   test('no koffi, exit 0 at once, ENOEXEC at the exec: refused or failed, then a good re-exec still works', async () => {
     const services = tmpdir('reexec-broken');
