@@ -177,6 +177,27 @@ describe('molt init: a broken new molt leaves PID 1 the old one, every service r
     }
   });
 
+  test('a service in its restart backoff is handed over: the new molt waits the delay out and starts it', async () => {
+    const services = tmpdir('reexec-backoff');
+    const go = path.join(services, '..', `go-${path.basename(services)}`);
+    script(path.join(services, 'flap', 'run'), `if [ -e ${go} ]; then exec sleep 1000; fi\nexit 1\n`);
+    const m = startMolt(['init'], { env: { MOLT_SERVICES: services, MOLT_MAX_BACKOFF: '60s' } });
+    try {
+      // A wait of 4 s or more: long enough that the re-exec (check child included) falls inside it.
+      await waitFor('a long backoff', () => /restart throttled service=flap wait_ms=([4-9]\d{3}|\d{5})/.test(m.err()), 30_000);
+      const ok = molt(['reexec', '--wait'], { MOLT_SERVICES: services });
+      assert.equal(ok.status, 0, ok.stderr);
+      await waitFor('the new molt adopted flap, still throttled', () => /adopted service=flap\b/.test(m.err()), 10_000);
+      assert.equal(count(m.err(), 'init: starting pid=1'), 2);
+      assert.match(run(runitSv, ['status', path.join(services, 'flap')]).stdout, /^down: /);
+      fs.writeFileSync(go, '');
+      const flap = path.join(services, 'flap');
+      await waitFor('started by the new molt once the delay is over', () => run(runitSv, ['status', flap]).stdout.startsWith('run: '), 30_000);
+    } finally {
+      await stopAndWait(m);
+    }
+  });
+
   test('refused while a service is between two steady states: one line, exit 1, nothing changes', async () => {
     const services = tmpdir('reexec-wait');
     script(path.join(services, 'slow', 'run'), `while [ ! -e ${services}/go ]; do sleep 0.05; done\necho >&3\nexec sleep 1000\n`);
