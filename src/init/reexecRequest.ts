@@ -13,8 +13,8 @@ const WAIT_MS = 120_000;
 /** Identity of the answer file: a new answer is a new file (written by rename). */
 function answerId(file: string): string {
   try {
-    const st = fs.statSync(file);
-    return `${st.ino}:${st.mtimeMs}`;
+    const st = fs.statSync(file, { bigint: true });
+    return `${st.ino}:${st.ctimeNs}`;
   } catch {
     return '';
   }
