@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // molt's single entry point. Each command's module is imported only when that
 // command runs, so PID 1 (`molt init`) never loads the updater's dependencies.
+// First import: a re-executed PID 1 queues signals from its first line of JavaScript.
+import '../init/earlySignals.js';
 
 interface Command {
   summary: string;
@@ -9,7 +11,7 @@ interface Command {
 
 const commands: Record<string, Command> = {
   init: { summary: 'init [-e CODE] [-p SIG] [--] [CMD ARGS...]   run as PID 1: reap, relay signals, supervise services', load: () => import('../init/main.js') },
-  reexec: { summary: 'reexec [NEW_MOLT]   PID 1 re-executes into NEW_MOLT (default: itself) without stopping a service', load: () => import('../init/reexecRequest.js') },
+  reexec: { summary: 'reexec [--wait] [NEW_MOLT]   PID 1 re-executes into NEW_MOLT (default: itself) without stopping a service; --wait: its answer', load: () => import('../init/reexecRequest.js') },
   sv: { summary: 'sv [-v] [-w SEC] COMMAND SERVICE...   control services (runit sv compatible)', load: () => import('../sv/main.js') },
   chpst: { summary: 'chpst [-u USER[:GROUP...]] [-U USER] [-e DIR] [-n INC] [-/ ROOT] [-b ARGV0] [-vP012] PROG...   run PROG as another user (runit chpst compatible)', load: () => import('../chpst/main.js') },
   publish: { summary: 'publish REF FILE... [--sign KEY]   push files to an OCI registry as a release artifact (and its signature)', load: () => import('../update/publish.js') },

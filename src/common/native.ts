@@ -28,8 +28,10 @@ export interface Native {
    * Replace this process with `file` (molt chpst): stdio made inheritable again and
    * the signals Node ignores (PIPE, XFSZ) and blocks reset first, as a fresh process
    * would have them. Returns only on failure, with a SyscallError.
+   * `keepSignals` (a re-exec into another molt, which sets its own): dispositions and
+   * mask are left alone, so a failed exec leaves molt's handlers as they were.
    */
-  execve(file: string, argv: string[], env: string[]): SyscallError;
+  execve(file: string, argv: string[], env: string[], keepSignals?: boolean): SyscallError;
   /** Clear (true) or set (false) close-on-exec: the fds a re-exec hands to the new molt. */
   setInheritable(fd: number, yes: boolean): boolean;
   chroot(dir: string): void;
@@ -170,12 +172,14 @@ export function native(): Native {
       if ((listen(fd, 4096) as number) !== 0) fail('listen');
       return fd;
     },
-    execve(file, argv, env) {
+    execve(file, argv, env, keepSignals = false) {
       const F_SETFD = 2;
       // Node marks fds 0-2 close-on-exec and ignores SIGPIPE/SIGXFSZ; neither must reach the program.
       for (const fd of [0, 1, 2]) fcntl(fd, F_SETFD, 'int', 0);
-      for (const sig of [13, 25]) signal(sig, SIG_DFL);
-      sigprocmask(SIG_SETMASK, Buffer.alloc(128), null);
+      if (!keepSignals) {
+        for (const sig of [13, 25]) signal(sig, SIG_DFL);
+        sigprocmask(SIG_SETMASK, Buffer.alloc(128), null);
+      }
       execve(file, [...argv, null], [...env, null]);
       return failed('execve');
     },

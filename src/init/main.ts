@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import { logger, parseLogLevel, setLogLevel } from '../common/log.js';
 import { Supervisor } from '../supervise/supervisor.js';
 import { exitStatus, type Service, type Slot } from '../supervise/service.js';
-import { childrenOfSelf, descendantsOfSelf } from '../common/proc.js';
+import { childrenOfSelf, descendantsOfSelf, procState } from '../common/proc.js';
+import { signalQuietly } from '../supervise/spawn.js';
 import { native } from '../common/native.js';
 import { Reaper } from './reaper.js';
 import { WritableOutlet } from '../supervise/output.js';
@@ -17,7 +18,8 @@ import { signalNumber } from '../supervise/signals.js';
 import { isatty } from 'node:tty';
 import { directCmdSpawn, type ExecOptions } from './exec.js';
 import { AdoptedChild } from '../supervise/adopt.js';
-import { checkAdopt, loadAdoption, Reexec } from './reexec.js';
+import { answerReexec, checkAdopt, loadAdoption, Reexec } from './reexec.js';
+import { JOB_SIGNALS, RELAYED_SIGNALS, SHUTDOWN_SIGNALS, takeEarlySignals } from './earlySignals.js';
 
 /** Read as early as possible, for -p: a parent that is gone by then has been replaced. */
 const PARENT_AT_START = process.ppid;
@@ -25,20 +27,6 @@ const PARENT_AT_START = process.ppid;
 const log = logger('init');
 /** `molt init`'s own arguments, for a re-exec to pass on (issue 15). */
 let initArgv: string[] = [];
-
-const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGQUIT'] as const;
-// Relayed to CMD each time, as tini and dumb-init do. Not here: SIGPIPE (molt's own
-// write to a closed stdout raises it; relayed, it would kill a CMD that never wrote
-// there), and SIGILL, SIGTRAP, SIGBUS, SIGFPE and SIGSEGV: a handler for a real fault
-// returns to the faulting instruction, so Node would spin instead of crash (its docs
-// say so; a SIGSEGV handler also breaks V8's wasm bounds traps). Those still kill a
-// molt that is not PID 1, and CMD then gets a parent-death TERM (see exec.ts).
-const RELAYED_SIGNALS = [
-  'SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGALRM', 'SIGURG', 'SIGVTALRM', 'SIGXCPU', 'SIGXFSZ', 'SIGIO', 'SIGPWR',
-  'SIGABRT', 'SIGSYS', 'SIGPROF', 'SIGSTKFLT',
-] as const;
-// Job control goes to CMD's whole process group, as a terminal would send it.
-const JOB_SIGNALS = ['SIGTSTP', 'SIGTTIN', 'SIGTTOU', 'SIGCONT'] as const;
 
 interface Cmd {
   child: ChildProcess;
@@ -85,6 +73,8 @@ class Init {
   private readonly supervisor: Supervisor;
   private cmd: Cmd | undefined;
   private shuttingDown = false;
+  /** Signals held while a re-exec is decided and under way (issue 15); undefined otherwise. */
+  private held: NodeJS.Signals[] | undefined;
   private exitCode = 0;
   private deadline: NodeJS.Timeout | undefined;
   private finish: ((code: number) => void) | undefined;
@@ -129,10 +119,10 @@ class Init {
       this.reaper.schedule();
       this.followCmdStop();
     });
-    for (const sig of SHUTDOWN_SIGNALS) process.on(sig, () => this.onShutdownSignal(sig));
-    for (const sig of RELAYED_SIGNALS) process.on(sig, () => this.relay(sig));
-    // Caught, so a terminal's background read or write never stops molt itself.
-    for (const sig of JOB_SIGNALS) process.on(sig, () => this.relayJob(sig));
+    // Job control signals are caught too, so a terminal's background read or write never stops molt itself.
+    for (const sig of [...SHUTDOWN_SIGNALS, ...RELAYED_SIGNALS, ...JOB_SIGNALS]) process.on(sig, () => this.onSignal(sig));
+    // Same tick: what the entry module queued before these handlers existed (a re-exec) is taken once, none twice.
+    const early = takeEarlySignals();
     process.on('SIGPIPE', () => {});
 
     if (this.parentDeathSignal && process.pid !== 1) {
@@ -145,6 +135,7 @@ class Init {
     // Re-exec (issue 15): take over what the molt before this one ran, before anything is reaped.
     const adoption = loadAdoption(process.env);
     if (adoption) this.supervisor.adoptFrom(adoption.services);
+    else if (early.length) log.warn('signals arrived before molt init could adopt; acting on them now', { signals: early.join(',') });
     this.supervisor.start();
     if (adoption?.cmdPid) this.adoptCmd(adoption.cmdPid);
     else if (this.argv.length) this.startCmd();
@@ -153,10 +144,22 @@ class Init {
       supervisor: this.supervisor,
       initArgs: initArgv,
       cmdPid: () => (this.cmd && this.cmd.exit === undefined ? this.cmd.child.pid : undefined),
-      busy: () => (this.shuttingDown ? 'shutting down' : undefined),
+      shuttingDown: () => this.shuttingDown,
       spawn: (cmd, args, opts) => this.spawnTracked(cmd, args, opts),
+      holdSignals: () => void (this.held ??= []),
+      heldSignals: () => [...(this.held ?? [])],
+      releaseSignals: () => this.releaseSignals(),
     });
     reexec.listen();
+    if (adoption) {
+      answerReexec(this.config.servicesDir, `re-executed: ${adoption.services.length} service(s) adopted`);
+      // Signals the old molt held between its decision and the exec, then those since this molt started.
+      const replay = [...(adoption.signals ?? []), ...early];
+      if (replay.length) log.info('replaying signals received during the re-exec', { signals: replay.join(',') });
+      for (const sig of replay) this.onSignal(sig);
+    } else {
+      for (const sig of early) this.onSignal(sig);
+    }
     this.reaper.onReap = () => this.maybeDone();
     // Orphans reparented before our SIGCHLD handler existed.
     this.reaper.scan();
@@ -244,6 +247,26 @@ class Init {
     this.shutdown(`essential service ${svc.name} exited`, status);
   }
 
+  /** Every handled signal comes here: acted on, or held while a re-exec is decided and under way. */
+  private onSignal(sig: NodeJS.Signals): void {
+    if (this.held) {
+      log.debug('signal held for after the re-exec', { signal: sig });
+      if (this.held.length < 1000) this.held.push(sig); // the state's bound: a flood is not a queue
+      return;
+    }
+    if ((SHUTDOWN_SIGNALS as readonly string[]).includes(sig)) this.onShutdownSignal(sig as (typeof SHUTDOWN_SIGNALS)[number]);
+    else if ((JOB_SIGNALS as readonly string[]).includes(sig)) this.relayJob(sig as (typeof JOB_SIGNALS)[number]);
+    else this.relay(sig);
+  }
+
+  /** The re-exec did not happen: act on what was held, in order. */
+  private releaseSignals(): void {
+    const held = this.held ?? [];
+    this.held = undefined;
+    if (held.length) log.info('the re-exec did not happen; acting on the signals held for it', { signals: held.join(',') });
+    for (const sig of held) this.onSignal(sig);
+  }
+
   private onShutdownSignal(sig: (typeof SHUTDOWN_SIGNALS)[number]): void {
     if (this.shuttingDown) {
       // Every repeat reaches CMD (a second ^C often means "now" to it); the grace
@@ -263,7 +286,7 @@ class Init {
   private relay(sig: NodeJS.Signals): void {
     log.debug('relaying signal', { signal: sig });
     if (this.cmd) {
-      if (this.cmdRunning()) signalPid(this.cmd.child.pid!, sig);
+      if (this.cmdRunning()) signalQuietly(this.cmd.child.pid!, sig);
     } else {
       this.supervisor.signalAll(sig);
     }
@@ -277,7 +300,7 @@ class Init {
     try {
       process.kill(-this.cmd!.child.pid!, sig);
     } catch {
-      signalPid(this.cmd!.child.pid!, sig);
+      signalQuietly(this.cmd!.child.pid!, sig);
     }
   }
 
@@ -321,7 +344,7 @@ class Init {
     this.exitCode = code;
     log.info('shutting down', { reason, grace_ms: this.config.stopTimeoutMs });
     this.supervisor.stopAll();
-    if (this.cmd?.child.pid && this.cmd.exit === undefined) signalPid(this.cmd.child.pid, cmdSignal);
+    if (this.cmd?.child.pid && this.cmd.exit === undefined) signalQuietly(this.cmd.child.pid, cmdSignal);
     // Adopted orphans get TERM now and KILL when the grace time is up.
     this.termAdopted();
     this.deadline = setTimeout(() => this.killEverything(), this.config.stopTimeoutMs);
@@ -333,7 +356,7 @@ class Init {
     for (const pid of childrenOfSelf()) {
       if (this.reaper.isTracked(pid) || this.termed.has(pid)) continue;
       this.termed.add(pid);
-      signalPid(pid, 'SIGTERM');
+      signalQuietly(pid, 'SIGTERM');
     }
   }
 
@@ -344,7 +367,7 @@ class Init {
     for (let round = 0; round < 5; round++) {
       const pids = descendantsOfSelf();
       if (!pids.length) break;
-      for (const pid of pids) signalPid(pid, 'SIGKILL');
+      for (const pid of pids) signalQuietly(pid, 'SIGKILL');
     }
     this.reaper.scan();
     // Give libuv a moment to collect the exit status of CMD (its code decides ours).
@@ -382,21 +405,3 @@ class Init {
     finish(code);
   }
 }
-
-function procState(pid: number): string | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-  } catch {
-    return undefined;
-  }
-}
-
-function signalPid(pid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(pid, sig);
-  } catch {
-    // gone already
-  }
-}
-

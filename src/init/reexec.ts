@@ -11,7 +11,8 @@ import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import { logger } from '../common/log.js';
 import { writeFileAtomicSync } from '../common/atomic.js';
 import { native } from '../common/native.js';
-import { captureService } from '../supervise/adopt.js';
+import { captureService, serviceView } from '../supervise/adopt.js';
+import { reexecBlocker } from '../supervise/reexecGate.js';
 import { decodeState, encodeState, handedFds, REEXEC_STATE_VERSION, ReexecStateError, type ReexecState } from '../supervise/reexecState.js';
 import type { Supervisor } from '../supervise/supervisor.js';
 
@@ -21,6 +22,13 @@ const CHECK_TIMEOUT_MS = 30_000;
 
 export const REQUEST_FIFO = '.molt-reexec';
 export const STATE_FILE = '.molt-reexec.state';
+/** One line, replaced at each outcome: `re-executed: ...`, `refused: ...` or `failed: ...` (`molt reexec --wait` reads it). */
+export const ANSWER_FILE = '.molt-reexec.answer';
+/**
+ * Test only: the old molt waits, after its decision and before the exec, until
+ * this file exists (at most 2 minutes), so a test can send a signal right then.
+ */
+const TEST_GATE_ENV = 'MOLT_TEST_REEXEC_GATE';
 
 export interface ReexecHost {
   servicesDir: string;
@@ -28,9 +36,22 @@ export interface ReexecHost {
   /** The arguments `molt init` was started with (CMD included): the new molt gets them again. */
   initArgs: string[];
   cmdPid(): number | undefined;
-  /** Refuse while shutting down. */
-  busy(): string | undefined;
+  shuttingDown(): boolean;
   spawn(cmd: string, args: string[], opts: SpawnOptions): ChildProcess;
+  /** From the decision to the exec, signals are held (not acted on) and handed to the new molt. */
+  holdSignals(): void;
+  heldSignals(): NodeJS.Signals[];
+  /** No exec after all: act on the held signals. */
+  releaseSignals(): void;
+}
+
+/** PID 1's answer to the last request (write and rename: a reader never sees half of it). */
+export function answerReexec(servicesDir: string, line: string): void {
+  try {
+    writeFileAtomicSync(path.join(servicesDir, ANSWER_FILE), `${line}\n`, { mode: 0o644, durable: false });
+  } catch {
+    // read-only directory: the log says it too
+  }
 }
 
 /** The command that runs this molt: node, its flags, the entry script. */
@@ -40,10 +61,11 @@ export function selfCommand(): string[] {
 
 /** What PID 1 would hand over now, or why not now. */
 export function captureState(host: ReexecHost): ReexecState | string {
-  const why = host.busy();
+  const all = [...host.supervisor.services.values()];
+  const why = reexecBlocker(all.map(serviceView), host.shuttingDown());
   if (why) return why;
   const services = [];
-  for (const svc of host.supervisor.services.values()) {
+  for (const svc of all) {
     const rec = captureService(svc);
     if (typeof rec === 'string') return `service ${svc.name}: ${rec}`;
     services.push(rec);
@@ -104,57 +126,64 @@ export class Reexec {
     if (!this.fifo) return;
     this.fifo.destroy();
     this.fifo = undefined;
-    try {
-      fs.unlinkSync(path.join(this.host.servicesDir, REQUEST_FIFO));
-    } catch {
-      // already gone
-    }
+    for (const f of [REQUEST_FIFO, ANSWER_FILE]) fs.rmSync(path.join(this.host.servicesDir, f), { force: true });
   }
 
   /** `line`: the new molt's executable, or empty for this molt again. */
   request(line: string): void {
-    if (this.inFlight) {
-      log.warn('re-exec already under way; request ignored');
-      return;
-    }
+    if (this.inFlight) return this.refuse('a re-exec is already under way', 'refused');
     const command = line ? [line] : selfCommand();
     const first = captureState(this.host);
-    if (typeof first === 'string') {
-      log.warn('re-exec refused for now', { reason: first });
-      return;
-    }
+    if (typeof first === 'string') return this.refuse(first, 'refused');
     this.inFlight = true;
     log.info('re-exec requested; checking the new molt', { molt: command.join(' ') });
     try {
       writeFileAtomicSync(this.statePath, encodeState(first), { mode: 0o600 });
     } catch (err) {
       this.inFlight = false;
-      log.error('re-exec refused: cannot write the state', { error: err instanceof Error ? err.message : String(err) });
-      return;
+      return this.refuse(`cannot write the state: ${err instanceof Error ? err.message : String(err)}`, 'refused');
     }
-    this.check(command).then((problem) => {
-      this.inFlight = false;
+    this.check(command, first.services.length).then(async (problem) => {
       if (problem) {
-        log.error('re-exec refused: the new molt cannot adopt; staying on this one', { molt: command[0], problem });
+        this.inFlight = false;
         fs.rmSync(this.statePath, { force: true });
-        return;
+        return this.refuse(`the new molt cannot adopt (${problem}); staying on this one`, 'refused', { molt: command[0] });
       }
+      // A TERM during the check began a shutdown: this molt finishes it, no exec.
+      if (this.host.shuttingDown()) {
+        this.inFlight = false;
+        fs.rmSync(this.statePath, { force: true });
+        return this.refuse('shutting down', 'refused');
+      }
+      // Decided: from here to the exec, signals are the new molt's to act on.
+      this.host.holdSignals();
+      await testGate();
       this.exec(command);
+      this.inFlight = false;
     });
   }
 
-  /** `molt init --check-adopt STATE` in a child: undefined when it exits 0, else what went wrong. */
-  private check(command: string[]): Promise<string | undefined> {
+  /** One log line and the answer; nothing has changed. */
+  private refuse(why: string, kind: 'refused' | 'failed', extra: Record<string, unknown> = {}): void {
+    if (kind === 'refused') log.warn('re-exec refused', { reason: why, ...extra });
+    else log.error('re-exec failed; staying on this molt', { reason: why, ...extra });
+    answerReexec(this.host.servicesDir, `${kind}: ${why}`);
+  }
+
+  /** `molt init --check-adopt STATE` in a child: undefined when it confirms it can adopt all `count` services, else what went wrong. */
+  private check(command: string[], count: number): Promise<string | undefined> {
     return new Promise((resolve) => {
       let child: ChildProcess;
       try {
-        child = this.host.spawn(command[0]!, [...command.slice(1), 'init', '--check-adopt', this.statePath], { stdio: ['ignore', 'ignore', 'pipe'] });
+        child = this.host.spawn(command[0]!, [...command.slice(1), 'init', '--check-adopt', this.statePath], { stdio: ['ignore', 'pipe', 'pipe'] });
       } catch (err) {
         resolve(err instanceof Error ? err.message : String(err));
         return;
       }
       let err = '';
+      let out = '';
       child.stderr?.setEncoding('utf8').on('data', (d: string) => (err = (err + d).slice(-400)));
+      child.stdout?.setEncoding('utf8').on('data', (d: string) => (out = (out + d).slice(-400)));
       const timer = setTimeout(() => child.kill('SIGKILL'), CHECK_TIMEOUT_MS);
       child.once('error', (e) => {
         clearTimeout(timer);
@@ -163,7 +192,9 @@ export class Reexec {
       child.once('close', (code, signal) => {
         clearTimeout(timer);
         const last = err.trim().split('\n').pop() ?? '';
-        resolve(code === 0 ? undefined : `exit ${code ?? signal}${last ? `: ${last}` : ''}`);
+        if (code !== 0) return resolve(`exit ${code ?? signal}${last ? `: ${last}` : ''}`);
+        // Exit 0 alone proves little (`true` exits 0): the new molt must say it read this state.
+        resolve(out.includes(checkLine(count)) ? undefined : 'exit 0 without confirming it can adopt the state');
       });
     });
   }
@@ -172,26 +203,43 @@ export class Reexec {
   private exec(command: string[]): void {
     const state = captureState(this.host);
     if (typeof state === 'string') {
-      log.warn('re-exec refused for now', { reason: state });
-      return;
+      this.host.releaseSignals();
+      return this.refuse(state, 'refused');
     }
+    const held = this.host.heldSignals();
+    if (held.length) state.signals = held;
     const fds = handedFds(state);
     try {
-      writeFileAtomicSync(this.statePath, encodeState(state), { mode: 0o600 });
+      // Only this kernel reads it, right after the exec: no fsync (it would widen the window).
+      writeFileAtomicSync(this.statePath, encodeState(state), { mode: 0o600, durable: false });
     } catch (err) {
-      log.error('re-exec refused: cannot write the state', { error: err instanceof Error ? err.message : String(err) });
-      return;
+      this.host.releaseSignals();
+      return this.refuse(`cannot write the state: ${err instanceof Error ? err.message : String(err)}`, 'refused');
     }
     const nat = native();
     for (const fd of fds) nat.setInheritable(fd, true);
-    log.info('re-executing', { molt: command.join(' '), services: state.services.length });
+    log.info('re-executing', { molt: command.join(' '), services: state.services.length, held_signals: held.length ? held.join(',') : undefined });
     const env = Object.entries({ ...process.env, MOLT_ADOPT: this.statePath }).map(([k, v]) => `${k}=${v}`);
-    const err = nat.execve(command[0]!, [...command, 'init', ...this.host.initArgs], env);
+    const err = nat.execve(command[0]!, [...command, 'init', ...this.host.initArgs], env, true);
     // Still here: the exec failed. Everything is as it was; take the fds back.
     for (const fd of fds) nat.setInheritable(fd, false);
     fs.rmSync(this.statePath, { force: true });
-    log.error('re-exec failed; staying on this molt', { molt: command[0], error: err.message });
+    this.refuse(err.message, 'failed', { molt: command[0] });
+    this.host.releaseSignals();
   }
+}
+
+/** What `--check-adopt` prints when it can adopt a state of `count` services. */
+export function checkLine(count: number): string {
+  return `state of ${count} service(s) can be adopted`;
+}
+
+/** Test only (MOLT_TEST_REEXEC_GATE): wait for the gate file, at most 2 minutes. */
+async function testGate(): Promise<void> {
+  const gate = process.env[TEST_GATE_ENV];
+  if (!gate) return;
+  log.info('re-exec waits for the test gate', { gate });
+  for (let i = 0; i < 6000 && !fs.existsSync(gate); i++) await new Promise((r) => setTimeout(r, 20));
 }
 
 /** `molt init --check-adopt FILE`: exit 0 when this molt can load that state. */
@@ -203,7 +251,7 @@ export function checkAdopt(file: string | undefined): number {
   try {
     const s = decodeState(fs.readFileSync(file, 'utf8'));
     native(); // koffi must load too: the new PID 1 reaps with it
-    process.stdout.write(`state of ${s.services.length} service(s) can be adopted\n`);
+    process.stdout.write(`${checkLine(s.services.length)}\n`);
     return 0;
   } catch (err) {
     process.stderr.write(`molt init: cannot adopt ${file}: ${err instanceof ReexecStateError || err instanceof Error ? err.message : String(err)}\n`);

@@ -9,6 +9,7 @@ import { logger } from '../common/log.js';
 import { parseListen } from './listen.js';
 import { signalName } from './signals.js';
 import type { ServiceRecord, SlotRecord } from './reexecState.js';
+import { serviceBlocker, type ServiceView, type SlotView } from './reexecGate.js';
 import type { Service, Slot } from './service.js';
 
 const log = logger('supervise');
@@ -44,17 +45,34 @@ function streamFd(stream: unknown): number | undefined {
   return typeof fd === 'number' && fd > 2 ? fd : undefined;
 }
 
-/** Why this slot cannot be handed over now (it is between two steady states), or its record. */
-export function captureSlot(slot: Slot, nowMs = performance.now()): SlotRecord | string {
+/** The gate's view of a slot (reexecGate.ts decides over it). */
+export function slotView(slot: Slot): SlotView {
+  return {
+    state: slot.state,
+    pid: slot.pid,
+    superviseOpen: !!slot.sup.fds(),
+    finishRunning: slot.runningFinish,
+    controlRunning: slot.spawnPending,
+    awaitingReady: slot.notifyFd !== undefined && !slot.health.ready,
+  };
+}
+
+export function serviceView(svc: Service): ServiceView {
+  const v: ServiceView = {
+    name: svc.name,
+    lettingGo: svc.done,
+    waitsForDependencies: svc.bootPending,
+    handoverRunning: svc.main.next.running,
+    main: slotView(svc.main),
+    pipeOpen: !!svc.pipe,
+  };
+  if (svc.log) v.log = slotView(svc.log);
+  return v;
+}
+
+/** The record of a slot the gate let through. */
+function slotRecord(slot: Slot, nowMs: number): SlotRecord {
   const s = slot.state;
-  const sup = slot.sup.fds();
-  if (!sup) return 'its supervise/ is not open';
-  if (s.phase === 'finish' || slot.runningFinish) return 'finish is running';
-  if (slot.spawnPending) return 'control/u is running';
-  if (s.phase === 'run' && s.want !== 'up') return 'it is stopping';
-  if (s.phase === 'run' && !slot.pid) return 'it is starting';
-  if (s.phase === 'run' && slot.notifyFd !== undefined && !slot.health.ready) return 'it has not reported ready yet';
-  if (s.phase === 'down' && s.want === 'up' && !s.throttled && !s.held) return 'it is starting';
   const rec: SlotRecord = {
     state: { ...s },
     pid: slot.pid,
@@ -63,7 +81,7 @@ export function captureSlot(slot: Slot, nowMs = performance.now()): SlotRecord |
     delayMs: slot.throttle.delayMs,
     deathAgesMs: slot.deaths.map((t) => Math.max(0, nowMs - t)),
     ready: slot.health.ready,
-    sup,
+    sup: slot.sup.fds()!,
   };
   const out = streamFd(slot.child?.stdout);
   const err = streamFd(slot.child?.stderr);
@@ -72,18 +90,13 @@ export function captureSlot(slot: Slot, nowMs = performance.now()): SlotRecord |
   return rec;
 }
 
-export function captureService(svc: Service): ServiceRecord | string {
-  if (svc.done) return 'it is being let go';
-  if (svc.bootPending) return 'it waits for its dependencies';
-  if (svc.main.next.running) return 'a handover is under way';
-  const main = captureSlot(svc.main);
-  if (typeof main === 'string') return main;
-  const rec: ServiceRecord = { name: svc.name, dir: svc.dir, listen: svc.bound.map((b) => b.fd), main };
-  if (svc.log) {
-    const l = captureSlot(svc.log);
-    if (typeof l === 'string') return `log: ${l}`;
-    if (!svc.pipe) return 'its log pipe is closed';
-    rec.log = l;
+/** Why this service cannot be handed over now (reexecGate.ts), or its record. */
+export function captureService(svc: Service, nowMs = performance.now()): ServiceRecord | string {
+  const why = serviceBlocker(serviceView(svc));
+  if (why) return why;
+  const rec: ServiceRecord = { name: svc.name, dir: svc.dir, listen: svc.bound.map((b) => b.fd), main: slotRecord(svc.main, nowMs) };
+  if (svc.log && svc.pipe) {
+    rec.log = slotRecord(svc.log, nowMs);
     rec.pipe = [...svc.pipe];
   }
   return rec;

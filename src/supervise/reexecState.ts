@@ -3,6 +3,7 @@
 // pipes, `listen` sockets, supervise/ FIFOs and lock). Pure: encode, decode and
 // validate; a state that does not validate is refused whole, never half-adopted.
 import type { SlotState } from './machine.js';
+import { parseSignal } from './signals.js';
 
 export const REEXEC_STATE_VERSION = 1;
 
@@ -51,6 +52,8 @@ export interface ReexecState {
   servicesDir: string;
   /** CMD's pid when it still runs. */
   cmdPid?: number;
+  /** Signals PID 1 received after deciding to re-exec, in order: the new molt acts on them. */
+  signals?: NodeJS.Signals[];
   services: ServiceRecord[];
 }
 
@@ -164,6 +167,13 @@ export function decodeState(text: string): ReexecState {
     services: services.map((v, i) => serviceRecord(v, `state.services[${i}]`)),
   };
   if (o.cmdPid !== undefined) s.cmdPid = int(o.cmdPid, 'state.cmdPid', 2);
+  if (o.signals !== undefined) {
+    if (!Array.isArray(o.signals) || o.signals.length > 1000) fail('state.signals', 'not a list (of at most 1000)');
+    s.signals = o.signals.map((v, i) => {
+      if (typeof v !== 'string' || !v.startsWith('SIG') || parseSignal(v) !== v) fail(`state.signals[${i}]`, 'not a signal name');
+      return v as NodeJS.Signals;
+    });
+  }
   const names = new Set<string>();
   const fds = new Set<number>();
   const pids = new Set<number>();

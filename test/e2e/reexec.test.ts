@@ -134,16 +134,16 @@ exec ${process.execPath} ${cli} "$@"
     const broken = script(path.join(services, '..', `broken-${path.basename(services)}`), '#!/bin/sh\necho no koffi here >&2\nexit 1\n');
     // Passes the check, then is gone: execve fails (ENOENT) after the fds were made inheritable.
     const vanishing = path.join(services, '..', `vanishing-${path.basename(services)}`);
-    script(vanishing, `#!/bin/sh\nrm -f "$0"\nexit 0\n`);
+    script(vanishing, `#!/bin/sh\nrm -f "$0"\necho 'state of 2 service(s) can be adopted'\n`);
     const m = startMolt(['init'], { env: { MOLT_SERVICES: services } });
     try {
       const a = path.join(services, 'a');
       await waitFor('up', () => fs.existsSync(path.join(a, 'supervise', 'pid')) && pidOf(a) > 0 && fs.existsSync(`${services}/b.log`), 15_000);
       const pidA = pidOf(a);
       requestReexec(services, broken);
-      await waitFor('refused', () => /re-exec refused: the new molt cannot adopt; staying on this one .*problem="exit 1: no koffi here"/.test(m.err()), 15_000);
+      await waitFor('refused', () => /re-exec refused reason="the new molt cannot adopt \(exit 1: no koffi here\); staying on this one"/.test(m.err()), 15_000);
       requestReexec(services, vanishing);
-      await waitFor('exec failed', () => /re-exec failed; staying on this molt .*ENOENT/.test(m.err()), 15_000);
+      await waitFor('exec failed', () => /re-exec failed; staying on this molt reason=.*ENOENT/.test(m.err()), 15_000);
       assert.equal(count(m.err(), 'init: starting pid=1'), 1, 'PID 1 never left the old molt');
       assert.equal(pidOf(a), pidA);
       // The old molt still supervises: a killed run comes back.
@@ -170,7 +170,7 @@ exec ${process.execPath} ${cli} "$@"
       const slow = path.join(services, 'slow');
       await waitFor('slow started', () => fs.existsSync(path.join(slow, 'supervise', 'pid')) && pidOf(slow) > 0, 15_000);
       requestReexec(services);
-      await waitFor('postponed', () => /re-exec refused for now reason="service slow: it has not reported ready yet"/.test(m.err()), 15_000);
+      await waitFor('postponed', () => /re-exec refused reason="service slow: it has not reported ready yet"/.test(m.err()), 15_000);
       fs.writeFileSync(path.join(services, 'go'), '');
       await waitFor('ready', () => m.err().includes('service ready service=slow'), 15_000);
       requestReexec(services);

@@ -79,3 +79,12 @@ test('a state that hands the same fd, pid or service twice is refused', () => {
   refuses((o) => (o.cmdPid = 12), /pid 12 appears twice/);
   refuses((o) => (o.services[1].name = 'web'), /service web appears twice/);
 });
+
+test('held signals travel in order, and only real signal names are accepted', () => {
+  const s = { ...sample(), signals: ['SIGUSR1', 'SIGTERM', 'SIGUSR1'] as NodeJS.Signals[] };
+  assert.deepEqual(decodeState(encodeState(s)).signals, ['SIGUSR1', 'SIGTERM', 'SIGUSR1']);
+  refuses((o) => (o.signals = 'SIGTERM'), /state\.signals: not a list/);
+  refuses((o) => (o.signals = ['SIGTERM', 'TERM']), /state\.signals\[1\]: not a signal name/);
+  refuses((o) => (o.signals = ['SIGNOPE']), /state\.signals\[0\]/);
+  refuses((o) => (o.signals = [15]), /state\.signals\[0\]/);
+});
