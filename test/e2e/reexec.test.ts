@@ -48,7 +48,8 @@ describe('molt init: re-exec without stopping a service', () => {
     const services = tmpdir('reexec');
     const logFile = path.join(services, 'counter.log');
     // The count survives a restart of run (a kill between echo and save repeats a number, never skips one).
-    script(path.join(services, 'cnt', 'run'), 'i=$(cat count 2>/dev/null || echo 0)\nwhile :; do i=$((i+1)); echo "n $i"; echo $i > count; sleep 0.005; done\n');
+    // It is saved by rename: `> count` alone truncates first, and a TERM right then restarted the count at 1.
+    script(path.join(services, 'cnt', 'run'), 'i=$(cat count 2>/dev/null || echo 0)\nwhile :; do i=$((i+1)); echo "n $i"; echo $i > count.new; mv count.new count; sleep 0.005; done\n');
     script(path.join(services, 'cnt', 'log', 'run'), `exec cat >> ${logFile}\n`);
     script(path.join(services, 'ready', 'run'), 'echo >&3\nexec sleep 1000\n');
     fs.writeFileSync(path.join(services, 'ready', 'notification-fd'), '3\n');
