@@ -30,9 +30,9 @@ export function smallAssets(ctx: AssetContext, tag: string, signal?: AbortSignal
 
 export async function assetSignatures(read: SmallAssetReader, assets: AssetInfo[], name: string): Promise<ReleaseSignatures> {
   const n = signatureFileNames(name);
-  const get = async (file: string): Promise<Buffer | undefined> => {
+  const get = async (file: string, what = 'signature asset'): Promise<Buffer | undefined> => {
     const a = assets.find((x) => x.name === file);
-    return a ? read(a, 'signature asset') : undefined;
+    return a ? read(a, what) : undefined;
   };
   const has = (file: string) => assets.some((x) => x.name === file);
   // All at once, not a round trip each one after another; only those the release has (each
@@ -43,7 +43,7 @@ export async function assetSignatures(read: SmallAssetReader, assets: AssetInfo[
     get(n.bundle),
     get(n.sumsMinisig),
     get(n.sumsSig),
-    has(n.sumsMinisig) || has(n.sumsSig) ? get(n.sums) : undefined,
+    has(n.sumsMinisig) || has(n.sumsSig) ? get(n.sums, 'checksum asset') : undefined,
   ]);
   const out: ReleaseSignatures = {};
   if (minisig) out.minisig = minisig;
