@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { create as tarCreate } from 'tar';
 import { FakeGitHub, type FakeReleaseSpec } from '../helpers/fake-github.js';
@@ -12,6 +13,7 @@ import { GitHubSource, type GitHubSourceOptions } from '../../src/update/sources
 import { VersionStore } from '../../src/update/store.js';
 import { UpdateError, type Release } from '../../src/update/types.js';
 import { setLogSink } from '../../src/common/log.js';
+import { loadTrustConfig } from '../../src/update/trust/config.js';
 
 const TOKEN = 'ghp_faketoken0123456789';
 const linux64 = { os: 'linux', arch: 'x64' };
@@ -395,6 +397,32 @@ describe('fetching assets', () => {
     const got = await source(fake, { store, requireChecksum: true }).fetch(release, store.stagingRoot());
     assert.deepEqual(got.verified, [`sha256:${sha(app1)}`]);
     assert.equal(fake.log.filter((e) => e.server === 'storage').length, 2, 'SHA256SUMS, then the asset');
+  });
+
+  test('a SHA256SUMS signed with minisign verifies the asset, and is downloaded once for both the digest and the signature', async () => {
+    // The signed name carries the version: a name the same in every release could pass an old one off as new.
+    const signed = 'app_1.0.0_linux_amd64.tar.gz';
+    const keys = fs.mkdtempSync(path.join(tmp, 'keys-'));
+    const minisign = (...args: string[]) => execFileSync('minisign', args, { cwd: keys, stdio: ['ignore', 'pipe', 'pipe'] });
+    minisign('-G', '-W', '-p', 'k.pub', '-s', 'k.key');
+    fs.writeFileSync(path.join(keys, 'SHA256SUMS'), `${sha(app1)}  ${signed}\n`);
+    minisign('-S', '-s', 'k.key', '-m', 'SHA256SUMS');
+    const keyId = /minisign public key ([0-9A-F]{1,16})/.exec(fs.readFileSync(path.join(keys, 'k.pub'), 'utf8'))![1]!.padStart(16, '0');
+    const { release } = await startWith({
+      tag: 'v1.0.0',
+      assets: [
+        { name: signed, data: app1, digest: null },
+        { name: 'SHA256SUMS', data: fs.readFileSync(path.join(keys, 'SHA256SUMS')), digest: null },
+        { name: 'SHA256SUMS.minisig', data: fs.readFileSync(path.join(keys, 'SHA256SUMS.minisig')), digest: null },
+      ],
+    });
+    const store = freshStore();
+    const trust = loadTrustConfig({ MOLT_TRUST_KEYS: path.join(keys, 'k.pub') });
+    const got = await source(fake, { store }).fetch(release, store.stagingRoot(), { trust });
+    assert.equal(got.trustedBy, keyId);
+    assert.deepEqual(got.verified, [`sha256:${sha(app1)}`]);
+    const storage = fake.log.filter((e) => e.server === 'storage').map((e) => decodeURIComponent(e.path).replace(/^.*filename=/, ''));
+    assert.deepEqual(storage.sort(), ['SHA256SUMS', 'SHA256SUMS.minisig', signed].sort(), 'each asset once');
   });
 
   test('goreleaser checksums.txt and <asset>.sha256 work the same way', async () => {

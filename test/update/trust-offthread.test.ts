@@ -1,7 +1,7 @@
 // BLAKE2b-512 on a worker thread (minisign's prehash beside the download's
 // SHA-256): the same digest as in-thread whatever the chunking and however the
-// caller reuses its buffer, backpressure past the high-water mark, and a
-// check abandoned midway ends its worker.
+// caller reuses its buffer, backpressure past the high-water mark, slabs
+// reused, and a check abandoned midway ends its worker.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -39,6 +39,19 @@ describe('OffThreadBlake2b', () => {
     }
     assert.ok(waits > 0, 'the caller was asked to wait at least once');
     assert.deepEqual(await h.digest(), all.digest());
+  });
+
+  test('small chunks share 1 MiB slabs that come back and are filled again: 40 MiB need at most 18', async () => {
+    const chunk = randomBytes(64 * 1024);
+    const h = new OffThreadBlake2b();
+    const all = createHash('blake2b512');
+    for (let i = 0; i < 640; i++) {
+      all.update(chunk);
+      const wait = h.update(chunk);
+      if (wait) await wait;
+    }
+    assert.deepEqual(await h.digest(), all.digest());
+    assert.ok(h.slabsAllocated <= 18, `${h.slabsAllocated} slabs allocated for 40 MiB`);
   });
 
   test('closed midway (a failed download): digest no more, no hang', () => {

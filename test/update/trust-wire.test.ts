@@ -22,7 +22,7 @@ import { UpdaterCore } from '../../src/update/core.js';
 import { stage } from '../../src/update/stage.js';
 import { VersionStore } from '../../src/update/store.js';
 import { loadTrustConfig } from '../../src/update/trust/config.js';
-import { SIGNATURE_MAX_BYTES, TrustRefusal, trustGate } from '../../src/update/trust/gate.js';
+import { readSignatureFile, SIGNATURE_MAX_BYTES, TrustRefusal, trustGate } from '../../src/update/trust/gate.js';
 import { attestationBundles, MAX_ATTESTATIONS } from '../../src/update/github/signatures.js';
 import { UpdateError, type Release, type ReleaseSource } from '../../src/update/types.js';
 import { cli } from '../helpers/molt.js';
@@ -120,6 +120,22 @@ describe('MOLT_DIR with MOLT_TRUST_KEYS', () => {
       assert.deepEqual(fs.readdirSync(staging).sort(), before, 'no debris');
     });
   }
+});
+
+describe('readSignatureFile', () => {
+  test('reads the whole file, even one whose size fstat understates (procfs says 0), up to the limit', async () => {
+    const small = path.join(dir, 'small.sig');
+    fs.writeFileSync(small, 'abc');
+    assert.equal(Buffer.from((await readSignatureFile(small))!).toString(), 'abc');
+    const proc = '/proc/self/mountinfo';
+    assert.equal(fs.statSync(proc).size, 0);
+    const got = Buffer.from((await readSignatureFile(proc))!).toString();
+    assert.ok(got.length > 0 && got.includes(' / '), 'the mount table, not nothing');
+    assert.equal(await readSignatureFile(path.join(dir, 'absent.sig')), undefined);
+    const big = path.join(dir, 'big.sig');
+    fs.writeFileSync(big, Buffer.alloc(SIGNATURE_MAX_BYTES + 1, 0x41));
+    await assert.rejects(readSignatureFile(big), (e: unknown) => e instanceof TrustRefusal && e.reason === 'bad signature');
+  });
 });
 
 describe('the updater with a required signature', () => {

@@ -9,24 +9,47 @@ import { signatureFileNames } from '../trust/gate.js';
 import type { AssetInfo } from './assets.js';
 import { CHECKSUM_MAX_BYTES, readSmallAssetBytes, type AssetContext } from './asset-stream.js';
 
-export async function assetSignatures(ctx: AssetContext, assets: AssetInfo[], name: string, tag: string, signal?: AbortSignal): Promise<ReleaseSignatures> {
-  const n = signatureFileNames(name);
-  const read = async (file: string): Promise<Buffer | undefined> => {
-    const a = assets.find((x) => x.name === file);
-    return a ? readSmallAssetBytes(ctx, a, tag, signal, 'signature asset') : undefined;
+/** A small asset's bytes by asset, each asset downloaded at most once per fetch (see smallAssets). */
+export type SmallAssetReader = (a: AssetInfo, what: string) => Promise<Buffer>;
+
+/**
+ * The small assets of one release, each read once: a SHA256SUMS that gives the asset's digest
+ * is also the signed list the trust check reads, one request for both.
+ */
+export function smallAssets(ctx: AssetContext, tag: string, signal?: AbortSignal): SmallAssetReader {
+  const seen = new Map<number, Promise<Buffer>>();
+  return (a, what) => {
+    let p = seen.get(a.id);
+    if (!p) {
+      p = readSmallAssetBytes(ctx, a, tag, signal, what);
+      seen.set(a.id, p);
+    }
+    return p;
   };
-  // One after another: each is a request against the rate limit, and most releases have one or two.
-  const minisig = await read(n.minisig);
-  const sig = await read(n.sig);
-  const bundle = await read(n.bundle);
-  const sumsMinisig = await read(n.sumsMinisig);
-  const sumsSig = await read(n.sumsSig);
-  const sums = sumsMinisig || sumsSig ? await read(n.sums) : undefined;
+}
+
+export async function assetSignatures(read: SmallAssetReader, assets: AssetInfo[], name: string): Promise<ReleaseSignatures> {
+  const n = signatureFileNames(name);
+  const get = async (file: string, what = 'signature asset'): Promise<Buffer | undefined> => {
+    const a = assets.find((x) => x.name === file);
+    return a ? read(a, what) : undefined;
+  };
+  const has = (file: string) => assets.some((x) => x.name === file);
+  // All at once, not a round trip each one after another; only those the release has (each
+  // is a request against the rate limit).
+  const [minisig, sig, bundle, sumsMinisig, sumsSig, sums] = await Promise.all([
+    get(n.minisig),
+    get(n.sig),
+    get(n.bundle),
+    get(n.sumsMinisig),
+    get(n.sumsSig),
+    has(n.sumsMinisig) || has(n.sumsSig) ? get(n.sums, 'checksum asset') : undefined,
+  ]);
   const out: ReleaseSignatures = {};
   if (minisig) out.minisig = minisig;
   if (sig) out.sig = sig;
   if (bundle) out.bundles = [bundle];
-  if (sums) out.sums = { name: n.sums, content: sums, ...(sumsMinisig ? { minisig: sumsMinisig } : {}), ...(sumsSig ? { sig: sumsSig } : {}) };
+  if (sums && (sumsMinisig || sumsSig)) out.sums = { name: n.sums, content: sums, ...(sumsMinisig ? { minisig: sumsMinisig } : {}), ...(sumsSig ? { sig: sumsSig } : {}) };
   return out;
 }
 

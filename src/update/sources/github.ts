@@ -23,14 +23,15 @@ import { decide, type Headers, type RateLimitState, type RetryPolicy } from '../
 import { MalformedRelease, parseRelease, parseReleaseList, type GhRelease } from '../github/releases.js';
 import { versionFromTag } from '../github/tags.js';
 import { RateGate, messageOf, nowMs } from '../github/gate.js';
-import { openAsset, readSmallAsset, type AssetContext } from '../github/asset-stream.js';
+import { openAsset, type AssetContext } from '../github/asset-stream.js';
 import { parseLocator, type Locator } from '../github/locator.js';
 import { moltVersion } from '../../common/version.js';
 import { removeTree } from '../rmtree.js';
 import { apiError } from '../github/api-error.js';
 import { feedFile, trustGate, type ArtifactGate } from '../trust/gate.js';
 import { boundedFetch } from '../github/bounded-fetch.js';
-import { assetSignatures, attestationBundles, MAX_ATTESTATIONS } from '../github/signatures.js';
+import type { ReleaseSignatures } from '../trust/release.js';
+import { assetSignatures, attestationBundles, MAX_ATTESTATIONS, smallAssets, type SmallAssetReader } from '../github/signatures.js';
 
 const log = logger('github');
 
@@ -318,7 +319,11 @@ export class GitHubSource implements ReleaseSource {
     }
 
     const verified: string[] = [];
-    const expected = asset.digest ?? (await this.checksumFor(asset, loc, verified, opts.signal));
+    const small = smallAssets(this.assetContext(), loc.tag, opts.signal);
+    // Signatures before the asset's first byte (the hasher computes only what they need), read beside the checksum.
+    const sigsP = opts.trust?.required ? assetSignatures(small, loc.assets, asset.name) : Promise.resolve<ReleaseSignatures>({});
+    sigsP.catch(() => undefined); // awaited below; not unhandled when the checksum fails first
+    const expected = asset.digest ?? (await this.checksumFor(asset, loc, verified, small));
     if (!expected) {
       if (this.opts.requireChecksum) {
         throw new UpdateError(`refusing unverifiable asset ${asset.name} of release ${loc.tag}: no digest field and no checksum asset lists it (MOLT_REQUIRE_CHECKSUM=1)`, 'integrity');
@@ -326,9 +331,8 @@ export class GitHubSource implements ReleaseSource {
       log.warn('unverified asset', { repo: this.repo, tag: loc.tag, asset: asset.name, why: 'no digest field and no checksum asset' });
     }
 
-    // Signatures before the asset's first byte: the hasher computes only what they need.
-    const sigs = opts.trust?.required ? await assetSignatures(this.assetContext(), loc.assets, asset.name, loc.tag, opts.signal) : {};
-    if (opts.trust?.identity && expected) sigs.bundles = [...(sigs.bundles ?? []), ...(await this.attestations(expected, opts.signal))];
+    const [sigs, attested] = await Promise.all([sigsP, opts.trust?.identity && expected ? this.attestations(expected, opts.signal) : []]);
+    if (attested.length) sigs.bundles = [...(sigs.bundles ?? []), ...attested];
     const work = await fs.promises.mkdtemp(path.join(stagingRoot, `github-${release.version}-`));
     const gate = trustGate(opts.trust, asset.name, release.version, sigs);
     // A verified asset is downloaded straight into the blob cache (downloadVerified renames it
@@ -367,9 +371,9 @@ export class GitHubSource implements ReleaseSource {
   }
 
   /** The asset's sha256 from a checksum asset of the same release, or undefined. */
-  private async checksumFor(asset: AssetInfo, loc: Locator, verified: string[], signal?: AbortSignal): Promise<string | undefined> {
+  private async checksumFor(asset: AssetInfo, loc: Locator, verified: string[], read: SmallAssetReader): Promise<string | undefined> {
     for (const src of checksumAssets(loc.assets, asset.name)) {
-      const text = await readSmallAsset(this.assetContext(), src.asset, loc.tag, signal);
+      const text = (await read(src.asset, 'checksum asset')).toString('utf8');
       if (src.asset.digest) verified.push(src.asset.digest);
       const sum = lookupChecksum(parseChecksumFile(text), asset.name, src.perAsset);
       if (sum) {

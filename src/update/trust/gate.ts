@@ -107,15 +107,19 @@ export async function readSignatureFile(file: string): Promise<Uint8Array | unde
     throw new UpdateError(`cannot read ${file}: ${(err as Error).message}`, 'bad-input');
   }
   try {
-    const buf = Buffer.alloc(SIGNATURE_MAX_BYTES + 1);
+    // Not zero-filled (only what was read is kept), and sized to the file when it says it is small.
+    const { size } = await fh.stat();
+    let buf = Buffer.allocUnsafe(Math.min(size, SIGNATURE_MAX_BYTES) + 1);
     let n = 0;
     for (;;) {
+      // A file that grew since fstat: read on into a larger buffer, up to the limit.
+      if (n === buf.length) buf = Buffer.concat([buf, Buffer.allocUnsafe(SIGNATURE_MAX_BYTES + 1 - n)]);
       const { bytesRead } = await fh.read(buf, n, buf.length - n, n);
       if (bytesRead === 0) break;
       n += bytesRead;
       if (n > SIGNATURE_MAX_BYTES) throw new TrustRefusal('bad signature', `${file} is larger than ${SIGNATURE_MAX_BYTES} bytes`);
     }
-    return buf.subarray(0, n);
+    return Buffer.from(buf.subarray(0, n));
   } finally {
     await fh.close();
   }
