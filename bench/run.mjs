@@ -7,6 +7,7 @@
 //   node bench/run.mjs                 every section (about 7 minutes)
 //   node bench/run.mjs reap term       a subset; other sections keep their last results
 //   node bench/run.mjs --quick start   few repetitions, results not written (smoke test)
+//   node bench/run.mjs --no-write start full repetitions, report printed, results not written
 //   node bench/run.mjs --report        rewrite RESULTS.md from results.json, measure nothing
 //
 // Every process started here lives in a PID namespace whose PID 1 is killed
@@ -26,7 +27,7 @@ const CLK_TCK = clkTck();
 const SECTIONS = ['idle-rss', 'start', 'start-exit', 'reap', 'term', 'restart', 'idle-cpu'];
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
-const write = !quick || args.includes('--write');
+const write = (!quick || args.includes('--write')) && !args.includes('--no-write');
 const chosen = args.filter((a) => !a.startsWith('--'));
 for (const name of chosen) {
   if (!SECTIONS.includes(name)) {

@@ -1,10 +1,14 @@
 #!/usr/bin/env node
-// Bundle molt into one ESM file (default dist/molt.mjs) for the container image
-// and for copying into an existing image. Everything is inlined except koffi:
-// it loads a native .node file chosen at run time (glibc or musl, x64 or arm64),
+// Bundle molt for the container image and for copying into an existing image:
+// an ESM entry file (default dist/molt.mjs) and, beside it, the chunks it
+// imports on demand (dist/molt-chunks/). Each command's code is its own chunk,
+// so PID 1 (`molt init`) parses what it runs and not the updater, whose
+// dependencies are most of the bundle. Everything is inlined except koffi: it
+// loads a native .node file chosen at run time (glibc or musl, x64 or arm64),
 // so it stays a real package in node_modules next to the bundle.
 //
 // usage: node scripts/bundle.mjs [--out FILE] [--version V]
+//   FILE's directory gets FILE and <name>-chunks/ (replaced on each run).
 //   --version (or MOLT_BUILD_VERSION) sets what `molt version` prints; the default
 //   is package.json's version.
 import fs from 'node:fs';
@@ -104,19 +108,28 @@ async function main() {
   const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
   const version = args.version || pkg.version;
   const pkgText = JSON.stringify({ name: pkg.name, version });
-  fs.mkdirSync(path.dirname(args.out), { recursive: true });
+  const outDir = path.dirname(args.out);
+  const name = path.basename(args.out).replace(/\.m?js$/, '');
+  const chunkDir = `${name}-chunks`;
+  fs.mkdirSync(outDir, { recursive: true });
+  // Chunk names carry a content hash: the last run's would otherwise pile up.
+  fs.rmSync(path.join(outDir, chunkDir), { recursive: true, force: true });
   const result = await build({
     // Paths in the bundle's comments are relative to the repository, wherever it runs.
     absWorkingDir: root,
-    entryPoints: [path.join(root, 'src/cli/main.ts')],
-    outfile: args.out,
+    entryPoints: { [name]: path.join(root, 'src/cli/main.ts') },
+    outdir: outDir,
+    outExtension: { '.js': path.extname(args.out) || '.mjs' },
+    entryNames: '[name]',
+    chunkNames: `${chunkDir}/[name]-[hash]`,
+    splitting: true,
     bundle: true,
     platform: 'node',
     target: 'node20',
     format: 'esm',
     external: ['koffi'],
     // CommonJS dependencies (prom-client, ms, ...) call require() for Node's
-    // built-ins; an ESM bundle has no require of its own.
+    // built-ins; an ESM bundle has no require of its own (each chunk gets one).
     banner: {
       js: "import { createRequire as __moltCreateRequire } from 'node:module';\nconst require = __moltCreateRequire(import.meta.url);",
     },
@@ -130,10 +143,12 @@ async function main() {
   });
   const inputs = Object.keys(result.metafile.inputs);
   if (inputs.some((p) => p.includes('node_modules/koffi/'))) throw new Error('koffi was bundled; it must stay external');
+  const outputs = Object.keys(result.metafile.outputs);
+  if (!fs.existsSync(args.out)) throw new Error(`esbuild did not write ${args.out} (wrote ${outputs.join(', ')})`);
   fs.chmodSync(args.out, 0o755);
   fs.writeFileSync(`${args.out}.licenses.txt`, licenseText(inputs));
-  const size = fs.statSync(args.out).size;
-  process.stdout.write(`molt: bundle: wrote ${path.relative(process.cwd(), args.out) || args.out} version=${version} bytes=${size} inputs=${inputs.length}\n`);
+  const size = outputs.reduce((n, f) => n + fs.statSync(path.resolve(root, f)).size, 0);
+  process.stdout.write(`molt: bundle: wrote ${path.relative(process.cwd(), args.out) || args.out} and ${outputs.length - 1} chunks in ${chunkDir}/ version=${version} bytes=${size} inputs=${inputs.length}\n`);
 }
 
 main().catch((err) => {
