@@ -15,9 +15,18 @@ import { holdKeepsUp, readHoldState, STALE_APPLY_EXITS, staleHoldKeepsUp } from 
 import { ConfigError, parseInitArgs, readInitConfig, type InitArgs, type InitConfig } from './config.js';
 import { signalNumber } from '../supervise/signals.js';
 import { isatty } from 'node:tty';
-import { directCmdSpawn, type ExecOptions } from './exec.js';
-import { AdoptedChild } from '../supervise/adopt.js';
-import { checkAdopt, loadAdoption, Reexec } from './reexec.js';
+import type { ExecOptions } from './exec.js';
+import type { Reexec } from './reexec.js';
+
+// Loaded only when used, so that the first service starts sooner (bench, exec → first
+// service): re-exec's modules when adopting or once everything is spawned, the CMD
+// helpers when there is a CMD. ESM costs about half a millisecond per module at start.
+type ExecModule = typeof import('./exec.js');
+interface AdoptModules {
+  reexec: typeof import('./reexec.js');
+  adopt: typeof import('../supervise/adopt.js');
+}
+const loadAdoptModules = async (): Promise<AdoptModules> => ({ reexec: await import('./reexec.js'), adopt: await import('../supervise/adopt.js') });
 
 /** Read as early as possible, for -p: a parent that is gone by then has been replaced. */
 const PARENT_AT_START = process.ppid;
@@ -48,7 +57,7 @@ interface Cmd {
 export async function main(argv: string[]): Promise<number> {
   let config: InitConfig;
   let args: InitArgs;
-  if (argv[0] === '--check-adopt') return checkAdopt(argv[1]);
+  if (argv[0] === '--check-adopt') return (await import('./reexec.js')).checkAdopt(argv[1]);
   initArgv = argv;
   try {
     args = parseInitArgs(argv);
@@ -60,6 +69,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw err;
   }
+  const adopting = process.env.MOLT_ADOPT ? await loadAdoptModules() : undefined;
+  const exec = args.cmd.length ? await import('./exec.js') : undefined;
   // tini's verbosity 1: on a terminal (docker run -t) only warnings and errors, so
   // molt's info lines do not mix into an interactive CMD's screen.
   if (!process.env.MOLT_LOG_LEVEL?.trim() && parseLogLevel(process.env) === 'info' && process.stderr.isTTY) setLogLevel('warn');
@@ -72,7 +83,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch {
     // stays where it is
   }
-  return new Init(config, args.cmd, args.successCodes, args.parentDeathSignal, startDir).run();
+  return new Init(config, args.cmd, args.successCodes, args.parentDeathSignal, startDir, exec, adopting).run();
 }
 
 class Init {
@@ -89,6 +100,8 @@ class Init {
   private finish: ((code: number) => void) | undefined;
   /** Per essential service: exits kept up by a stale `apply` hold since the updater last held it. */
   private readonly staleHoldExits = new Map<string, number>();
+  /** The re-exec request listener, once its module is loaded (after the first spawns). */
+  private reexec: Reexec | undefined;
 
   constructor(
     private readonly config: InitConfig,
@@ -96,6 +109,10 @@ class Init {
     private readonly successCodes: number[] = [],
     private readonly parentDeathSignal?: NodeJS.Signals,
     private readonly startDir: string = process.cwd(),
+    /** exec.ts, loaded by main() when there is a CMD. */
+    private readonly exec?: ExecModule,
+    /** Re-exec's modules, loaded by main() when MOLT_ADOPT names a state to take over. */
+    private readonly adopting?: AdoptModules,
   ) {
     this.supervisor = new Supervisor(config.servicesDir, {
       spawn: (cmd, args, opts) => this.spawnTracked(cmd, args, opts),
@@ -142,25 +159,32 @@ class Init {
     const done = new Promise<number>((resolve) => (this.finish = resolve));
     log.info('starting', { pid: process.pid, services: this.config.servicesDir, cmd: this.argv.length ? this.argv.join(' ') : undefined });
     // Re-exec (issue 15): take over what the molt before this one ran, before anything is reaped.
-    const adoption = loadAdoption(process.env);
-    if (adoption) this.supervisor.adoptFrom(adoption.services);
+    const adoption = this.adopting?.reexec.loadAdoption(process.env);
+    // Asked for now, it loads while the services and CMD are spawned below, and listens right after.
+    const reexecModule = this.adopting ? Promise.resolve(this.adopting.reexec) : import('./reexec.js');
+    if (adoption) this.supervisor.adoptFrom(adoption.services, this.adopting!.adopt.adoptService);
     this.supervisor.start();
-    if (adoption?.cmdPid) this.adoptCmd(adoption.cmdPid);
+    if (adoption?.cmdPid) this.adoptCmd(adoption.cmdPid, this.adopting!.adopt.AdoptedChild);
     else if (this.argv.length) this.startCmd();
-    const reexec = new Reexec({
-      servicesDir: this.config.servicesDir,
-      supervisor: this.supervisor,
-      initArgs: initArgv,
-      cmdPid: () => (this.cmd && this.cmd.exit === undefined ? this.cmd.child.pid : undefined),
-      busy: () => (this.shuttingDown ? 'shutting down' : undefined),
-      spawn: (cmd, args, opts) => this.spawnTracked(cmd, args, opts),
-    });
-    reexec.listen();
     this.reaper.onReap = () => this.maybeDone();
     // Orphans reparented before our SIGCHLD handler existed.
     this.reaper.scan();
+    reexecModule.then(
+      ({ Reexec }) => {
+        this.reexec = new Reexec({
+          servicesDir: this.config.servicesDir,
+          supervisor: this.supervisor,
+          initArgs: initArgv,
+          cmdPid: () => (this.cmd && this.cmd.exit === undefined ? this.cmd.child.pid : undefined),
+          busy: () => (this.shuttingDown ? 'shutting down' : undefined),
+          spawn: (cmd, args, opts) => this.spawnTracked(cmd, args, opts),
+        });
+        this.reexec.listen();
+      },
+      (err: unknown) => log.warn('re-exec not offered', { error: err instanceof Error ? err.message : String(err) }),
+    );
     return done.then((code) => {
-      reexec.close();
+      this.reexec?.close();
       // Exit now: timers and FIFOs would otherwise keep the loop alive.
       process.exit(code);
     });
@@ -189,7 +213,7 @@ class Init {
     // signal to set, so libuv's own setsid (a group of its own; signals already reset by libuv)
     // does the shim's work without a second Node start. Otherwise molt's own entry file
     // (dist/src/cli/main.js, or the image's bundle) runs the shim.
-    const child = directCmdSpawn(process.pid, [0, 1, 2].map((fd) => isatty(fd)))
+    const child = this.exec!.directCmdSpawn(process.pid, [0, 1, 2].map((fd) => isatty(fd)))
       ? this.spawnTracked(file, this.argv.slice(1), { stdio: 'inherit', cwd: this.startDir, detached: true })
       : this.spawnTracked(process.execPath, [process.argv[1]!, '__init-exec', JSON.stringify(opts), ...this.argv], { stdio: 'inherit', cwd: this.startDir });
     this.cmd = { child };
@@ -211,7 +235,7 @@ class Init {
   }
 
   /** CMD as the molt before this one left it (re-exec): its exit comes from the reaper. */
-  private adoptCmd(pid: number): void {
+  private adoptCmd(pid: number, AdoptedChild: AdoptModules['adopt']['AdoptedChild']): void {
     const child = new AdoptedChild(pid);
     this.cmd = { child: child as unknown as ChildProcess };
     this.reaper.adopt(pid, (code, signal) => child.exited(code, signal));
