@@ -62,6 +62,28 @@ function inlinePackageJson(pkgText) {
   };
 }
 
+// src/common/duration.ts require()s ms (cheaper than an ESM import of a CommonJS
+// package when run from dist/), which esbuild would leave to node_modules at run
+// time: the bundle imports it instead, and so carries it. Fails loudly if the line moves.
+function importMs() {
+  const line = "const ms = createRequire(import.meta.url)('ms') as typeof import('ms');";
+  let replaced = 0;
+  return {
+    name: 'import-ms',
+    setup(b) {
+      b.onLoad({ filter: /[\\/]src[\\/]common[\\/]duration\.ts$/ }, async (args) => {
+        const src = await fs.promises.readFile(args.path, 'utf8');
+        if (!src.includes(line)) throw new Error(`${args.path}: the require of ms that the bundle turns into an import was not found`);
+        replaced++;
+        return { contents: src.replace(line, "import ms from 'ms';"), loader: 'ts' };
+      });
+      b.onEnd(() => {
+        if (replaced === 0) throw new Error('src/common/duration.ts was not bundled');
+      });
+    },
+  };
+}
+
 // `molt demo` drives examples/ and services/ from a clone of the repository
 // (`npm start`); a bundle in an image has neither, so it says so instead.
 function demoStub() {
@@ -139,7 +161,7 @@ async function main() {
     minifySyntax: true,
     logLevel: 'warning',
     metafile: true,
-    plugins: [inlinePackageJson(pkgText), demoStub()],
+    plugins: [inlinePackageJson(pkgText), importMs(), demoStub()],
   });
   const inputs = Object.keys(result.metafile.inputs);
   if (inputs.some((p) => p.includes('node_modules/koffi/'))) throw new Error('koffi was bundled; it must stay external');

@@ -257,9 +257,12 @@ describe('the bundle the image ships', { timeout: 120_000 }, () => {
     const m = /\binit: \{[^}]*?import\("(\.\/[^"]+)"\)/.exec(fs.readFileSync(entry, 'utf8'));
     assert.ok(m, "molt.mjs's command table names init's chunk");
     const loaded = staticClosure(path.resolve(path.dirname(entry), m[1]!));
-    // esbuild heads each module's code with its source path, e.g. `// src/init/main.ts`.
+    // esbuild heads each module's code with its source path, e.g. `// src/init/main.ts`
+    // (a symlinked node_modules shows as `// ../elsewhere/node_modules/ms/index.js`).
     const sources = new Set<string>();
-    for (const f of loaded) for (const [, src] of fs.readFileSync(f, 'utf8').matchAll(/^\/\/ ((?:src|node_modules)\/\S+)$/gm)) sources.add(src!);
+    for (const f of loaded) {
+      for (const [, src] of fs.readFileSync(f, 'utf8').matchAll(/^\/\/ (\S+\.(?:ts|[mc]?js|json))$/gm)) sources.add(src!.replace(/^.*?(?=node_modules\/)/, ''));
+    }
     assert.ok(sources.has('src/init/main.ts') && sources.has('src/supervise/slot.ts'), `init and the supervisor are there (${[...sources].join(' ')})`);
     const foreign = [...sources].filter((src) => !/^src\/(init|supervise|common)\//.test(src) && !src.startsWith('node_modules/ms/'));
     assert.deepEqual(foreign, [], 'only init, supervise, common and ms');
