@@ -3,7 +3,9 @@
 // an ESM entry file (default dist/molt.mjs) and, beside it, the chunks it
 // imports on demand (dist/molt-chunks/). Each command's code is its own chunk,
 // so PID 1 (`molt init`) parses what it runs and not the updater, whose
-// dependencies are most of the bundle. Everything is inlined except koffi: it
+// dependencies are most of the bundle; init's is one file of its own
+// (molt-chunks/init.mjs), as every ES module file PID 1 loads costs start-up
+// time (bench: exec → first service). Everything is inlined except koffi: it
 // loads a native .node file chosen at run time (glibc or musl, x64 or arm64),
 // so it stays a real package in node_modules next to the bundle.
 //
@@ -40,7 +42,7 @@ function parseArgs(argv) {
 // src/common/version.ts reads package.json relative to its own compiled file, a
 // path that does not exist next to a bundle: inline the (version-stamped)
 // package.json text at that call instead. Fails loudly if the read moves.
-function inlinePackageJson(pkgText) {
+function inlinePackageJson(pkgText, required = true) {
   const pattern = /fs\.readFileSync\(new URL\('(?:\.\.\/)+package\.json', import\.meta\.url\), 'utf8'\)/g;
   let replaced = 0;
   return {
@@ -56,7 +58,7 @@ function inlinePackageJson(pkgText) {
         return { contents: out, loader: 'ts' };
       });
       b.onEnd(() => {
-        if (replaced === 0) throw new Error('src/common/version.ts was not bundled: molt version would fail');
+        if (replaced === 0 && required) throw new Error('src/common/version.ts was not bundled: molt version would fail');
       });
     },
   };
@@ -79,6 +81,19 @@ function importMs() {
       });
       b.onEnd(() => {
         if (replaced === 0) throw new Error('src/common/duration.ts was not bundled');
+      });
+    },
+  };
+}
+
+// The entry's `import('../init/main.js')` loads init's own file (built apart, below).
+function initApart(initFile) {
+  return {
+    name: 'init-apart',
+    setup(b) {
+      b.onResolve({ filter: /^\.\.\/init\/main\.js$/ }, (args) => {
+        if (!/[\\/]src[\\/]cli[\\/]main\.ts$/.test(args.importer)) return undefined;
+        return { path: `./${initFile}`, external: true };
       });
     },
   };
@@ -136,15 +151,11 @@ async function main() {
   fs.mkdirSync(outDir, { recursive: true });
   // Chunk names carry a content hash: the last run's would otherwise pile up.
   fs.rmSync(path.join(outDir, chunkDir), { recursive: true, force: true });
-  const result = await build({
+  const ext = path.extname(args.out) || '.mjs';
+  const initFile = `${chunkDir}/init${ext}`;
+  const options = {
     // Paths in the bundle's comments are relative to the repository, wherever it runs.
     absWorkingDir: root,
-    entryPoints: { [name]: path.join(root, 'src/cli/main.ts') },
-    outdir: outDir,
-    outExtension: { '.js': path.extname(args.out) || '.mjs' },
-    entryNames: '[name]',
-    chunkNames: `${chunkDir}/[name]-[hash]`,
-    splitting: true,
     bundle: true,
     platform: 'node',
     target: 'node20',
@@ -161,8 +172,26 @@ async function main() {
     minifySyntax: true,
     logLevel: 'warning',
     metafile: true,
-    plugins: [inlinePackageJson(pkgText), importMs(), demoStub()],
+  };
+  // PID 1's code in one file, its own dynamic imports (re-exec, the CMD helpers) inlined.
+  const init = await build({
+    ...options,
+    entryPoints: [path.join(root, 'src/init/main.ts')],
+    outfile: path.join(outDir, initFile),
+    plugins: [inlinePackageJson(pkgText, false), importMs()],
   });
+  // Every other command: the entry and the chunks it shares among them.
+  const rest = await build({
+    ...options,
+    entryPoints: { [name]: path.join(root, 'src/cli/main.ts') },
+    outdir: outDir,
+    outExtension: { '.js': ext },
+    entryNames: '[name]',
+    chunkNames: `${chunkDir}/[name]-[hash]`,
+    splitting: true,
+    plugins: [initApart(initFile), inlinePackageJson(pkgText), importMs(), demoStub()],
+  });
+  const result = { metafile: { inputs: { ...init.metafile.inputs, ...rest.metafile.inputs }, outputs: { ...init.metafile.outputs, ...rest.metafile.outputs } } };
   const inputs = Object.keys(result.metafile.inputs);
   if (inputs.some((p) => p.includes('node_modules/koffi/'))) throw new Error('koffi was bundled; it must stay external');
   const outputs = Object.keys(result.metafile.outputs);
