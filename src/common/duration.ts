@@ -2,7 +2,7 @@
 import { createRequire } from 'node:module';
 import type { StringValue } from 'ms';
 
-// ms is CommonJS. PID 1 parses durations, and Node 20 takes some 10 ms more to
+// ms is CommonJS. PID 1 parses durations, and Node 20 takes a few ms more to
 // import a CommonJS package into ESM than to require() it (the bench's exec →
 // first service). scripts/bundle.mjs turns this line back into an import, which
 // its bundle inlines.

@@ -42,3 +42,13 @@ export function descendantsOfSelf(): number[] {
   }
   return [...seen];
 }
+
+/** The state letter of `pid` from /proc/PID/stat (R, S, T, Z, ...); undefined when it is gone. */
+export function procState(pid: number): string | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  } catch {
+    return undefined;
+  }
+}

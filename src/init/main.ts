@@ -3,11 +3,11 @@
 // supervisor and CMD, then react to events until an orderly shutdown ends it.
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import path from 'node:path';
-import fs from 'node:fs';
 import { logger, parseLogLevel, setLogLevel } from '../common/log.js';
 import { Supervisor } from '../supervise/supervisor.js';
 import { exitStatus, type Service, type Slot } from '../supervise/service.js';
-import { childrenOfSelf, descendantsOfSelf } from '../common/proc.js';
+import { childrenOfSelf, descendantsOfSelf, procState } from '../common/proc.js';
+import { signalQuietly } from '../supervise/spawn.js';
 import { native } from '../common/native.js';
 import { Reaper } from './reaper.js';
 import { WritableOutlet } from '../supervise/output.js';
@@ -17,16 +17,8 @@ import { signalNumber } from '../supervise/signals.js';
 import { isatty } from 'node:tty';
 import type { ExecOptions } from './exec.js';
 import type { Reexec } from './reexec.js';
-
-// Loaded only when used, so that the first service starts sooner (bench, exec → first
-// service): re-exec's modules when adopting or once everything is spawned, the CMD
-// helpers when there is a CMD. ESM costs about half a millisecond per module at start.
-type ExecModule = typeof import('./exec.js');
-interface AdoptModules {
-  reexec: typeof import('./reexec.js');
-  adopt: typeof import('../supervise/adopt.js');
-}
-const loadAdoptModules = async (): Promise<AdoptModules> => ({ reexec: await import('./reexec.js'), adopt: await import('../supervise/adopt.js') });
+// Imported when used: each ES module loaded at start delays the first spawn (bench).
+type Adopting = { reexec: typeof import('./reexec.js'); adopt: typeof import('../supervise/adopt.js') };
 
 /** Read as early as possible, for -p: a parent that is gone by then has been replaced. */
 const PARENT_AT_START = process.ppid;
@@ -69,7 +61,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw err;
   }
-  const adopting = process.env.MOLT_ADOPT ? await loadAdoptModules() : undefined;
+  // Re-exec's modules at once only when adopting (else after the first spawns); exec.ts with a CMD.
+  const adopting: Adopting | undefined = process.env.MOLT_ADOPT ? { reexec: await import('./reexec.js'), adopt: await import('../supervise/adopt.js') } : undefined;
   const exec = args.cmd.length ? await import('./exec.js') : undefined;
   // tini's verbosity 1: on a terminal (docker run -t) only warnings and errors, so
   // molt's info lines do not mix into an interactive CMD's screen.
@@ -100,7 +93,7 @@ class Init {
   private finish: ((code: number) => void) | undefined;
   /** Per essential service: exits kept up by a stale `apply` hold since the updater last held it. */
   private readonly staleHoldExits = new Map<string, number>();
-  /** The re-exec request listener, once its module is loaded (after the first spawns). */
+  /** The re-exec request listener, from right after the first spawns. */
   private reexec: Reexec | undefined;
 
   constructor(
@@ -109,10 +102,8 @@ class Init {
     private readonly successCodes: number[] = [],
     private readonly parentDeathSignal?: NodeJS.Signals,
     private readonly startDir: string = process.cwd(),
-    /** exec.ts, loaded by main() when there is a CMD. */
-    private readonly exec?: ExecModule,
-    /** Re-exec's modules, loaded by main() when MOLT_ADOPT names a state to take over. */
-    private readonly adopting?: AdoptModules,
+    private readonly exec?: typeof import('./exec.js'),
+    private readonly adopting?: Adopting,
   ) {
     this.supervisor = new Supervisor(config.servicesDir, {
       spawn: (cmd, args, opts) => this.spawnTracked(cmd, args, opts),
@@ -169,20 +160,17 @@ class Init {
     this.reaper.onReap = () => this.maybeDone();
     // Orphans reparented before our SIGCHLD handler existed.
     this.reaper.scan();
-    reexecModule.then(
-      ({ Reexec }) => {
-        this.reexec = new Reexec({
-          servicesDir: this.config.servicesDir,
-          supervisor: this.supervisor,
-          initArgs: initArgv,
-          cmdPid: () => (this.cmd && this.cmd.exit === undefined ? this.cmd.child.pid : undefined),
-          busy: () => (this.shuttingDown ? 'shutting down' : undefined),
-          spawn: (cmd, args, opts) => this.spawnTracked(cmd, args, opts),
-        });
-        this.reexec.listen();
-      },
-      (err: unknown) => log.warn('re-exec not offered', { error: err instanceof Error ? err.message : String(err) }),
-    );
+    void reexecModule.then(({ Reexec }) => {
+      this.reexec = new Reexec({
+        servicesDir: this.config.servicesDir,
+        supervisor: this.supervisor,
+        initArgs: initArgv,
+        cmdPid: () => (this.cmd && this.cmd.exit === undefined ? this.cmd.child.pid : undefined),
+        busy: () => (this.shuttingDown ? 'shutting down' : undefined),
+        spawn: (cmd, args, opts) => this.spawnTracked(cmd, args, opts),
+      });
+      this.reexec.listen();
+    });
     return done.then((code) => {
       this.reexec?.close();
       // Exit now: timers and FIFOs would otherwise keep the loop alive.
@@ -235,7 +223,7 @@ class Init {
   }
 
   /** CMD as the molt before this one left it (re-exec): its exit comes from the reaper. */
-  private adoptCmd(pid: number, AdoptedChild: AdoptModules['adopt']['AdoptedChild']): void {
+  private adoptCmd(pid: number, AdoptedChild: Adopting['adopt']['AdoptedChild']): void {
     const child = new AdoptedChild(pid);
     this.cmd = { child: child as unknown as ChildProcess };
     this.reaper.adopt(pid, (code, signal) => child.exited(code, signal));
@@ -286,7 +274,7 @@ class Init {
   private relay(sig: NodeJS.Signals): void {
     log.debug('relaying signal', { signal: sig });
     if (this.cmd) {
-      if (this.cmdRunning()) signalPid(this.cmd.child.pid!, sig);
+      if (this.cmdRunning()) signalQuietly(this.cmd.child.pid!, sig);
     } else {
       this.supervisor.signalAll(sig);
     }
@@ -300,7 +288,7 @@ class Init {
     try {
       process.kill(-this.cmd!.child.pid!, sig);
     } catch {
-      signalPid(this.cmd!.child.pid!, sig);
+      signalQuietly(this.cmd!.child.pid!, sig);
     }
   }
 
@@ -344,7 +332,7 @@ class Init {
     this.exitCode = code;
     log.info('shutting down', { reason, grace_ms: this.config.stopTimeoutMs });
     this.supervisor.stopAll();
-    if (this.cmd?.child.pid && this.cmd.exit === undefined) signalPid(this.cmd.child.pid, cmdSignal);
+    if (this.cmd?.child.pid && this.cmd.exit === undefined) signalQuietly(this.cmd.child.pid, cmdSignal);
     // Adopted orphans get TERM now and KILL when the grace time is up.
     this.termAdopted();
     this.deadline = setTimeout(() => this.killEverything(), this.config.stopTimeoutMs);
@@ -356,7 +344,7 @@ class Init {
     for (const pid of childrenOfSelf()) {
       if (this.reaper.isTracked(pid) || this.termed.has(pid)) continue;
       this.termed.add(pid);
-      signalPid(pid, 'SIGTERM');
+      signalQuietly(pid, 'SIGTERM');
     }
   }
 
@@ -367,7 +355,7 @@ class Init {
     for (let round = 0; round < 5; round++) {
       const pids = descendantsOfSelf();
       if (!pids.length) break;
-      for (const pid of pids) signalPid(pid, 'SIGKILL');
+      for (const pid of pids) signalQuietly(pid, 'SIGKILL');
     }
     this.reaper.scan();
     // Give libuv a moment to collect the exit status of CMD (its code decides ours).
@@ -403,23 +391,6 @@ class Init {
     const finish = this.finish;
     this.finish = undefined;
     finish(code);
-  }
-}
-
-function procState(pid: number): string | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-  } catch {
-    return undefined;
-  }
-}
-
-function signalPid(pid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(pid, sig);
-  } catch {
-    // gone already
   }
 }
 
