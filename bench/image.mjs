@@ -112,7 +112,7 @@ try {
   const root = b.ok(['mount', container]);
   result.parts = {
     '/usr/local/lib/molt (bundle, koffi)': du(path.join(root, 'usr/local/lib/molt')),
-    '  of which molt.mjs (the bundle)': du(path.join(root, 'usr/local/lib/molt/molt.mjs')),
+    '  of which molt.mjs and molt-chunks/ (the bundle)': du(path.join(root, 'usr/local/lib/molt/molt.mjs')) + du(path.join(root, 'usr/local/lib/molt/molt-chunks')),
     '/etc/service (example services)': du(path.join(root, 'etc/service')),
     '/usr/local/bin/molt (wrapper)': du(path.join(root, 'usr/local/bin/molt')),
   };

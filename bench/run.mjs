@@ -7,6 +7,7 @@
 //   node bench/run.mjs                 every section (about 7 minutes)
 //   node bench/run.mjs reap term       a subset; other sections keep their last results
 //   node bench/run.mjs --quick start   few repetitions, results not written (smoke test)
+//   node bench/run.mjs --no-write start full repetitions, report printed, results not written
 //   node bench/run.mjs --report        rewrite RESULTS.md from results.json, measure nothing
 //
 // Every process started here lives in a PID namespace whose PID 1 is killed
@@ -26,7 +27,7 @@ const CLK_TCK = clkTck();
 const SECTIONS = ['idle-rss', 'start', 'start-exit', 'reap', 'term', 'restart', 'idle-cpu'];
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
-const write = !quick || args.includes('--write');
+const write = (!quick || args.includes('--write')) && !args.includes('--no-write');
 const chosen = args.filter((a) => !a.startsWith('--'));
 for (const name of chosen) {
   if (!SECTIONS.includes(name)) {
@@ -840,7 +841,7 @@ function analysis(s) {
   if (st) {
     const g = (t) => find(st.rows, t)?.ms.median;
     N.push(
-      `- **Start.** molt needs ${ms(g('molt (service)'))} ms from exec to its first service (${ms(g('molt -- CMD'))} ms to CMD) as built by tsc, ${ms(g('molt (service), image bundle'))} ms (${ms(g('molt -- CMD, image bundle'))} ms to CMD) as the image runs it, one bundle (no faster: it parses all of molt); as PID 1 with no terminal CMD is spawned straight in a session of its own, while with a terminal or below another process it starts through molt's exec shim, a second Node start, for its process group, the terminal and a parent-death signal (tini's behaviour, issue 14); a one-line Node program spawning the same CMD needs ${ms(g('floor: node spawning CMD'))} ms, so Node's own start-up is most of it and molt's modules and koffi the rest. ` +
+      `- **Start.** molt needs ${ms(g('molt (service)'))} ms from exec to its first service (${ms(g('molt -- CMD'))} ms to CMD) as built by tsc, ${ms(g('molt (service), image bundle'))} ms (${ms(g('molt -- CMD, image bundle'))} ms to CMD) as the image runs it (the bundle's entry and the chunks `molt init` imports: init, the supervisor and common code, not the updater); as PID 1 with no terminal CMD is spawned straight in a session of its own, while with a terminal or below another process it starts through molt's exec shim, a second Node start, for its process group, the terminal and a parent-death signal (tini's behaviour, issue 14); a one-line Node program spawning the same CMD needs ${ms(g('floor: node spawning CMD'))} ms, so Node's own start-up is most of it and molt's modules (each ES module costs about half a millisecond to load, hence re-exec's modules load after the first spawn) and koffi the rest. ` +
         `tini, dumb-init, runsvdir and s6-svscan need ${ms(Math.min(g('tini'), g('dumb-init'), g('runsvdir'), g('s6-svscan')))}–${ms(Math.max(g('tini'), g('dumb-init'), g('runsvdir'), g('s6-svscan')))} ms; supervisord ${ms(g('supervisord'))} ms (Python start-up, then most likely its 1 s main-loop tick).`,
     );
   }

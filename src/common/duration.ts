@@ -1,5 +1,12 @@
 // Durations in configuration: ms-style strings ("30s", "5m", "1h") or bare numbers.
-import ms from 'ms';
+import { createRequire } from 'node:module';
+import type { StringValue } from 'ms';
+
+// ms is CommonJS. PID 1 parses durations, and Node 20 takes a few ms more to
+// import a CommonJS package into ESM than to require() it (the bench's exec →
+// first service). scripts/bundle.mjs turns this line back into an import, which
+// its bundle inlines.
+const ms = createRequire(import.meta.url)('ms') as typeof import('ms');
 
 /**
  * The longest delay a Node timer keeps: setTimeout turns anything above 2^31-1 ms
@@ -16,7 +23,7 @@ export function parseDuration(raw: string, bareUnit: 'ms' | 's' = 'ms'): number 
   const s = raw.trim();
   if (s === '') return undefined;
   if (/^\d+(\.\d+)?$/.test(s)) return Math.round(Number(s) * (bareUnit === 's' ? 1000 : 1));
-  const v = ms(s as ms.StringValue);
+  const v = ms(s as StringValue);
   if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) return undefined;
   return v;
 }

@@ -24,8 +24,13 @@ export const JOB_SIGNALS = ['SIGTSTP', 'SIGTTIN', 'SIGTTOU', 'SIGCONT'] as const
 /** Every signal molt init acts on (and so may hold across a re-exec). */
 export const HANDLED_SIGNALS: readonly NodeJS.Signals[] = [...SHUTDOWN_SIGNALS, ...RELAYED_SIGNALS, ...JOB_SIGNALS];
 
-const early: NodeJS.Signals[] = [];
-const listeners = new Map<NodeJS.Signals, () => void>();
+// Kept on the global object: the image's bundle builds molt init apart from the
+// CLI's entry, so this module may be loaded twice, and both copies must share one queue.
+const shared = ((globalThis as Record<symbol, unknown>)[Symbol.for('molt.earlySignals')] ??= {
+  early: [] as NodeJS.Signals[],
+  listeners: new Map<NodeJS.Signals, () => void>(),
+}) as { early: NodeJS.Signals[]; listeners: Map<NodeJS.Signals, () => void> };
+const { early, listeners } = shared;
 
 /** In a molt started to adopt (`init` with MOLT_ADOPT): queue every handled signal from now on. */
 export function catchEarly(argv: string[], env: NodeJS.ProcessEnv): void {

@@ -3,7 +3,6 @@
 // supervisor and CMD, then react to events until an orderly shutdown ends it.
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import path from 'node:path';
-import fs from 'node:fs';
 import { logger, parseLogLevel, setLogLevel } from '../common/log.js';
 import { Supervisor } from '../supervise/supervisor.js';
 import { exitStatus, type Service, type Slot } from '../supervise/service.js';
@@ -16,10 +15,11 @@ import { holdKeepsUp, readHoldState, STALE_APPLY_EXITS, staleHoldKeepsUp } from 
 import { ConfigError, parseInitArgs, readInitConfig, type InitArgs, type InitConfig } from './config.js';
 import { signalNumber } from '../supervise/signals.js';
 import { isatty } from 'node:tty';
-import { directCmdSpawn, type ExecOptions } from './exec.js';
-import { AdoptedChild } from '../supervise/adopt.js';
-import { answerReexec, checkAdopt, loadAdoption, Reexec } from './reexec.js';
+import type { ExecOptions } from './exec.js';
+import type { Reexec } from './reexec.js';
 import { JOB_SIGNALS, RELAYED_SIGNALS, SHUTDOWN_SIGNALS, takeEarlySignals } from './earlySignals.js';
+// Imported when used: each ES module loaded at start delays the first spawn (bench).
+type Adopting = { reexec: typeof import('./reexec.js'); adopt: typeof import('../supervise/adopt.js') };
 
 /** Read as early as possible, for -p: a parent that is gone by then has been replaced. */
 const PARENT_AT_START = process.ppid;
@@ -36,7 +36,7 @@ interface Cmd {
 export async function main(argv: string[]): Promise<number> {
   let config: InitConfig;
   let args: InitArgs;
-  if (argv[0] === '--check-adopt') return checkAdopt(argv[1]);
+  if (argv[0] === '--check-adopt') return (await import('./reexec.js')).checkAdopt(argv[1]);
   initArgv = argv;
   try {
     args = parseInitArgs(argv);
@@ -49,6 +49,9 @@ export async function main(argv: string[]): Promise<number> {
     throw err;
   }
   delete process.env.MOLT_INHERITED_SIGNALS; // for CMD only, through the shim: not for services
+  // Re-exec's modules at once only when adopting (else after the first spawns); exec.ts with a CMD.
+  const adopting: Adopting | undefined = process.env.MOLT_ADOPT ? { reexec: await import('./reexec.js'), adopt: await import('../supervise/adopt.js') } : undefined;
+  const exec = args.cmd.length ? await import('./exec.js') : undefined;
   // tini's verbosity 1: on a terminal (docker run -t) only warnings and errors, so
   // molt's info lines do not mix into an interactive CMD's screen.
   if (!process.env.MOLT_LOG_LEVEL?.trim() && parseLogLevel(process.env) === 'info' && process.stderr.isTTY) setLogLevel('warn');
@@ -61,7 +64,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch {
     // stays where it is
   }
-  return new Init(config, args.cmd, args.successCodes, args.parentDeathSignal, startDir).run();
+  return new Init(config, args.cmd, args.successCodes, args.parentDeathSignal, startDir, exec, adopting).run();
 }
 
 class Init {
@@ -80,6 +83,8 @@ class Init {
   private finish: ((code: number) => void) | undefined;
   /** Per essential service: exits kept up by a stale `apply` hold since the updater last held it. */
   private readonly staleHoldExits = new Map<string, number>();
+  /** The re-exec request listener, from right after the first spawns. */
+  private reexec: Reexec | undefined;
 
   constructor(
     private readonly config: InitConfig,
@@ -87,6 +92,8 @@ class Init {
     private readonly successCodes: number[] = [],
     private readonly parentDeathSignal?: NodeJS.Signals,
     private readonly startDir: string = process.cwd(),
+    private readonly exec?: typeof import('./exec.js'),
+    private readonly adopting?: Adopting,
   ) {
     this.supervisor = new Supervisor(config.servicesDir, {
       spawn: (cmd, args, opts) => this.spawnTracked(cmd, args, opts),
@@ -133,26 +140,16 @@ class Init {
     const done = new Promise<number>((resolve) => (this.finish = resolve));
     log.info('starting', { pid: process.pid, services: this.config.servicesDir, cmd: this.argv.length ? this.argv.join(' ') : undefined });
     // Re-exec (issue 15): take over what the molt before this one ran, before anything is reaped.
-    const adoption = loadAdoption(process.env);
-    if (adoption) this.supervisor.adoptFrom(adoption.services);
-    else if (early.length) log.warn('signals arrived before molt init could adopt; acting on them now', { signals: early.join(',') });
+    const adoption = this.adopting?.reexec.loadAdoption(process.env);
+    if (!adoption && early.length) log.warn('signals arrived before molt init could adopt; acting on them now', { signals: early.join(',') });
+    // Asked for now, it loads while the services and CMD are spawned below, and listens right after.
+    const reexecModule = this.adopting ? Promise.resolve(this.adopting.reexec) : import('./reexec.js');
+    if (adoption) this.supervisor.adoptFrom(adoption.services, this.adopting!.adopt.adoptService);
     this.supervisor.start();
-    if (adoption?.cmdPid) this.adoptCmd(adoption.cmdPid);
+    if (adoption?.cmdPid) this.adoptCmd(adoption.cmdPid, this.adopting!.adopt.AdoptedChild);
     else if (this.argv.length) this.startCmd();
-    const reexec = new Reexec({
-      servicesDir: this.config.servicesDir,
-      supervisor: this.supervisor,
-      initArgs: initArgv,
-      cmdPid: () => (this.cmd && this.cmd.exit === undefined ? this.cmd.child.pid : undefined),
-      shuttingDown: () => this.shuttingDown,
-      spawn: (cmd, args, opts) => this.spawnTracked(cmd, args, opts),
-      holdSignals: () => void (this.held ??= []),
-      heldSignals: () => [...(this.held ?? [])],
-      releaseSignals: () => this.releaseSignals(),
-    });
-    reexec.listen();
     if (adoption) {
-      answerReexec(this.config.servicesDir, `re-executed: ${adoption.services.length} service(s) adopted`);
+      this.adopting!.reexec.answerReexec(this.config.servicesDir, `re-executed: ${adoption.services.length} service(s) adopted`);
       // Signals the old molt held between its decision and the exec, then those since this molt started.
       const replay = [...(adoption.signals ?? []), ...early];
       if (replay.length) log.info('replaying signals received during the re-exec', { signals: replay.join(',') });
@@ -163,8 +160,22 @@ class Init {
     this.reaper.onReap = () => this.maybeDone();
     // Orphans reparented before our SIGCHLD handler existed.
     this.reaper.scan();
+    void reexecModule.then(({ Reexec }) => {
+      this.reexec = new Reexec({
+        servicesDir: this.config.servicesDir,
+        supervisor: this.supervisor,
+        initArgs: initArgv,
+        cmdPid: () => (this.cmd && this.cmd.exit === undefined ? this.cmd.child.pid : undefined),
+        shuttingDown: () => this.shuttingDown,
+        spawn: (cmd, args, opts) => this.spawnTracked(cmd, args, opts),
+        holdSignals: () => void (this.held ??= []),
+        heldSignals: () => [...(this.held ?? [])],
+        releaseSignals: () => this.releaseSignals(),
+      });
+      this.reexec.listen();
+    });
     return done.then((code) => {
-      reexec.close();
+      this.reexec?.close();
       // Exit now: timers and FIFOs would otherwise keep the loop alive.
       process.exit(code);
     });
@@ -193,7 +204,7 @@ class Init {
     // signal to set, so libuv's own setsid (a group of its own; signals already reset by libuv)
     // does the shim's work without a second Node start. Otherwise molt's own entry file
     // (dist/src/cli/main.js, or the image's bundle) runs the shim.
-    const child = directCmdSpawn(process.pid, [0, 1, 2].map((fd) => isatty(fd)), this.config.inheritedSignals)
+    const child = this.exec!.directCmdSpawn(process.pid, [0, 1, 2].map((fd) => isatty(fd)), this.config.inheritedSignals)
       ? this.spawnTracked(file, this.argv.slice(1), { stdio: 'inherit', cwd: this.startDir, detached: true })
       : this.spawnTracked(process.execPath, [process.argv[1]!, '__init-exec', JSON.stringify(opts), ...this.argv], { stdio: 'inherit', cwd: this.startDir });
     this.cmd = { child };
@@ -215,7 +226,7 @@ class Init {
   }
 
   /** CMD as the molt before this one left it (re-exec): its exit comes from the reaper. */
-  private adoptCmd(pid: number): void {
+  private adoptCmd(pid: number, AdoptedChild: Adopting['adopt']['AdoptedChild']): void {
     const child = new AdoptedChild(pid);
     this.cmd = { child: child as unknown as ChildProcess };
     this.reaper.adopt(pid, (code, signal) => child.exited(code, signal));

@@ -5,7 +5,6 @@
 // `tcp6 [ADDR]:PORT [NAME]`, `unix PATH [MODE] [NAME]`; `#` starts a comment.
 import fs from 'node:fs';
 import net from 'node:net';
-import dns from 'node:dns/promises';
 import { native } from '../common/native.js';
 
 export type ListenSpec =
@@ -130,7 +129,8 @@ async function bindOne(spec: ListenSpec): Promise<number> {
     }
     let host = spec.host;
     const want = spec.kind === 'tcp6' ? 6 : 4;
-    if (net.isIP(host) !== want) host = (await dns.lookup(host, { family: want })).address;
+    // dns is loaded only for a name: PID 1 starts without it (bench: exec → first service).
+    if (net.isIP(host) !== want) host = (await (await import('node:dns/promises')).default.lookup(host, { family: want })).address;
     return want === 4 ? nat.listenSocket(AF_INET, sockaddr('inet', host, spec.port), true) : nat.listenSocket(AF_INET6, sockaddr('inet6', host, spec.port), true);
   } catch (err) {
     throw new Error(`cannot listen on ${label}: ${err instanceof Error ? err.message : String(err)}`);

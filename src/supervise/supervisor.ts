@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { logger } from '../common/log.js';
 import { Service, type ServiceEnv } from './service.js';
-import { adoptService } from './adopt.js';
+import type { adoptService } from './adopt.js';
 import type { ServiceRecord } from './reexecState.js';
 import { inCycles, mayStop, startBlockers, type Graph } from './depends.js';
 
@@ -29,6 +29,8 @@ export class Supervisor {
   onAllDone: (() => void) | undefined;
   /** Re-exec (issue 15): what the previous molt ran, taken over by the first scan. */
   private adoption = new Map<string, ServiceRecord>();
+  /** adopt.ts's adoptService, handed in with the records: a molt that adopts nothing never loads it. */
+  private adopt: typeof adoptService | undefined;
 
   constructor(
     readonly root: string,
@@ -92,8 +94,9 @@ export class Supervisor {
     }
   }
 
-  /** Before start(): the services the molt that re-executed into this one was running. */
-  adoptFrom(records: ServiceRecord[]): void {
+  /** Before start(): the services the molt that re-executed into this one was running, and how to take each over. */
+  adoptFrom(records: ServiceRecord[], adopt: typeof adoptService): void {
+    this.adopt = adopt;
     for (const r of records) this.adoption.set(r.name, r);
   }
 
@@ -190,7 +193,7 @@ export class Supervisor {
       this.adoption.delete(name);
       svc = new Service(name, dir, this.env, adopt?.pipe);
       svc.gate = () => this.blockers(svc);
-      if (adopt) adoptService(svc, adopt);
+      if (adopt) this.adopt!(svc, adopt);
       else svc.open();
     } catch (err) {
       const msg = err instanceof Error ? err.message : String(err);

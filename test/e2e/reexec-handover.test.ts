@@ -60,7 +60,8 @@ describe('molt init: signals during a re-exec are not lost', () => {
     }
   });
 
-  test('a signal reaching the new molt before molt init installed its handlers is queued and replayed', async () => {
+  /** The new molt (`entry`, dist's CLI or the image's bundle) signals itself from a module loaded before its entry. */
+  async function earlySignalReplayed(entry: string): Promise<void> {
     const services = tmpdir('reexec-early');
     const rec = path.join(services, '..', `rec-${path.basename(services)}`);
     const stop = path.join(services, '..', `stop-${path.basename(services)}`);
@@ -72,7 +73,7 @@ describe('molt init: signals during a re-exec are not lost', () => {
   process.kill(process.pid, 'SIGUSR1');
 }
 `);
-    const newMolt = script(path.join(services, '..', `early-${path.basename(services)}`), `#!/bin/sh\nexec ${process.execPath} --import ${preload} ${cli} "$@"\n`);
+    const newMolt = script(path.join(services, '..', `early-${path.basename(services)}`), `#!/bin/sh\nexec ${process.execPath} --import ${preload} ${entry} "$@"\n`);
     const m = startMolt(['init', '--', ...recordingCmd(rec, stop)], { env: { MOLT_SERVICES: services } });
     try {
       await upWith(m, path.join(services, 'a'), rec);
@@ -86,6 +87,15 @@ describe('molt init: signals during a re-exec are not lost', () => {
     } finally {
       await stopAndWait(m);
     }
+  }
+
+  test('a signal reaching the new molt before molt init installed its handlers is queued and replayed', () => earlySignalReplayed(cli));
+
+  test('the same with the image\'s bundle, where molt init is built apart from the entry that queues', async () => {
+    const out = path.join(repoRoot, 'dist', 'reexec-bundle', 'molt.mjs'); // under the repository: koffi resolves from its node_modules
+    const b = run(process.execPath, [path.join(repoRoot, 'scripts/bundle.mjs'), '--out', out]);
+    assert.equal(b.status, 0, b.stderr);
+    await earlySignalReplayed(out);
   });
 });
 

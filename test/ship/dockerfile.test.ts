@@ -21,6 +21,31 @@ function only(stage: Stage, op: string): string {
   return found[0]!.args;
 }
 
+/** The bundle's files in `dir`: molt.mjs and every chunk in molt-chunks/. */
+function bundleFiles(dir: string): string[] {
+  const chunks = path.join(dir, 'molt-chunks');
+  return [path.join(dir, 'molt.mjs'), ...fs.readdirSync(chunks).map((f) => path.join(chunks, f))];
+}
+
+/** The relative specifiers of a bundle file's static and dynamic imports. */
+function relativeImports(text: string): string[] {
+  return [...text.matchAll(/(?:\bfrom\s*|\bimport\s*\(?\s*)["'](\.\.?\/[^"']+)["']/g)].map((m) => m[1]!);
+}
+
+/** A chunk and every file its static imports load, transitively (what running it parses). */
+function staticClosure(file: string): Set<string> {
+  const seen = new Set<string>();
+  const visit = (f: string) => {
+    if (seen.has(f)) return;
+    seen.add(f);
+    for (const m of fs.readFileSync(f, 'utf8').matchAll(/^(?:import|export)\b[^;]*?\bfrom\s*["'](\.\.?\/[^"']+)["']|^import\s*["'](\.\.?\/[^"']+)["']/gm)) {
+      visit(path.resolve(path.dirname(f), (m[1] ?? m[2])!));
+    }
+  };
+  visit(file);
+  return seen;
+}
+
 function allRun(stage: Stage): string {
   return stage.instructions.filter((i) => i.op === 'RUN').map((i) => i.args).join('\n');
 }
@@ -188,11 +213,17 @@ describe('the bundle the image ships', { timeout: 120_000 }, () => {
     if (work) fs.rmSync(work, { recursive: true, force: true });
   });
 
-  test('is one ESM file; koffi is not inside it but loaded from node_modules beside it', () => {
+  test('is an ESM entry and its chunks beside it, self-contained; koffi is not inside them but loaded from node_modules beside them', () => {
     const text = fs.readFileSync(layout.at(`${LIB}/molt.mjs`), 'utf8');
     assert.match(text, /^#!\/usr\/bin\/env node\n/);
-    assert.doesNotMatch(text, /Cannot find the native Koffi module/, "koffi's loader is not bundled");
-    assert.doesNotMatch(text, /from ["']\.\.?\//, 'no relative imports left');
+    const files = bundleFiles(layout.at(LIB));
+    assert.ok(files.length > 2, `molt.mjs and its chunks (${files.length} files)`);
+    for (const f of files) {
+      const body = fs.readFileSync(f, 'utf8');
+      assert.doesNotMatch(body, /Cannot find the native Koffi module/, `koffi's loader is not bundled (${path.basename(f)})`);
+      // Every relative import names a file of the bundle: nothing outside it is loaded but koffi.
+      for (const spec of relativeImports(body)) assert.ok(fs.existsSync(path.resolve(path.dirname(f), spec)), `${path.basename(f)} imports ${spec}, which exists`);
+    }
     const licenses = fs.readFileSync(layout.at(`${LIB}/molt.mjs.licenses.txt`), 'utf8');
     for (const dep of ['@octokit/rest', 'yaml', 'semver', 'prom-client', 'ms']) assert.match(licenses, new RegExp(`^==== ${dep.replace('/', '\\/')}@`, 'm'), `${dep}'s license travels with the bundle`);
   });
@@ -220,10 +251,33 @@ describe('the bundle the image ships', { timeout: 120_000 }, () => {
     assert.equal(plain.status, 0, 'node dist-style invocation of the bundle works too');
   });
 
+  test("molt init loads one file of PID 1's code: none of the updater, the API or their dependencies", () => {
+    const entry = layout.at(`${LIB}/molt.mjs`);
+    // The command table maps init to its chunk: `init: { summary: ..., load: () => import("./molt-chunks/...") }`.
+    const m = /\binit: \{[^}]*?import\("(\.\/[^"]+)"\)/.exec(fs.readFileSync(entry, 'utf8'));
+    assert.ok(m, "molt.mjs's command table names init's chunk");
+    const loaded = staticClosure(path.resolve(path.dirname(entry), m[1]!));
+    // Each ES module file costs start-up time (bench: exec → first service).
+    assert.deepEqual([...loaded].map((f) => path.basename(f)), ['init.mjs'], 'init imports no other chunk');
+    // esbuild heads each module's code with its source path, e.g. `// src/init/main.ts`
+    // (a symlinked node_modules shows as `// ../elsewhere/node_modules/ms/index.js`).
+    const sources = new Set<string>();
+    for (const f of loaded) {
+      for (const [, src] of fs.readFileSync(f, 'utf8').matchAll(/^\/\/ (\S+\.(?:ts|[mc]?js|json))$/gm)) sources.add(src!.replace(/^.*?(?=node_modules\/)/, ''));
+    }
+    assert.ok(sources.has('src/init/main.ts') && sources.has('src/supervise/slot.ts'), `init and the supervisor are there (${[...sources].join(' ')})`);
+    const foreign = [...sources].filter((src) => !/^src\/(init|supervise|common)\//.test(src) && !src.startsWith('node_modules/ms/'));
+    assert.deepEqual(foreign, [], 'only init, supervise, common and ms');
+    const all = bundleFiles(layout.at(LIB)).reduce((n, f) => n + fs.statSync(f).size, 0);
+    const mine = [...loaded].reduce((n, f) => n + fs.statSync(f).size, 0);
+    assert.ok(mine * 4 < all, `PID 1 parses ${mine} of the bundle's ${all} bytes`);
+  });
+
   test('without koffi beside it, molt init fails: the native part really comes from node_modules', () => {
     const bare = path.join(work, 'bare');
     fs.mkdirSync(bare, { recursive: true });
     fs.copyFileSync(layout.at(`${LIB}/molt.mjs`), path.join(bare, 'molt.mjs'));
+    fs.cpSync(layout.at(`${LIB}/molt-chunks`), path.join(bare, 'molt-chunks'), { recursive: true });
     // An ancestor node_modules would be found by Node's lookup: /tmp has none.
     for (const d of [path.dirname(work), '/']) assert.equal(fs.existsSync(path.join(d, 'node_modules')), false, `no ${d}/node_modules`);
     const empty = path.join(work, 'empty-services');

@@ -42,3 +42,28 @@ test('systemd variables name the count and the names', () => {
   ]);
   assert.deepEqual(env, { LISTEN_FDS: '2', LISTEN_FDNAMES: 'http:admin' });
 });
+
+test('a host name is resolved (dns loaded on demand) and the socket bound to its address', async () => {
+  const { bindAll, closeAll } = await import('../../src/supervise/listen.js');
+  const net = await import('node:net');
+  const free = await new Promise<number>((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+  const bound = await bindAll(parseListen(`tcp localhost:${free} http\n`));
+  try {
+    assert.equal(bound.length, 1);
+    // The kernel completes a connect against the listen backlog: the socket is on 127.0.0.1.
+    await new Promise<void>((resolve, reject) => {
+      const c = net.connect(free, '127.0.0.1', () => {
+        c.destroy();
+        resolve();
+      });
+      c.on('error', reject);
+    });
+  } finally {
+    closeAll(bound);
+  }
+});
