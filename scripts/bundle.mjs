@@ -86,6 +86,30 @@ function importMs() {
   };
 }
 
+// The Sigstore and TUF libraries are require()d on first use through a
+// createRequire of their own (they cost ~180 ms to load), which esbuild cannot
+// see into: it would leave them to a node_modules that the image does not have.
+// Plain require() calls are bundled (and still run only when called).
+function bundleLazyRequires() {
+  const line = 'const requireCjs = createRequire(import.meta.url);';
+  const files = /[\\/]src[\\/]update[\\/]trust[\\/](sigstore|tuf)\.ts$/;
+  let replaced = 0;
+  return {
+    name: 'bundle-lazy-requires',
+    setup(b) {
+      b.onLoad({ filter: files }, async (args) => {
+        const src = await fs.promises.readFile(args.path, 'utf8');
+        if (!src.includes(line)) throw new Error(`${args.path}: the createRequire that the bundle replaces was not found`);
+        replaced++;
+        return { contents: src.replace(line, '').replace(/\brequireCjs\(/g, 'require('), loader: 'ts' };
+      });
+      b.onEnd(() => {
+        if (replaced < 2) throw new Error('src/update/trust/sigstore.ts or tuf.ts was not bundled');
+      });
+    },
+  };
+}
+
 // The entry's `import('../init/main.js')` loads init's own file (built apart, below).
 function initApart(initFile) {
   return {
@@ -189,7 +213,7 @@ async function main() {
     entryNames: '[name]',
     chunkNames: `${chunkDir}/[name]-[hash]`,
     splitting: true,
-    plugins: [initApart(initFile), inlinePackageJson(pkgText), importMs(), demoStub()],
+    plugins: [initApart(initFile), inlinePackageJson(pkgText), importMs(), demoStub(), bundleLazyRequires()],
   });
   const result = { metafile: { inputs: { ...init.metafile.inputs, ...rest.metafile.inputs }, outputs: { ...init.metafile.outputs, ...rest.metafile.outputs } } };
   const inputs = Object.keys(result.metafile.inputs);

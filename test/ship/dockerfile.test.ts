@@ -9,7 +9,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { repoRoot, tmpdir } from '../helpers/molt.js';
+import { spawn } from 'node:child_process';
+import { repoRoot, tmpdir, waitFor } from '../helpers/molt.js';
+import { testSigstore } from '../helpers/sigstore.js';
 import { dockerignoreAllows, execForm, expandArgs, parseCopy, parseEnv, parseInstructions, parseLabels, type Dockerfile, type Stage } from './dockerfile.js';
 import { buildLayout, bundle, ensureShellcheck, koffiRuntime, LIB, readDockerfile, run, runtimeStage, type Layout } from './layout.js';
 
@@ -271,6 +273,36 @@ describe('the bundle the image ships', { timeout: 120_000 }, () => {
     const all = bundleFiles(layout.at(LIB)).reduce((n, f) => n + fs.statSync(f).size, 0);
     const mine = [...loaded].reduce((n, f) => n + fs.statSync(f).size, 0);
     assert.ok(mine * 4 < all, `PID 1 parses ${mine} of the bundle's ${all} bytes`);
+  });
+
+  test("keyless trust works from the bundle: Sigstore's libraries are in it, not left to a node_modules the image lacks", async () => {
+    const dir = path.join(work, 'keyless');
+    fs.mkdirSync(path.join(dir, 'releases'), { recursive: true });
+    const rootFile = path.join(dir, 'trusted_root.json');
+    fs.writeFileSync(rootFile, JSON.stringify(testSigstore(dir).root()));
+    const updater = spawn(process.execPath, [layout.at(`${LIB}/molt.mjs`), 'updater'], {
+      env: {
+        PATH: process.env.PATH,
+        MOLT_DIR: path.join(dir, 'releases'),
+        MOLT_HOME: path.join(dir, 'home'),
+        MOLT_SOCKET: path.join(dir, 'molt.sock'),
+        MOLT_SERVICES: path.join(dir, 'services'),
+        MOLT_TRUST_IDENTITY: 'https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v*',
+        MOLT_TRUST_ROOT: rootFile,
+      },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let err = '';
+    updater.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+    const exited = new Promise<number | null>((resolve) => updater.once('exit', (code) => resolve(code)));
+    try {
+      await waitFor('the updater has read its trusted root', () => /signatures required/.test(err) || updater.exitCode !== null, 60_000);
+      assert.match(err, /signatures required keys=0 identity=/, err);
+      assert.doesNotMatch(err, /Cannot find module/);
+    } finally {
+      updater.kill('SIGTERM');
+      await exited;
+    }
   });
 
   test('without koffi beside it, molt init fails: the native part really comes from node_modules', () => {
