@@ -1,9 +1,9 @@
 // A fleet of four molt "containers" (molt init + app + updater each, own MOLT_HOME) following
 // one repository of Debian's docker-registry on loopback, with MOLT_FLEET=1 and MOLT_CANARY=25%
 // (replica ids chosen so that exactly one is a canary) and a rollout window of an hour: a
-// crashing release is tried by the canary only and blocked fleet-wide (the others may
-// have staged it while waiting, never started it); the next good release reaches the later wave through the canary's committed verdict
-// (long before the window ends); `molt pause --fleet` stops every replica from applying while
+// crashing release is tried by the canary only and blocked fleet-wide (the others may have
+// staged it while waiting, never started it); the next good release reaches the later wave
+// through the canary's committed verdict (long before the window ends); `molt pause --fleet` stops every replica from applying while
 // they keep checking, a local `molt pause` holds one replica after `molt resume --fleet`, and
 // `molt resume` lets it go. The CLI's fleet verbs refuse a registry that refuses writes.
 import { after, before, describe, test } from 'node:test';
