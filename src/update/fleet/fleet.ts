@@ -91,11 +91,10 @@ export class Fleet {
     if (this.cfg.mode !== 'write' || !this.board) return;
     try {
       const digest = await this.digestOf(release, signal);
-      if (kind === 'committed') {
-        // Enough commits are listed already: the index stays small however large the fleet.
-        const seen = foldVerdicts(await this.board.read(digest, signal));
-        if (seen.commits >= Math.max(this.cfg.needCommits, MAX_SHARED_COMMITS)) return;
-      }
+      // Enough is listed already (a block, or enough commits): the index stays small however large the fleet.
+      const seen = foldVerdicts(await this.board.read(digest, signal));
+      if (kind === 'committed' && seen.commits >= Math.max(this.cfg.needCommits, MAX_SHARED_COMMITS)) return;
+      if (kind === 'blocked' && seen.blocked) return;
       this.board.requests++;
       const head = await this.board.client.headManifest(digest, signal);
       const subject: Descriptor = { mediaType: head.mediaType, digest, size: head.size ?? 0 };
