@@ -299,7 +299,7 @@ if (f) {
   const rest10k = Math.round(f.restPerReplicaMin * 10_000 / 60);
   const pend10k = Math.round(f.pendingPerReplicaMin * 10_000 / 60);
   L.push(
-    `**At 10,000 replicas (on paper).** At rest a replica makes ${f.restPerReplicaMin} requests a minute at MOLT_INTERVAL=${INTERVAL} (one HEAD of the tag list or tag per poll; verdicts are not read when nothing is pending), so 10,000 replicas make about ${rest10k} requests/s, which scales with 1/MOLT_INTERVAL: at the default 5m it is ${Math.round(rest10k * intervalS / 300)} requests/s, which one registry serves. ` +
+    `**At 10,000 replicas (on paper).** At rest a replica makes ${f.restPerReplicaMin} requests a minute at MOLT_INTERVAL=${INTERVAL} (a GET of the tag list per poll for semver tags, a HEAD for a followed tag; verdicts are not read when nothing is pending), so 10,000 replicas make about ${rest10k} requests/s, which scales with 1/MOLT_INTERVAL: at the default 5m it is ${Math.round(rest10k * intervalS / 300)} requests/s, which one registry serves. ` +
       `While a release is pending each replica adds one GET of the release's referrers index per poll (and one per staged re-check), measured ${f.pendingPerReplicaMin} requests/replica/min here in all, about ${pend10k} requests/s for 10,000 at this interval. ` +
       'Every replica downloads each new layer once (cached by digest), so the release\'s bytes × replicas is the bandwidth bill, the same as without verdicts. ' +
       'The verdict list stays small: a replica writes `committed` only while fewer than 16 are listed and `blocked` only while none is, so the index holds the canaries that failed at the same moment plus 16 commits, each entry under 1 KiB (2 KiB signed). ' +
