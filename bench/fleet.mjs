@@ -76,7 +76,7 @@ const kindOf = (req) => {
   if (/\/manifests\/molt-paused$/.test(u)) return 'pause tag';
   if (/\/tags\/list/.test(u)) return 'tag list';
   if (/\/manifests\//.test(u)) return `manifest ${req.method}`;
-  if (/\/blobs\//.test(u)) return 'blob GET';
+  if (/\/blobs\//.test(u)) return `blob ${req.method}`;
   return 'other';
 };
 proxy = http.createServer((req, res) => {
@@ -206,7 +206,8 @@ async function runFleet(mode) {
   try {
     await waitFor('every replica on 1.0.0', () => replicas.every((r) => committed(r, '1.0.0')), 10 * 60_000, 500);
     log(`${mode}: all on 1.0.0`);
-    // At rest: one minute with nothing new.
+    // At rest: one minute with nothing new, after the 1.0.0 verdicts were written (a write ends within a few seconds).
+    await sleep(20_000);
     const restA = snapshot();
     const restT = performance.now();
     await sleep(60_000);
@@ -241,6 +242,7 @@ async function runFleet(mode) {
       restPerReplicaMin: +(rest.total / N / restMin).toFixed(2),
       restKinds: rest.kinds,
       pendingPerReplicaMin: +(pending.total / N / pendMin).toFixed(2),
+      pendingPerReplica: +(pending.total / N).toFixed(1),
       pendingKinds: pending.kinds,
       pendingMinutes: +pendMin.toFixed(2),
       peakTotalMiB: Math.round(peakKiB / 1024),
@@ -287,6 +289,7 @@ row('publish of 2.0.0 → every replica blocked it', (r) => `${r.allBlockedS} s`
 row('publish of 3.0.0 → every replica runs it', (r) => `${r.allGoodS} s`);
 row('registry requests / replica / min, at rest', (r) => String(r.restPerReplicaMin));
 row('registry requests / replica / min, releases pending', (r) => `${r.pendingPerReplicaMin} (over ${r.pendingMinutes} min)`);
+row('registry requests / replica, publish of 2.0.0 → all on 3.0.0', (r) => String(r.pendingPerReplica));
 row('peak RSS of the whole fleet', (r) => `${r.peakTotalMiB} MiB`);
 row('updater VmHWM, median / max', (r) => `${r.updaterHwmMiB.median} / ${r.updaterHwmMiB.max} MiB`);
 L.push('');

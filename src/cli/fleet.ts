@@ -115,6 +115,12 @@ async function pause(name: 'pause' | 'resume', s: Setup, fleet: boolean, reason:
 }
 
 export async function main(name: string, argv: string[]): Promise<number> {
+  // Without --fleet, unblock is the running updater's business, as before.
+  if (name === 'unblock' && !argv.includes('--fleet')) return (await import('./control.js')).runControl('unblock', argv);
+  if (argv.includes('-h') || argv.includes('--help')) {
+    process.stdout.write(`usage: ${USAGE[name]}\n`);
+    return 0;
+  }
   let o: ReturnType<typeof parse>;
   try {
     o = parse(name, argv);
@@ -122,7 +128,6 @@ export async function main(name: string, argv: string[]): Promise<number> {
     process.stderr.write(`molt ${name}: ${(err as Error).message}\nusage: ${USAGE[name]}\n`);
     return 2;
   }
-  if (name === 'unblock' && !o.fleet) return (await import('./control.js')).runControl('unblock', argv);
   if (name === 'block' && !o.fleet) {
     process.stderr.write(`molt block: only --fleet is supported (a replica blocks a release itself when its trial fails; molt rollback blocks the running one)\nusage: ${USAGE.block}\n`);
     return 2;

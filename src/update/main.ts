@@ -51,7 +51,8 @@ export function makeFleet(fc: FleetConfig, source: ReleaseSource, cfg: Pick<Upda
     return new Fleet({ ...fc, canaryShare: 0, mode: 'off' }, undefined, cfg.home);
   }
   const t = cfg.httpTimeoutMs;
-  const client = new RegistryClient(source.ref, { push: fc.mode === 'write', ...(t !== undefined ? { timeoutMs: t, idleMs: t } : {}) });
+  // Verdicts are advisory: one retry, not the source's four, so a failing registry never holds an update long.
+  const client = new RegistryClient(source.ref, { push: fc.mode === 'write', retries: 1, ...(t !== undefined ? { timeoutMs: t, idleMs: t } : {}) });
   return new Fleet(fc, new VerdictBoard(client, { trust: fc.trust, ...(fc.key ? { key: fc.key } : {}) }), cfg.home);
 }
 

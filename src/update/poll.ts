@@ -149,10 +149,11 @@ async function stageAndMaybeApply(c: UpdaterCore, release: Release): Promise<str
   // since, leaving a phase nobody works on (its journal write failed): recover it first, stage at a later poll.
   const left = c.j.state.phase;
   if (!isResting(left)) return (await settle(c)) ?? `recovered from ${left}`;
-  // Read before staging: a release the fleet blocked is never downloaded; a paused replica downloads nothing.
+  // Read before staging: a release the fleet blocked is never downloaded, and neither is one that a paused
+  // replica or the later canary wave waits on (most of a fleet never downloads a release a canary blocks).
   const g = await gate(c, release);
   if (g.action === 'block') return fleetBlock(c, release, g.why);
-  if (g.action === 'wait' && g.why.startsWith('paused')) {
+  if (g.action === 'wait' && (g.why.startsWith('paused') || g.why.startsWith('canary wave'))) {
     c.waiting = g.why;
     return `${release.version} available: ${g.why}`;
   }

@@ -1,9 +1,10 @@
 // A fleet of four molt "containers" (molt init + app + updater each, own MOLT_HOME) following
 // one repository of Debian's docker-registry on loopback, with MOLT_FLEET=1 and MOLT_CANARY=25%
 // (replica ids chosen so that exactly one is a canary) and a rollout window of an hour: a
-// crashing release is tried by the canary only and blocked fleet-wide (the others may have
-// staged it while waiting, never started it); the next good release reaches the later wave
-// through the canary's committed verdict (long before the window ends); `molt pause --fleet` stops every replica from applying while
+// crashing release is tried by the canary only and blocked fleet-wide (the others never even
+// download it); the next good release reaches the later wave
+// through the canary's committed verdict (long before the window ends); `molt unblock --fleet`
+// lifts the blocks that came from the fleet; `molt pause --fleet` stops every replica from applying while
 // they keep checking, a local `molt pause` holds one replica after `molt resume --fleet`, and
 // `molt resume` lets it go. The CLI's fleet verbs refuse a registry that refuses writes.
 import { after, before, describe, test } from 'node:test';
@@ -72,9 +73,17 @@ describe('fleet end to end: verdicts, canary wave, pause', { timeout: 300_000 },
     for (const [i, s] of blocked.slice(1).entries()) {
       assert.ok(!updated(s, '2.0.0'), `${ids[i + 1]} never tried 2.0.0`);
       assert.match(s.blocked.find((b) => b.version === '2.0.0')!.reason, new RegExp(`^fleet: blocked by ${ids[0]}`));
-      assert.notEqual(later[i]!.current(), '2.0.0', 'never swapped to (a later wave may have staged it while waiting)');
+      assert.ok(!later[i]!.installedVersions().includes('2.0.0'), 'never downloaded: the later wave waits before staging');
       assert.equal(s.current, '1.0.0');
     }
+
+    // molt unblock --fleet: a newer `unblocked` verdict lifts the blocks that came from the fleet;
+    // the canary keeps the block of its own trial. The later wave waits for a commit again.
+    const un = await canary.cli(['unblock', '2.0.0', '--fleet']);
+    assert.equal(un.code, 0, un.stderr);
+    await Promise.all(later.map((s) => s.waitStatus('2.0.0 unblocked by the fleet', (x) => !x.blocked.some((b) => b.version === '2.0.0') && x.history.some((h) => h.event === 'unblock' && h.version === '2.0.0') && /canary wave/.test(x.waiting ?? ''))));
+    assert.ok((await canary.status())!.blocked.some((b) => b.version === '2.0.0'), 'the canary keeps its own block');
+    for (const s of later) assert.equal(s.current(), '1.0.0');
 
     // 3.0.0 is good: the canary commits it, and the later wave follows on that verdict (the window is an hour).
     await publish('3.0.0', 'ok');
