@@ -50,14 +50,18 @@ const work = fs.mkdtempSync(path.join(os.tmpdir(), 'molt-fleet-bench-'));
 const groups = new Set();
 let registry;
 let proxy;
-onExit(() => {
-  for (const pgid of groups) {
-    try {
-      process.kill(-pgid, 'SIGKILL');
-    } catch {
-      // gone already
-    }
+/** molt init and every process under it: services run in process groups of their own, so a group kill is not enough. */
+function killReplica(pid) {
+  const all = [pid, ...descendantsOf(pid)];
+  for (const p of all) kill(p);
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // gone already
   }
+}
+onExit(() => {
+  for (const pgid of groups) killReplica(pgid);
   proxy?.close();
   // The registry helper keeps its ChildProcess to itself: find it among our children by name.
   for (const pid of childrenOf(process.pid)) if ((readText(`/proc/${pid}/cmdline`) ?? '').includes('docker-registry')) kill(pid);
@@ -251,11 +255,7 @@ async function runFleet(mode) {
   } finally {
     clearInterval(memTimer);
     for (const r of replicas) {
-      try {
-        process.kill(-r.pid, 'SIGKILL');
-      } catch {
-        // gone
-      }
+      killReplica(r.pid);
       groups.delete(r.pid);
     }
     await sleep(1000);
