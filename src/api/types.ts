@@ -101,6 +101,10 @@ export interface UpdaterStatus {
   /** Why an available release is not being applied yet (schedule window, delay, rollout, manual policy). */
   waiting?: string;
   download?: { version: string; bytes: number; total?: number };
+  /** Updates are not applied (still checked): `molt pause` here, or `molt pause --fleet` for every replica. */
+  paused?: 'local' | 'fleet';
+  /** The fleet settings (docs/fleet.md): whether verdicts are read/written, this replica's id, whether it is a canary. */
+  fleet?: { mode: 'off' | 'read' | 'write'; replica: string; canary?: boolean };
   trial?: TrialInfo;
   blocked: BlockedEntry[];
   history: HistoryEntry[];

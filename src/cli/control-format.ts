@@ -75,6 +75,8 @@ export function formatStatus(s: UpdaterStatus, nowMs: number): string {
   if (s.previous) rows.push(['previous', s.previous]);
   rows.push(['available', s.available ? `${s.available}${s.waiting ? `  (waiting: ${s.waiting})` : ''}` : 'up to date']);
   if (!s.available && s.waiting) rows.push(['waiting', s.waiting]);
+  if (s.paused) rows.push(['paused', s.paused === 'fleet' ? 'fleet-wide (molt resume --fleet)' : 'here (molt resume)']);
+  if (s.fleet && s.fleet.mode !== 'off') rows.push(['fleet', `${s.fleet.mode === 'write' ? 'shares' : 'reads'} verdicts as ${s.fleet.replica}${s.fleet.canary === undefined ? '' : s.fleet.canary ? ', canary' : ', later wave'}`]);
   rows.push(['source', `${s.source}  policy ${s.policy}`]);
   if (s.lastCheck) {
     const res = s.lastCheck.ok ? (s.lastCheck.notModified ? 'ok, not modified' : 'ok') : `failed: ${s.lastCheck.error ?? 'unknown error'}`;

@@ -23,7 +23,10 @@ const commands: Record<string, Command> = {
   rollback: { summary: 'rollback   go back to the previous version', load: () => control('rollback') },
   ready: { summary: 'ready   tell molt the app is ready (ends its trial)', load: () => control('ready') },
   blocked: { summary: 'blocked   list blocked versions and why', load: () => control('blocked') },
-  unblock: { summary: 'unblock VERSION   lift a block', load: () => control('unblock') },
+  unblock: { summary: 'unblock VERSION [--fleet]   lift a block (--fleet: for every replica, through the registry)', load: () => fleet('unblock') },
+  block: { summary: 'block VERSION --fleet   block a release for every replica (a verdict in the registry)', load: () => fleet('block') },
+  pause: { summary: 'pause [--fleet]   stop applying updates (still checking), here or for the fleet', load: () => fleet('pause') },
+  resume: { summary: 'resume [--fleet]   apply updates again', load: () => fleet('resume') },
   health: { summary: 'health   exit 0 when the supervisor and the app are up (for HEALTHCHECK)', load: () => control('health') },
   demo: { summary: 'demo   an update, a trial and a rollback from a local release directory', load: () => import('../demo/main.js') },
   version: { summary: 'version   print molt\'s version', load: () => import('./version.js') },
@@ -34,6 +37,11 @@ const INIT_EXEC = '__init-exec';
 /** The commands that talk to the running updater share one module. */
 function control(name: string): Promise<{ main: (argv: string[]) => Promise<number> }> {
   return import('./control.js').then((m) => ({ main: (argv: string[]) => m.runControl(name, argv) }));
+}
+
+/** Fleet verdicts and pausing (fleet.ts); unblock without --fleet goes on to control.ts. */
+function fleet(name: string): Promise<{ main: (argv: string[]) => Promise<number> }> {
+  return import('./fleet.js').then((m) => ({ main: (argv: string[]) => m.main(name, argv) }));
 }
 
 export function usage(): string {

@@ -108,6 +108,7 @@ export async function applyOverlapping(c: UpdaterCore, t: UpdateTarget, oldPid: 
   if (c.stopped) throw new Error(`${t.version}: trial interrupted by shutdown`);
   c.failedTrials.set(t.version, verdict.reason);
   await rollBack(c, { ...t, failure: verdict.reason }, oldPid);
+  await share(c, t, 'blocked', verdict.reason);
   throw new Error(`${t.version} failed its trial (${verdict.reason}); stopped it, ${t.from ?? 'nothing'} kept running, blocked it`);
 }
 
@@ -120,6 +121,7 @@ export async function startAndJudge(c: UpdaterCore, t: UpdateTarget): Promise<st
     const reason = `could not be started: ${errMessage(err)}`;
     c.failedTrials.set(t.version, reason);
     await rollBack(c, { ...t, failure: reason });
+    await share(c, t, 'blocked', reason);
     throw new Error(`${t.version} ${reason}; rolled back to ${t.from ?? 'nothing'} and blocked it`);
   }
   await c.enter('trial');
@@ -129,6 +131,8 @@ export async function startAndJudge(c: UpdaterCore, t: UpdateTarget): Promise<st
   if (c.stopped) throw new Error(`${t.version}: trial interrupted by shutdown`);
   c.failedTrials.set(t.version, verdict.reason);
   await rollBack(c, { ...t, failure: verdict.reason });
+  // The fleet learns it after the rollback: this replica is safe first, then the others are spared.
+  await share(c, t, 'blocked', verdict.reason);
   throw new Error(`${t.version} failed its trial (${verdict.reason}); rolled back to ${t.from ?? 'nothing'} and blocked it`);
 }
 
@@ -139,5 +143,11 @@ export async function commit(c: UpdaterCore, t: UpdateTarget, why: string): Prom
   // Pruned while still 'committed': a crash mid-prune is cleaned up by recovery.
   await tidyStore(c, [t.version, ...(t.from ? [t.from] : [])]);
   await c.enter('idle', null);
+  await share(c, t, 'committed', why);
   return `updated to ${t.version} (${why})`;
+}
+
+/** A trial's outcome for the fleet (MOLT_FLEET=1): releases from the source only, not the image's own or a rollback. */
+async function share(c: UpdaterCore, t: UpdateTarget, kind: 'blocked' | 'committed', why: string): Promise<void> {
+  if (t.reason === 'policy' || t.reason === 'named') await c.d.fleet?.share(t.release, kind, why, c.abort.signal);
 }

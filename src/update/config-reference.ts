@@ -33,6 +33,12 @@ export const configReference: { name: string; default: string; meaning: string }
   { name: 'MOLT_DELAY', default: '0', meaning: 'wait this long after a release is first seen before applying it' },
   { name: 'MOLT_JITTER', default: '0', meaning: 'add a random [0, JITTER) to each poll interval, at most 7d' },
   { name: 'MOLT_ROLLOUT', default: '0', meaning: 'spread a fleet: each host waits a delay in [0, ROLLOUT) fixed by a hash of its hostname and the version' },
+  { name: 'MOLT_FLEET', default: 'unset (verdicts read, not written)', meaning: '1: share this replica\'s verdicts (blocked, committed) through the OCI registry; 0: ignore the fleet\'s verdicts too (environment only; docs/fleet.md)' },
+  { name: 'MOLT_REPLICA_ID', default: 'the hostname', meaning: 'this replica\'s name in verdicts and for MOLT_CANARY\'s hash (environment only)' },
+  { name: 'MOLT_CANARY', default: '0', meaning: 'a share of the fleet (5%) chosen by a hash of MOLT_REPLICA_ID that takes a release at once; the rest wait for MOLT_CANARY_COMMITS committed verdicts or the end of MOLT_ROLLOUT without a block (OCI sources; environment only)' },
+  { name: 'MOLT_CANARY_COMMITS', default: '1', meaning: 'committed verdicts (distinct replicas) the later wave waits for (environment only)' },
+  { name: 'MOLT_FLEET_KEY', default: '', meaning: 'secret key (unencrypted minisign, or PEM P-256/Ed25519) that signs this replica\'s verdicts and molt block/pause --fleet (environment only)' },
+  { name: 'MOLT_FLEET_KEYS', default: 'MOLT_TRUST_KEYS', meaning: 'public keys that verdicts must be signed by; with it or any trust setting, unsigned verdicts are ignored (environment only)' },
   { name: 'MOLT_HOME', default: '/var/lib/molt', meaning: 'versions/, current, previous, state.json, cache/, staging/; one that cannot be used stops the updater (exit 2)' },
   { name: 'MOLT_KEEP', default: '3', meaning: 'how many versions to keep on disk (integer >= 1), applied after commits, rollbacks and blocks; blocked versions go first; current, previous and a staged release are always kept' },
   { name: 'MOLT_APP', default: 'app', meaning: 'the service (directory under MOLT_SERVICES) that runs the release' },
@@ -63,7 +69,7 @@ export const configReference: { name: string; default: string; meaning: string }
 /** Read from the environment only: by molt init (a different value in the file would split init and
  *  updater), the trust settings (read before anything else, so that no file can loosen them), and
  *  MOLT_BUNDLED (installed without a signature check, as part of the image: a file must not name one). */
-export const ENV_ONLY = new Set(['MOLT_BUNDLED', 'MOLT_TRUST_KEYS', 'MOLT_TRUST_IDENTITY', 'MOLT_TRUST_ISSUER', 'MOLT_TRUST_ROOT', 'MOLT_TRUST_TUF_URL', 'MOLT_TRUST_TUF_ROOT', 'MOLT_CONFIG', 'MOLT_SERVICES', 'SVDIR', 'MOLT_MAX_BACKOFF', 'MOLT_FINISH_TIMEOUT', 'MOLT_LOG_PREFIX']);
+export const ENV_ONLY = new Set(['MOLT_FLEET', 'MOLT_REPLICA_ID', 'MOLT_CANARY', 'MOLT_CANARY_COMMITS', 'MOLT_FLEET_KEY', 'MOLT_FLEET_KEYS', 'MOLT_BUNDLED', 'MOLT_TRUST_KEYS', 'MOLT_TRUST_IDENTITY', 'MOLT_TRUST_ISSUER', 'MOLT_TRUST_ROOT', 'MOLT_TRUST_TUF_URL', 'MOLT_TRUST_TUF_ROOT', 'MOLT_CONFIG', 'MOLT_SERVICES', 'SVDIR', 'MOLT_MAX_BACKOFF', 'MOLT_FINISH_TIMEOUT', 'MOLT_LOG_PREFIX']);
 export const KNOWN = new Set(configReference.map((r) => r.name));
 /** Values never shown in messages. MOLT_NOTIFY_URL is here because webhook URLs carry their token. */
 export const SECRET = new Set(['GITHUB_TOKEN', 'MOLT_OCI_PASSWORD', 'MOLT_ADMIN_TOKEN', 'MOLT_WEBHOOK_SECRET', 'MOLT_NOTIFY_URL']);

@@ -15,6 +15,7 @@ import type { VersionStore } from './store.js';
 import type { Release, ReleaseSource } from './types.js';
 import type { TrustConfig } from './trust/config.js';
 import type { TufTrustRoot } from './trust/tuf.js';
+import type { Fleet } from './fleet/fleet.js';
 
 export const log = logger('updater');
 
@@ -41,6 +42,8 @@ export interface UpdaterDeps {
   bundled?: ReleaseSource;
   /** Keeps trust.keyless's root fresh through TUF (keyless without MOLT_TRUST_ROOT only). */
   trustRoot?: Pick<TufTrustRoot, 'refreshIfDue' | 'info'>;
+  /** Verdicts shared through the registry, canary waves, pause (fleet/fleet.ts); absent: none of them. */
+  fleet?: Fleet;
 }
 
 export interface Trial {

@@ -19,6 +19,10 @@ import { UpdateError, type ReleaseSource } from './types.js';
 import { loadTrustConfig, trustStartupWarning, type TrustConfig } from './trust/config.js';
 import { TrustConfigError } from './trust/keys.js';
 import type { TufTrustRoot } from './trust/tuf.js';
+import { readFleetConfig, type FleetConfig } from './fleet/config.js';
+import { Fleet } from './fleet/fleet.js';
+import { VerdictBoard } from './fleet/board.js';
+import { RegistryClient } from './oci/client.js';
 
 const log = logger('updater');
 
@@ -40,6 +44,18 @@ export function makeSource(cfg: UpdaterConfig, store: VersionStore): ReleaseSour
   throw new Error('internal: unknown source kind');
 }
 
+/** The fleet over an OCI source's registry; other sources keep the local pause and the rollout spread alone (no waves without verdicts). */
+export function makeFleet(fc: FleetConfig, source: ReleaseSource, cfg: Pick<UpdaterConfig, 'home' | 'httpTimeoutMs'>): Fleet {
+  if (!(source instanceof OciSource)) {
+    if (fc.mode === 'write' || fc.canaryShare > 0) log.warn('MOLT_FLEET and MOLT_CANARY need an OCI source (verdicts live in the registry); the rollout spread alone applies', { source: source.description });
+    return new Fleet({ ...fc, canaryShare: 0, mode: 'off' }, undefined, cfg.home);
+  }
+  const t = cfg.httpTimeoutMs;
+  // Verdicts are advisory: one retry, not the source's four, so a failing registry never holds an update long.
+  const client = new RegistryClient(source.ref, { push: fc.mode === 'write', retries: 1, ...(t !== undefined ? { timeoutMs: t, idleMs: t } : {}) });
+  return new Fleet(fc, new VerdictBoard(client, { trust: fc.trust, ...(fc.key ? { key: fc.key } : {}) }), cfg.home);
+}
+
 export async function main(argv: string[]): Promise<number> {
   if (argv.length) {
     process.stderr.write(`molt updater: takes no arguments (configure it with MOLT_* variables; see molt help)\n`);
@@ -51,6 +67,7 @@ export async function main(argv: string[]): Promise<number> {
   let source: ReleaseSource;
   let trust: TrustConfig;
   let trustRoot: TufTrustRoot | undefined;
+  let fleetCfg: FleetConfig;
   try {
     // First: a bad trust setting must stop the updater before it installs anything.
     trust = loadTrustConfig(process.env);
@@ -61,6 +78,7 @@ export async function main(argv: string[]): Promise<number> {
     // Keyless without MOLT_TRUST_ROOT: the cached Sigstore root now, TUF at each poll. Keyed trust never loads it.
     if (trust.tuf) trustRoot = (await import('./trust/tuf.js')).keepTrustRoot(trust, cfg.home);
     source = makeSource(cfg, store);
+    fleetCfg = readFleetConfig(process.env, trust, os.hostname());
   } catch (err) {
     if (err instanceof ConfigError || err instanceof TrustConfigError || (err instanceof UpdateError && err.code === 'config')) {
       process.stderr.write(`molt updater: ${err.message}\n`);
@@ -85,7 +103,8 @@ export async function main(argv: string[]): Promise<number> {
   const app = new AppControl(cfg.servicesDir, cfg.app);
   const hold = new AppHold(path.join(app.dir, 'supervise', 'hold'));
   const bundled = cfg.bundled ? new BundledSource(cfg.bundled, cfg.versionFile) : undefined;
-  updater = new Updater({ config: cfg, source, store, app, journal, hostname: os.hostname(), hooks, hold, trust, ...(trustRoot ? { trustRoot } : {}), ...(bundled ? { bundled } : {}) });
+  const fleet = makeFleet(fleetCfg, source, cfg);
+  updater = new Updater({ config: cfg, source, store, app, journal, hostname: os.hostname(), hooks, hold, trust, fleet, ...(trustRoot ? { trustRoot } : {}), ...(bundled ? { bundled } : {}) });
   const { readServices } = await import('../api/services.js');
   let api: { close(): Promise<void> };
   try {
@@ -102,7 +121,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`molt updater: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   }
-  log.info('started', { source: source.description, ...(bundled ? { bundled: cfg.bundled } : {}), policy: cfg.policy, interval_ms: cfg.intervalMs, home: cfg.home, app: cfg.app, socket: cfg.socket });
+  log.info('started', { fleet: fleet.cfg.mode, replica: fleet.cfg.replica, ...(fleet.cfg.canaryShare ? { canary: fleet.canary } : {}), source: source.description, ...(bundled ? { bundled: cfg.bundled } : {}), policy: cfg.policy, interval_ms: cfg.intervalMs, home: cfg.home, app: cfg.app, socket: cfg.socket });
   const trustWarning = trustStartupWarning(trust);
   if (trustWarning) process.stderr.write(`${trustWarning}\n`);
   else log.info('signatures required', { keys: trust.keys.length, ...(trust.identity ? { identity: trust.identity, issuer: trust.issuer } : {}), ...(trustRoot ? { root: `TUF ${trustRoot.mirror}` } : trust.root ? { root: trust.root } : {}) });

@@ -6,6 +6,7 @@ import { errMessage, log, type UpdaterCore } from './core.js';
 import { isResting } from './phases.js';
 import { chooseRelease, findNamed, sortNewestFirst } from './policy.js';
 import { rolloutDelayMs, jitterMs } from './rollout.js';
+import { decideGate, type GateDecision } from './fleet/wave.js';
 import { inSchedule, nextOpening } from './schedule.js';
 import { settle } from './recover.js';
 import { noteAnswer } from './freshness.js';
@@ -60,6 +61,7 @@ async function runCheck(c: UpdaterCore, reschedule: boolean): Promise<string> {
   try {
     if (idle && !c.holder('update')) await c.enter('checking');
     await list(c);
+    await liftFleetBlock(c);
     const chosen = choose(c);
     let message: string;
     if (!chosen) {
@@ -103,21 +105,31 @@ export function choose(c: UpdaterCore): Release | undefined {
   });
 }
 
-/** Why `version` may not be applied yet: delay, rollout, schedule; undefined when it may. */
-function gate(c: UpdaterCore, version: string): { why: string; retryMs: number } | undefined {
-  // With nothing installed there is nothing running to protect: install at once.
-  if (!c.d.store.current()) return undefined;
-  const left = firstSeenMono(c, version) + c.cfg.delayMs + rolloutDelayMs(c.d.hostname, version, c.cfg.rolloutMs) - performance.now();
+/**
+ * Whether `release` may be applied now (fleet/wave.ts decides): paused, blocked by the fleet, waiting
+ * (MOLT_DELAY, MOLT_ROLLOUT or a canary wave, then MOLT_SCHEDULE), or apply.
+ */
+async function gate(c: UpdaterCore, release: Release): Promise<GateDecision> {
+  const fleet = c.d.fleet;
+  const signal = c.abort.signal;
+  const paused = await fleet?.paused(signal);
+  const view = paused ? undefined : await fleet?.view(release, signal);
+  // With nothing installed there is nothing running to protect: no delay, spread or wave.
+  const nothingRuns = !c.d.store.current();
+  const spreadMs = rolloutDelayMs(c.d.hostname, release.version, c.cfg.rolloutMs);
+  const elapsedMs = nothingRuns ? Number.POSITIVE_INFINITY : performance.now() - firstSeenMono(c, release.version) - c.cfg.delayMs;
+  const d = decideGate({ paused, view, canaryShare: fleet?.cfg.canaryShare ?? 0, canary: fleet?.canary ?? false, needCommits: fleet?.cfg.needCommits ?? 1, elapsedMs, windowMs: c.cfg.rolloutMs, spreadMs });
   const now = Date.now();
-  if (left > 0) {
+  if (d.action === 'wait' && (d.why === 'delay' || d.why === 'rollout')) {
     const what = c.cfg.rolloutMs ? 'delay and rollout' : 'delay';
-    return { why: `${what}: applies after ${new Date(now + left).toISOString()}`, retryMs: left };
+    return { ...d, why: `${what}: applies after ${new Date(now + d.retryMs).toISOString()}` };
   }
+  if (d.action !== 'apply' || nothingRuns) return d;
   if (c.cfg.schedule && !inSchedule(c.cfg.schedule, new Date(now))) {
     const opens = nextOpening(c.cfg.schedule, new Date(now));
-    return { why: `outside the schedule window: opens ${opens.toISOString()}`, retryMs: opens.getTime() - now };
+    return { action: 'wait', why: `outside the schedule window: opens ${opens.toISOString()}`, retryMs: opens.getTime() - now };
   }
-  return undefined;
+  return d;
 }
 
 /** The journal's wall-clock firstSeen survives restarts; it is read once per process (the time already waited, never
@@ -137,6 +149,14 @@ async function stageAndMaybeApply(c: UpdaterCore, release: Release): Promise<str
   // since, leaving a phase nobody works on (its journal write failed): recover it first, stage at a later poll.
   const left = c.j.state.phase;
   if (!isResting(left)) return (await settle(c)) ?? `recovered from ${left}`;
+  // Read before staging: a release the fleet blocked is never downloaded, and neither is one that a paused
+  // replica or the later canary wave waits on (most of a fleet never downloads a release a canary blocks).
+  const g = await gate(c, release);
+  if (g.action === 'block') return fleetBlock(c, release, g.why);
+  if (g.action === 'wait' && (g.why.startsWith('paused') || g.why.startsWith('canary wave'))) {
+    c.waiting = g.why;
+    return `${release.version} available: ${g.why}`;
+  }
   const target = c.j.state.target;
   if (c.j.state.phase !== 'staged' || target?.version !== release.version) {
     try {
@@ -146,17 +166,51 @@ async function stageAndMaybeApply(c: UpdaterCore, release: Release): Promise<str
       throw err;
     }
   }
-  const g = gate(c, release.version);
-  if (g) {
+  if (g.action === 'wait') {
     c.waiting = g.why;
     log.info('release staged, waiting', { version: release.version, why: g.why });
-    // Capped so that a wall-clock jump is noticed within one interval.
+    // Capped so that a wall-clock jump (and a new verdict) is noticed within one interval.
     if (c.gateTimer) clearTimeout(c.gateTimer);
     c.gateTimer = setTimeout(() => reevaluateStaged(c), Math.min(Math.max(g.retryMs, 1000), c.cfg.intervalMs));
     return `${release.version} staged: ${g.why}`;
   }
   c.waiting = undefined;
+  log.debug('gate open', { version: release.version, why: g.why });
   return apply(c);
+}
+
+/**
+ * A release blocked here because the fleet blocked it is unblocked once the fleet unblocked it
+ * (`molt unblock VERSION --fleet`). One read per poll, for the release that would be chosen only.
+ */
+async function liftFleetBlock(c: UpdaterCore): Promise<void> {
+  const fleet = c.d.fleet;
+  if (!fleet?.reads) return;
+  const byFleet = (reason: string) => reason.startsWith('fleet: ');
+  const fleetBlocked = new Set(c.j.state.blocked.filter((b) => byFleet(b.reason)).map((b) => b.version));
+  if (fleetBlocked.size === 0) return;
+  const others = new Set(c.j.state.blocked.filter((b) => !byFleet(b.reason)).map((b) => b.version));
+  const candidate = chooseRelease(c.releases, { current: c.d.store.current(), policy: c.cfg.policy, prerelease: c.cfg.prerelease, blocked: others });
+  if (!candidate || !fleetBlocked.has(candidate.version)) return;
+  const view = await fleet.view(candidate, c.abort.signal);
+  if (!view?.unblocked) return;
+  c.j.unblock(candidate.version);
+  c.failures.delete(candidate.version);
+  c.event({ event: 'unblock', version: candidate.version, detail: `fleet: unblocked by ${view.unblocked.replica}` });
+  log.info('unblocked by the fleet', { version: candidate.version, by: view.unblocked.replica });
+  await c.save();
+}
+
+/** Another replica (or a person) blocked `release` for the fleet: blocked here too, never tried. */
+async function fleetBlock(c: UpdaterCore, release: Release, why: string): Promise<string> {
+  const reason = `fleet: ${why}`;
+  c.waiting = undefined;
+  if (c.j.state.phase === 'staged' && c.j.state.target?.version === release.version) await c.enter('idle', null);
+  c.j.block(release.version, reason);
+  c.event({ event: 'block', version: release.version, detail: reason });
+  log.warn('blocked by the fleet', { version: release.version, why });
+  await c.save();
+  return `${release.version} blocked: ${reason}`;
 }
 
 /** A download or install that failed is retried with a growing delay, not at every poll. */

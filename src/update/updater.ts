@@ -15,8 +15,14 @@ import { watchApp, watchSource } from './watch.js';
 import { judgeFreshness } from './freshness.js';
 import { installBundled } from './bundled.js';
 import { decideStored, unverifiedCurrentWarning } from './trust/stored.js';
+import type { Fleet } from './fleet/fleet.js';
 
 export type { UpdaterDeps, UpdaterHooks } from './core.js';
+
+function fleetStatus(f: Fleet): Pick<UpdaterStatus, 'paused' | 'fleet'> {
+  const paused = f.localPaused() ? 'local' : f.fleetPaused ? 'fleet' : undefined;
+  return { ...(paused ? { paused } : {}), fleet: { mode: f.cfg.mode, replica: f.cfg.replica, ...(f.cfg.canaryShare > 0 ? { canary: f.canary } : {}) } };
+}
 
 const WATCH_POLL_MS = 1000;
 
@@ -91,6 +97,7 @@ export class Updater implements UpdaterControl {
       freshness: judgeFreshness(Date.now(), c.j.state.source, c.startedAt, c.cfg.staleAfterMs),
       nextCheckAt: c.nextCheckWall ? new Date(c.nextCheckWall).toISOString() : undefined,
       waiting: c.waiting,
+      ...(c.d.fleet ? fleetStatus(c.d.fleet) : {}),
       download: c.download ? { ...c.download } : undefined,
       trial: t
         ? {

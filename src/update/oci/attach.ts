@@ -19,14 +19,14 @@ import { addToReferrersIndex, buildCosignManifest, buildReferrerManifest, buildS
 const log = logger('publish');
 
 /** A small blob, unless the registry has it. */
-async function pushSmall(client: RegistryClient, bytes: Buffer, signal?: AbortSignal): Promise<Descriptor> {
+export async function pushSmall(client: RegistryClient, bytes: Buffer, signal?: AbortSignal): Promise<Descriptor> {
   const digest = sha256Hex(bytes);
   if (!(await client.blobExists(digest, signal))) await client.uploadBlob(digest, bytes.length, (s, e) => Readable.from([bytes.subarray(s, e)]), { signal });
   return { mediaType: MT.octetStream, digest, size: bytes.length };
 }
 
 /** A manifest that may be absent (404) or not what is expected: undefined then, so it is written afresh. */
-async function maybeManifest(client: RegistryClient, tag: string, signal?: AbortSignal) {
+export async function maybeManifest(client: RegistryClient, tag: string, signal?: AbortSignal) {
   try {
     return await client.getManifest(tag, signal);
   } catch (err) {

@@ -74,8 +74,8 @@ export function parseReferrersIndex(bytes: Uint8Array, contentType: string | und
   return m;
 }
 
-/** A referrer manifest (ORAS style: empty config, one layer) attached to `subject`. */
-export function buildReferrerManifest(subject: Descriptor, artifactType: string, layer: Descriptor, created: string): Buffer {
+/** A referrer manifest (ORAS style: empty config, one layer) attached to `subject` (none: a plain artifact under a tag). */
+export function buildReferrerManifest(subject: Descriptor | undefined, artifactType: string, layer: Descriptor, created: string, annotations: Record<string, string> = {}): Buffer {
   return Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
@@ -83,8 +83,8 @@ export function buildReferrerManifest(subject: Descriptor, artifactType: string,
       artifactType,
       config: { ...EMPTY_CONFIG },
       layers: [{ mediaType: layer.mediaType, digest: layer.digest, size: layer.size, ...(layer.annotations ? { annotations: layer.annotations } : {}) }],
-      subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
-      annotations: { 'org.opencontainers.image.created': created },
+      ...(subject ? { subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size } } : {}),
+      annotations: { 'org.opencontainers.image.created': created, ...annotations },
     }),
   );
 }

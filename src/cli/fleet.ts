@@ -1,0 +1,144 @@
+// `molt block VERSION --fleet`, `molt unblock VERSION --fleet`, `molt pause [--fleet]`,
+// `molt resume [--fleet]`: verdicts and the pause tag written straight to the registry
+// with the updater's own settings (MOLT_OCI, its credentials, MOLT_FLEET_KEY); the
+// replicas see them at their next poll. Without --fleet, pause/resume is this replica's
+// $MOLT_HOME/paused and unblock goes to the running updater as before.
+import fs from 'node:fs';
+import os from 'node:os';
+import { writeFileAtomicSync } from '../common/atomic.js';
+import { ConfigError, readUpdaterConfig, type UpdaterConfig } from '../update/config.js';
+import { readFleetConfig, type FleetConfig } from '../update/fleet/config.js';
+import { VerdictBoard } from '../update/fleet/board.js';
+import { pauseFile } from '../update/fleet/fleet.js';
+import { RegistryClient } from '../update/oci/client.js';
+import { DIGEST_RE, parseReference } from '../update/oci/reference.js';
+import { OciSource } from '../update/sources/oci.js';
+import { loadTrustConfig } from '../update/trust/config.js';
+import { TrustConfigError } from '../update/trust/keys.js';
+import { UpdateError } from '../update/types.js';
+
+const USAGE: Record<string, string> = {
+  block: 'molt block VERSION --fleet [--reason TEXT]',
+  unblock: 'molt unblock VERSION [--fleet] [--reason TEXT]',
+  pause: 'molt pause [--fleet] [--reason TEXT]',
+  resume: 'molt resume [--fleet]',
+};
+
+class UsageError extends Error {}
+
+function parse(name: string, argv: string[]): { fleet: boolean; reason?: string; args: string[] } {
+  let fleet = false;
+  let reason: string | undefined;
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--fleet') fleet = true;
+    else if (a === '--reason') reason = argv[++i];
+    else if (a.startsWith('--reason=')) reason = a.slice('--reason='.length);
+    else if (a.startsWith('-')) throw new UsageError(`unknown option ${a}`);
+    else args.push(a);
+  }
+  const want = name === 'block' || name === 'unblock' ? 1 : 0;
+  if (args.length !== want) throw new UsageError(want ? 'VERSION is required (one)' : 'takes no VERSION');
+  return { fleet, args, ...(reason !== undefined ? { reason } : {}) };
+}
+
+interface Setup {
+  cfg: UpdaterConfig;
+  fleet: FleetConfig;
+}
+
+function setup(): Setup {
+  const trust = loadTrustConfig(process.env);
+  const cfg = readUpdaterConfig(process.env);
+  return { cfg, fleet: readFleetConfig(process.env, trust, os.hostname()) };
+}
+
+function board(s: Setup): VerdictBoard {
+  if (s.cfg.source.kind !== 'oci') throw new UsageError('--fleet needs an OCI source (MOLT_OCI): verdicts live in the registry');
+  const ref = parseReference(s.cfg.source.ref, { insecure: s.cfg.source.insecure });
+  return new VerdictBoard(new RegistryClient(ref, { push: true }), { trust: s.fleet.trust, ...(s.fleet.key ? { key: s.fleet.key } : {}) });
+}
+
+/** VERSION as the release manifest's digest: a digest itself, a tag (VERSION or vVERSION), or the followed tag's release of that version. */
+async function subjectOf(b: VerdictBoard, s: Setup, version: string): Promise<{ digest: string; mediaType: string; size: number }> {
+  const head = async (ref: string) => {
+    try {
+      return await b.client.headManifest(ref);
+    } catch (err) {
+      if (err instanceof UpdateError && err.code === 'not-found') return undefined;
+      throw err;
+    }
+  };
+  if (DIGEST_RE.test(version)) {
+    const h = await head(version);
+    if (h) return { digest: h.digest, mediaType: h.mediaType, size: h.size ?? 0 };
+  }
+  for (const tag of [version, `v${version}`]) {
+    if (!/^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/.test(tag)) continue;
+    const h = await head(tag);
+    if (h) return { digest: h.digest, mediaType: h.mediaType, size: h.size ?? 0 };
+  }
+  if (s.cfg.source.kind === 'oci') {
+    const src = new OciSource(s.cfg.source.ref, { insecure: s.cfg.source.insecure });
+    const r = (await src.list()).releases.find((x) => x.version === version && x.digest);
+    const h = r?.digest ? await head(r.digest) : undefined;
+    if (h) return { digest: h.digest, mediaType: h.mediaType, size: h.size ?? 0 };
+  }
+  throw new UsageError(`no release ${version} at ${b.client.ref.registry}/${b.client.ref.repository}`);
+}
+
+async function verdict(name: 'block' | 'unblock', s: Setup, version: string, reason: string | undefined): Promise<number> {
+  const b = board(s);
+  const subject = await subjectOf(b, s, version);
+  const kind = name === 'block' ? 'blocked' : 'unblocked';
+  await b.write(subject, { kind, subject: subject.digest, version, reason: reason ?? `molt ${name} --fleet`, replica: s.fleet.replica, time: new Date().toISOString() });
+  process.stdout.write(`${kind} ${version} (${subject.digest}) for the fleet\n`);
+  return 0;
+}
+
+async function pause(name: 'pause' | 'resume', s: Setup, fleet: boolean, reason: string | undefined): Promise<number> {
+  if (fleet) {
+    await board(s).writePause(name === 'pause', s.fleet.replica, reason ?? `molt ${name} --fleet`);
+    process.stdout.write(name === 'pause' ? 'paused the fleet: replicas check but apply nothing until molt resume --fleet\n' : 'resumed the fleet\n');
+    return 0;
+  }
+  const file = pauseFile(s.cfg.home);
+  if (name === 'pause') {
+    writeFileAtomicSync(file, `paused ${new Date().toISOString()}${reason ? ` ${reason.replace(/\s+/g, ' ')}` : ''}\n`);
+    process.stdout.write('paused: updates are checked, not applied, until molt resume\n');
+  } else {
+    fs.rmSync(file, { force: true });
+    process.stdout.write('resumed\n');
+  }
+  return 0;
+}
+
+export async function main(name: string, argv: string[]): Promise<number> {
+  // Without --fleet, unblock is the running updater's business, as before.
+  if (name === 'unblock' && !argv.includes('--fleet')) return (await import('./control.js')).runControl('unblock', argv);
+  if (argv.includes('-h') || argv.includes('--help')) {
+    process.stdout.write(`usage: ${USAGE[name]}\n`);
+    return 0;
+  }
+  let o: ReturnType<typeof parse>;
+  try {
+    o = parse(name, argv);
+  } catch (err) {
+    process.stderr.write(`molt ${name}: ${(err as Error).message}\nusage: ${USAGE[name]}\n`);
+    return 2;
+  }
+  if (name === 'block' && !o.fleet) {
+    process.stderr.write(`molt block: only --fleet is supported (a replica blocks a release itself when its trial fails; molt rollback blocks the running one)\nusage: ${USAGE.block}\n`);
+    return 2;
+  }
+  try {
+    const s = setup();
+    if (name === 'block' || name === 'unblock') return await verdict(name, s, o.args[0]!, o.reason);
+    return await pause(name as 'pause' | 'resume', s, o.fleet, o.reason);
+  } catch (err) {
+    const usage = err instanceof UsageError || err instanceof ConfigError || err instanceof TrustConfigError;
+    process.stderr.write(`molt ${name}: ${(err as Error).message.split('\n')[0]}\n`);
+    return usage ? 2 : 1;
+  }
+}
