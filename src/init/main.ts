@@ -18,6 +18,7 @@ import { isatty } from 'node:tty';
 import { directCmdSpawn, type ExecOptions } from './exec.js';
 import { AdoptedChild } from '../supervise/adopt.js';
 import { checkAdopt, loadAdoption, Reexec } from './reexec.js';
+import { writeIdentity } from './identity.js';
 
 /** Read as early as possible, for -p: a parent that is gone by then has been replaced. */
 const PARENT_AT_START = process.ppid;
@@ -147,6 +148,9 @@ class Init {
     this.supervisor.start();
     if (adoption?.cmdPid) this.adoptCmd(adoption.cmdPid);
     else if (this.argv.length) this.startCmd();
+    // After the take-over: the updater's trial of this molt waits for it (update/self/).
+    const accounted = adoption ? adoption.services.filter((r) => this.supervisor.services.has(r.name)).length : 0;
+    writeIdentity(this.config.servicesDir, adoption ? { of: adoption.services.length, accounted } : undefined);
     const reexec = new Reexec({
       servicesDir: this.config.servicesDir,
       supervisor: this.supervisor,

@@ -15,6 +15,7 @@ import type { VersionStore } from './store.js';
 import type { Release, ReleaseSource } from './types.js';
 import type { TrustConfig } from './trust/config.js';
 import type { TufTrustRoot } from './trust/tuf.js';
+import type { SelfUpdater } from './self/updater.js';
 
 export const log = logger('updater');
 
@@ -41,6 +42,8 @@ export interface UpdaterDeps {
   bundled?: ReleaseSource;
   /** Keeps trust.keyless's root fresh through TUF (keyless without MOLT_TRUST_ROOT only). */
   trustRoot?: Pick<TufTrustRoot, 'refreshIfDue' | 'info'>;
+  /** MOLT_SELF: molt's own releases, taken before the app's (self/updater.ts). */
+  self?: { updater: SelfUpdater; spec: string };
 }
 
 export interface Trial {

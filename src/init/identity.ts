@@ -1,0 +1,25 @@
+// PID 1 says who it is (common/pid1.ts) once its services are taken over: the
+// updater's trial of a new molt waits for this file. Never fatal: a read-only
+// services directory only means no self-update can be judged.
+import fs from 'node:fs';
+import { writeFileAtomicSync } from '../common/atomic.js';
+import { logger } from '../common/log.js';
+import { encodePid1, pid1File, type Pid1Identity } from '../common/pid1.js';
+import { moltVersion } from '../common/version.js';
+
+const log = logger('init');
+
+export function writeIdentity(servicesDir: string, adopted: Pid1Identity['adopted']): void {
+  let entry = process.argv[1] ?? '';
+  try {
+    entry = fs.realpathSync(entry);
+  } catch {
+    // as given
+  }
+  const id: Pid1Identity = { pid: process.pid, version: moltVersion(), entry, startedMs: Date.now(), ...(adopted ? { adopted } : {}) };
+  try {
+    writeFileAtomicSync(pid1File(servicesDir), encodePid1(id), { mode: 0o644 });
+  } catch (err) {
+    log.warn('cannot write PID 1 identity', { file: pid1File(servicesDir), error: err instanceof Error ? err.message : String(err) });
+  }
+}

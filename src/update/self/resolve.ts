@@ -1,0 +1,91 @@
+// Which molt the updater runs, and which one PID 1 should run (issue 15): the
+// one MOLT_HOME/molt/current points at when MOLT_SELF is on and that install is
+// whole and not blocked; else the image's own molt, which is always there.
+// chooseMolt is pure; inspectInstall and execIntoChosen are the edges.
+import fs from 'node:fs';
+import path from 'node:path';
+import { logger } from '../../common/log.js';
+import { native } from '../../common/native.js';
+
+const log = logger('updater');
+
+/** A molt release: molt's bundle, with koffi's runtime beside it. */
+export const ENTRY = 'molt.mjs';
+const KOFFI = path.join('node_modules', 'koffi', 'package.json');
+/** Set in the environment of an updater that was exec'ed into the chosen molt: never a second exec. */
+export const RESOLVED_ENV = 'MOLT_SELF_RESOLVED';
+
+export interface InstallFacts {
+  version: string;
+  /** The entry script (realpath). */
+  entry: string;
+  /** molt.mjs is an executable file and koffi is beside it. */
+  whole: boolean;
+}
+
+export type MoltChoice = { use: 'image'; why: string } | { use: 'installed'; version: string; entry: string };
+
+export function chooseMolt(o: { enabled: boolean; current?: InstallFacts; blocked: ReadonlySet<string> }): MoltChoice {
+  if (!o.enabled) return { use: 'image', why: 'MOLT_SELF is off' };
+  const c = o.current;
+  if (!c) return { use: 'image', why: 'no molt installed under MOLT_HOME/molt' };
+  if (!c.whole) return { use: 'image', why: `molt ${c.version} under MOLT_HOME/molt is incomplete (no executable ${ENTRY} or no koffi beside it)` };
+  if (o.blocked.has(c.version)) return { use: 'image', why: `molt ${c.version} is blocked` };
+  return { use: 'installed', version: c.version, entry: c.entry };
+}
+
+/** What MOLT_HOME/molt/current points at, undefined when nothing does. */
+export function inspectInstall(selfHome: string): InstallFacts | undefined {
+  let dir: string;
+  try {
+    dir = fs.realpathSync(path.join(selfHome, 'current'));
+  } catch {
+    return undefined;
+  }
+  const entry = path.join(dir, ENTRY);
+  let whole = false;
+  try {
+    const st = fs.statSync(entry);
+    whole = st.isFile() && (st.mode & 0o111) !== 0 && fs.statSync(path.join(dir, KOFFI)).isFile();
+  } catch {
+    whole = false;
+  }
+  return { version: path.basename(dir), entry, whole };
+}
+
+/** Versions blocked in MOLT_HOME/molt/state.json (none when it cannot be read: the install check still guards). */
+export function readBlocked(selfHome: string): Set<string> {
+  try {
+    const j = JSON.parse(fs.readFileSync(path.join(selfHome, 'state.json'), 'utf8')) as { blocked?: { version?: unknown }[] };
+    return new Set((j.blocked ?? []).map((b) => b.version).filter((v): v is string => typeof v === 'string'));
+  } catch {
+    return new Set();
+  }
+}
+
+export function realEntry(file: string | undefined): string {
+  if (!file) return '';
+  try {
+    return fs.realpathSync(file);
+  } catch {
+    return path.resolve(file);
+  }
+}
+
+/**
+ * At the updater's start: become the chosen molt (same pid: the supervisor keeps
+ * watching it) when it is not the one running. Returns only when this molt stays.
+ */
+export function execIntoChosen(selfHome: string, enabled: boolean, env: NodeJS.ProcessEnv): void {
+  if (!enabled || env[RESOLVED_ENV]) return;
+  const choice = chooseMolt({ enabled, current: inspectInstall(selfHome), blocked: readBlocked(selfHome) });
+  if (choice.use === 'image') {
+    log.debug('updater runs this molt', { why: choice.why });
+    return;
+  }
+  if (choice.entry === realEntry(process.argv[1])) return;
+  log.info('updater restarts into molt', { version: choice.version, entry: choice.entry });
+  const vars = Object.entries({ ...env, [RESOLVED_ENV]: choice.entry }).map(([k, v]) => `${k}=${v}`);
+  const err = native().execve(process.execPath, [process.execPath, choice.entry, 'updater'], vars);
+  log.error('cannot exec into the installed molt; running this one', { entry: choice.entry, error: err.message });
+}
