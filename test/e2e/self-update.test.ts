@@ -168,4 +168,14 @@ describe('molt updates itself: MOLT_SELF', () => {
     assert.equal(s3.self?.blocked.filter((b) => b.version === BAD).length, 1, `${BAD} tried once`);
     assert.equal(s3.self?.history.filter((h) => h.event === 'update' && h.version === BAD).length, 1);
   });
+
+  test('after a container restart PID 1 is the image\'s molt again: it is re-executed into the installed one', async () => {
+    await stack.stop();
+    const m = stack.start();
+    const s = await stack.waitStatus(`PID 1 back on molt ${GOOD}`, (x) => x.self?.running === GOOD && x.self.phase === 'idle' && x.self.history.filter((h) => h.event === 'commit' && h.version === GOOD).length === 2, 90_000);
+    assert.equal(count(m.err(), 'init: starting pid=1'), 2, 'started as the image\'s molt, then re-executed');
+    assert.ok(s.self!.history.some((h) => h.event === 'update' && h.version === GOOD && /PID 1 runs another molt/.test(h.detail ?? '')));
+    assert.equal(s.self?.current, GOOD);
+    await stack.waitAppVersion('3.0.0', 60_000);
+  });
 });

@@ -34,6 +34,14 @@ export function chooseMolt(o: { enabled: boolean; current?: InstallFacts; blocke
   return { use: 'installed', version: c.version, entry: c.entry };
 }
 
+/**
+ * PID 1 should re-execute into the chosen molt: it runs another one (after a container restart
+ * it is the image's again). Never without an identity: a PID 1 that is not molt is left alone.
+ */
+export function pid1Behind(choice: MoltChoice, pid1Entry: string | undefined): boolean {
+  return choice.use === 'installed' && pid1Entry !== undefined && pid1Entry !== choice.entry;
+}
+
 /** What MOLT_HOME/molt/current points at, undefined when nothing does. */
 export function inspectInstall(selfHome: string): InstallFacts | undefined {
   let dir: string;

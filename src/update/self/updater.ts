@@ -19,7 +19,7 @@ import { isResting } from '../phases.js';
 import { chooseRelease, sortNewestFirst } from '../policy.js';
 import { stage } from '../stage.js';
 import type { Release } from '../types.js';
-import { ENTRY, chooseMolt, inspectInstall, realEntry } from './resolve.js';
+import { ENTRY, chooseMolt, inspectInstall, pid1Behind, realEntry } from './resolve.js';
 import { judgeSelfTrial, selfTrialMs } from './trial.js';
 
 const log = logger('self');
@@ -87,7 +87,14 @@ export class SelfUpdater {
       log.info('molt release available (MOLT_SELF_POLICY manual)', { version: chosen.version });
       return undefined;
     }
-    return chosen;
+    if (chosen) return chosen;
+    // Nothing newer, but PID 1 runs another molt than `current` (the container restarted on the image's): trial it again.
+    const want = this.wanted();
+    if (want.use === 'installed' && pid1Behind(want, this.pid1()?.entry)) {
+      log.info('PID 1 does not run the installed molt; asking it to', { version: want.version });
+      return this.releases.find((r) => r.version === want.version) ?? { version: want.version, tag: want.version, prerelease: false, locator: {} };
+    }
+    return undefined;
   }
 
   private choose(): Release | undefined {
@@ -98,13 +105,16 @@ export class SelfUpdater {
   /** Stage `release` into MOLT_HOME/molt, then activate it and trial it as PID 1. */
   async update(release: Release): Promise<string> {
     const c = this.c;
-    if (!(c.j.state.phase === 'staged' && c.j.state.target?.version === release.version)) await stage(c, release, 'policy');
+    // Installed and current already: only PID 1 has to follow (pollSelf found it behind).
+    const rejoin = release.version === c.d.store.current();
+    if (rejoin) await c.enter('staged', { version: release.version, from: c.d.store.previous(), release, reason: 'policy', startedAt: new Date().toISOString() });
+    else if (!(c.j.state.phase === 'staged' && c.j.state.target?.version === release.version)) await stage(c, release, 'policy');
     const target = c.j.state.target!;
-    const from = c.d.store.current();
+    const from = rejoin ? target.from : c.d.store.current();
     const before = this.pid1();
-    await c.enter('swapping', { ...target, from });
-    await c.d.store.activate(release.version);
-    c.event({ event: 'update', version: release.version, ...(from ? { from } : {}), detail: 'molt' });
+    await c.enter('swapping', { ...target, ...(from ? { from } : {}) });
+    if (!rejoin) await c.d.store.activate(release.version);
+    c.event({ event: 'update', version: release.version, ...(from ? { from } : {}), detail: rejoin ? 'PID 1 runs another molt: re-executing it into current' : 'molt' });
     await c.enter('starting');
     const verdict = await this.reexecTrial(release.version, from);
     if (verdict.ok) {
