@@ -32,6 +32,7 @@ export function firstLine(s: string): string {
 export function envOnlyReason(key: string): string {
   if (key.startsWith('MOLT_TRUST_')) return 'a trust setting: no file may loosen it';
   if (key === 'MOLT_BUNDLED') return 'installed without a signature check as part of the image: no file may name one';
+  if (key === 'MOLT_SELF') return 'it chooses what PID 1 becomes: no file may name it';
   return 'molt init reads it too';
 }
 
