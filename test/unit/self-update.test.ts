@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { chooseMolt, inspectInstall, pid1Behind, type InstallFacts } from '../../src/update/self/resolve.js';
+import { chooseMolt, inspectInstall, pid1Behind, readSelfJournal, type InstallFacts } from '../../src/update/self/resolve.js';
 import { judgeSelfTrial, SELF_TRIAL_MIN_MS, selfTrialMs } from '../../src/update/self/trial.js';
 import { selfSourceForm } from '../../src/update/self/config.js';
 import { encodePid1, parsePid1, type Pid1Identity } from '../../src/common/pid1.js';
@@ -34,6 +34,9 @@ describe('resolver: which molt runs', () => {
     assert.match((chooseMolt({ enabled: true, blocked: new Set() }) as { why: string }).why, /no molt installed/);
     assert.match((chooseMolt({ enabled: true, current: { ...whole, whole: false }, blocked: new Set() }) as { why: string }).why, /incomplete/);
     assert.match((chooseMolt({ enabled: true, current: whole, blocked: new Set(['1.2.4']) }) as { why: string }).why, /blocked/);
+    // The container may have died of it as PID 1: the updater does not run it before its trial is judged.
+    assert.match((chooseMolt({ enabled: true, current: whole, blocked: new Set(), unsettled: '1.2.4' }) as { why: string }).why, /trial of molt 1\.2\.4 is unfinished/);
+    assert.equal(chooseMolt({ enabled: true, current: whole, blocked: new Set(), unsettled: '1.2.9' }).use, 'installed');
   });
   test('PID 1 is behind only when it runs another molt than the chosen install', () => {
     const choice = chooseMolt({ enabled: true, current: whole, blocked: new Set() });
@@ -55,6 +58,9 @@ describe('resolver: which molt runs', () => {
       assert.equal(inspectInstall(home)?.whole, false, 'no koffi');
       fs.writeFileSync(path.join(v, 'node_modules', 'koffi', 'package.json'), '{}');
       assert.deepEqual(inspectInstall(home), { version: '1.0.1', entry: path.join(fs.realpathSync(v), 'molt.mjs'), whole: true });
+      assert.deepEqual(readSelfJournal(home), { blocked: new Set() });
+      fs.writeFileSync(path.join(home, 'state.json'), JSON.stringify({ version: 1, phase: 'trial', target: { version: '1.0.1' }, blocked: [{ version: '0.9.9' }], history: [] }));
+      assert.deepEqual(readSelfJournal(home), { blocked: new Set(['0.9.9']), unsettled: '1.0.1' });
     } finally {
       fs.rmSync(home, { recursive: true, force: true });
     }

@@ -25,10 +25,12 @@ export interface InstallFacts {
 
 export type MoltChoice = { use: 'image'; why: string } | { use: 'installed'; version: string; entry: string };
 
-export function chooseMolt(o: { enabled: boolean; current?: InstallFacts; blocked: ReadonlySet<string> }): MoltChoice {
+/** `unsettled`: molt's journal holds a trial nobody finished (the container may have died of that molt): not before it is judged. */
+export function chooseMolt(o: { enabled: boolean; current?: InstallFacts; blocked: ReadonlySet<string>; unsettled?: string }): MoltChoice {
   if (!o.enabled) return { use: 'image', why: 'MOLT_SELF is off' };
   const c = o.current;
   if (!c) return { use: 'image', why: 'no molt installed under MOLT_HOME/molt' };
+  if (o.unsettled === c.version) return { use: 'image', why: `the trial of molt ${c.version} is unfinished` };
   if (!c.whole) return { use: 'image', why: `molt ${c.version} under MOLT_HOME/molt is incomplete (no executable ${ENTRY} or no koffi beside it)` };
   if (o.blocked.has(c.version)) return { use: 'image', why: `molt ${c.version} is blocked` };
   return { use: 'installed', version: c.version, entry: c.entry };
@@ -61,13 +63,18 @@ export function inspectInstall(selfHome: string): InstallFacts | undefined {
   return { version: path.basename(dir), entry, whole };
 }
 
-/** Versions blocked in MOLT_HOME/molt/state.json (none when it cannot be read: the install check still guards). */
-export function readBlocked(selfHome: string): Set<string> {
+/**
+ * From MOLT_HOME/molt/state.json: the blocked versions, and the version of a trial left unfinished
+ * (a phase past staged). Nothing when it cannot be read: the install check still guards.
+ */
+export function readSelfJournal(selfHome: string): { blocked: Set<string>; unsettled?: string } {
   try {
-    const j = JSON.parse(fs.readFileSync(path.join(selfHome, 'state.json'), 'utf8')) as { blocked?: { version?: unknown }[] };
-    return new Set((j.blocked ?? []).map((b) => b.version).filter((v): v is string => typeof v === 'string'));
+    const j = JSON.parse(fs.readFileSync(path.join(selfHome, 'state.json'), 'utf8')) as { phase?: unknown; target?: { version?: unknown }; blocked?: { version?: unknown }[] };
+    const blocked = new Set((j.blocked ?? []).map((b) => b.version).filter((v): v is string => typeof v === 'string'));
+    const busy = typeof j.phase === 'string' && ['swapping', 'starting', 'trial', 'rolling-back'].includes(j.phase);
+    return busy && typeof j.target?.version === 'string' ? { blocked, unsettled: j.target.version } : { blocked };
   } catch {
-    return new Set();
+    return { blocked: new Set() };
   }
 }
 
@@ -86,7 +93,7 @@ export function realEntry(file: string | undefined): string {
  */
 export function execIntoChosen(selfHome: string, enabled: boolean, env: NodeJS.ProcessEnv): void {
   if (!enabled || env[RESOLVED_ENV]) return;
-  const choice = chooseMolt({ enabled, current: inspectInstall(selfHome), blocked: readBlocked(selfHome) });
+  const choice = chooseMolt({ enabled, current: inspectInstall(selfHome), ...readSelfJournal(selfHome) });
   if (choice.use === 'image') {
     log.debug('updater runs this molt', { why: choice.why });
     return;
