@@ -23,3 +23,12 @@ export function writeIdentity(servicesDir: string, adopted: Pid1Identity['adopte
     log.warn('cannot write PID 1 identity', { file: pid1File(servicesDir), error: err instanceof Error ? err.message : String(err) });
   }
 }
+
+/** At molt's exit: the file goes with the molt that wrote it (a service directory is the user's). */
+export function removeIdentity(servicesDir: string): void {
+  try {
+    fs.rmSync(pid1File(servicesDir), { force: true });
+  } catch {
+    // read-only: nothing was written either
+  }
+}

@@ -18,7 +18,7 @@ import { isatty } from 'node:tty';
 import { directCmdSpawn, type ExecOptions } from './exec.js';
 import { AdoptedChild } from '../supervise/adopt.js';
 import { checkAdopt, loadAdoption, Reexec } from './reexec.js';
-import { writeIdentity } from './identity.js';
+import { removeIdentity, writeIdentity } from './identity.js';
 
 /** Read as early as possible, for -p: a parent that is gone by then has been replaced. */
 const PARENT_AT_START = process.ppid;
@@ -165,6 +165,7 @@ class Init {
     this.reaper.scan();
     return done.then((code) => {
       reexec.close();
+      removeIdentity(this.config.servicesDir);
       // Exit now: timers and FIFOs would otherwise keep the loop alive.
       process.exit(code);
     });
