@@ -87,7 +87,12 @@ export class SelfUpdater {
       log.info('molt release available (MOLT_SELF_POLICY manual)', { version: chosen.version });
       return undefined;
     }
-    if (chosen) return chosen;
+    if (chosen) {
+      // A download or install that failed waits intervalMs * 2^n before the next attempt, as the app's.
+      const backoff = c.failures.get(chosen.version);
+      if (backoff && performance.now() < backoff.until) return undefined;
+      return chosen;
+    }
     // Nothing newer, but PID 1 runs another molt than `current` (the container restarted on the image's): trial it again.
     const want = this.wanted();
     if (want.use === 'installed' && pid1Behind(want, this.pid1()?.entry)) {
@@ -108,7 +113,18 @@ export class SelfUpdater {
     // Installed and current already: only PID 1 has to follow (pollSelf found it behind).
     const rejoin = release.version === c.d.store.current();
     if (rejoin) await c.enter('staged', { version: release.version, from: c.d.store.previous(), release, reason: 'policy', startedAt: new Date().toISOString() });
-    else if (!(c.j.state.phase === 'staged' && c.j.state.target?.version === release.version)) await stage(c, release, 'policy');
+    else if (!(c.j.state.phase === 'staged' && c.j.state.target?.version === release.version)) {
+      try {
+        await stage(c, release, 'policy');
+      } catch (err) {
+        // A refused release is blocked by stage(); anything else is retried later.
+        if (!c.j.isBlocked(release.version)) {
+          const { count, waitMs } = c.noteFailure(release.version);
+          log.warn('molt download failed', { version: release.version, error: errMessage(err), attempts: count, retry_in_ms: waitMs });
+        }
+        throw err;
+      }
+    }
     const target = c.j.state.target!;
     const from = rejoin ? target.from : c.d.store.current();
     const before = this.pid1();
@@ -125,6 +141,8 @@ export class SelfUpdater {
       log.info('molt committed', { version: release.version, why: verdict.why });
       return `molt ${release.version} committed`;
     }
+    // Stopped (the updater's shutdown): the trial is not over; the next start judges it (recover).
+    if (c.stopped) throw new Error(`molt ${release.version}: the updater stopped during its trial; judged at its next start`);
     await this.rollBack(release.version, from, before, verdict.reason);
     throw new Error(`molt ${release.version} rolled back: ${verdict.reason}`);
   }
