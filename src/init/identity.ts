@@ -9,7 +9,9 @@ import { moltVersion } from '../common/version.js';
 
 const log = logger('init');
 
-export function writeIdentity(servicesDir: string, adopted: Pid1Identity['adopted']): void {
+/** After the take-over (`handed`: the services of the state adopted, if any; `running`: the supervisor's). */
+export function writeIdentity(servicesDir: string, handed: readonly { name: string }[] | undefined, running: ReadonlyMap<string, unknown>): void {
+  const adopted = handed ? { of: handed.length, accounted: handed.filter((r) => running.has(r.name)).length } : undefined;
   let entry = process.argv[1] ?? '';
   try {
     entry = fs.realpathSync(entry);

@@ -148,9 +148,7 @@ class Init {
     this.supervisor.start();
     if (adoption?.cmdPid) this.adoptCmd(adoption.cmdPid);
     else if (this.argv.length) this.startCmd();
-    // After the take-over: the updater's trial of this molt waits for it (update/self/).
-    const accounted = adoption ? adoption.services.filter((r) => this.supervisor.services.has(r.name)).length : 0;
-    writeIdentity(this.config.servicesDir, adoption ? { of: adoption.services.length, accounted } : undefined);
+    writeIdentity(this.config.servicesDir, adoption?.services, this.supervisor.services);
     const reexec = new Reexec({
       servicesDir: this.config.servicesDir,
       supervisor: this.supervisor,
