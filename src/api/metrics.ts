@@ -172,6 +172,10 @@ export class ApiMetrics {
       trialDeadline: gauge('molt_trial_deadline_timestamp_seconds', 'Unix time by which the version on trial must prove itself.'),
       trialCrashes: gauge('molt_trial_crashes', 'Crashes of the version on trial so far.'),
       trustRootAge: gauge('molt_trust_root_age_seconds', 'Seconds since TUF last vouched for the Sigstore trusted root in use (keyless trust without MOLT_TRUST_ROOT).'),
+      selfRunning: gauge('molt_self_version_info', 'The molt PID 1 runs (value 1; MOLT_SELF updates it).', ['version']),
+      selfUpdater: gauge('molt_self_updater_version_info', 'The molt the updater runs (value 1).', ['version']),
+      selfCurrent: gauge('molt_self_current_version_info', 'The molt installed as MOLT_HOME/molt/current (value 1; absent: the image\'s molt).', ['version']),
+      selfBlocked: gauge('molt_self_blocked_versions', 'molt releases blocked after a failed trial as PID 1.'),
       serviceUp: gauge('molt_service_up', '1 when the service is running.', ['service']),
       serviceSeconds: gauge('molt_service_state_seconds', 'Seconds in the current state (uptime when up).', ['service']),
       serviceHealthy: gauge('molt_service_healthy', '1 when the service passes its check script (only services with one, once checked).', ['service']),
@@ -230,6 +234,13 @@ export class ApiMetrics {
       const deadline = isoSeconds(status.trial.deadlineAt);
       if (deadline !== undefined) g.trialDeadline!.set(deadline);
       g.trialCrashes!.set(status.trial.crashes);
+    }
+    const self = status.self;
+    if (self) {
+      if (self.running) g.selfRunning!.set({ version: self.running }, 1);
+      g.selfUpdater!.set({ version: self.updater }, 1);
+      if (self.current) g.selfCurrent!.set({ version: self.current }, 1);
+      g.selfBlocked!.set(self.blocked.length);
     }
     if (status.trustRoot?.ageSeconds !== undefined) g.trustRootAge!.set(status.trustRoot.ageSeconds);
     for (const s of services ?? []) {

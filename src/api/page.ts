@@ -204,6 +204,25 @@ function render(s) {
     el('td', { class: 'nowrap' }, el('button', { class: 'unblock', on: () => act('DELETE', '/api/blocked/' + encodeURIComponent(b.version), undefined, 'Unblocked ' + b.version), text: 'Unblock' })))) :
     el('tr', null, el('td', { class: 'empty', text: 'Nothing is blocked.' })));
 
+  // molt itself (MOLT_SELF): its versions, source, blocks and recent history
+  const m = s.self;
+  $('self').hidden = !m;
+  if (m) {
+    const mk = [['running', (m.running || 'unknown') + ' (PID 1) · updater ' + m.updater]];
+    if (m.source) {
+      mk.push(['current', m.current || "the image's molt"]);
+      if (m.previous) mk.push(['previous', m.previous]);
+      mk.push(['available', m.available || 'up to date'], ['source', m.source], ['policy', m.policy || '']);
+      if (m.lastCheck) mk.push(['last check', el('span', null, when(m.lastCheck.at), ' ', el('span', { class: 'pill ' + (m.lastCheck.ok ? 'ok' : 'bad'), text: m.lastCheck.ok ? 'ok' : 'failed' }))]);
+      if (m.trial) mk.push(['trial', el('span', null, m.trial.version + ' · deadline ', when(m.trial.deadlineAt))]);
+      for (const b of m.blocked) mk.push(['blocked', el('span', null, el('span', { class: 'mono', text: b.version }), ' ', el('span', { class: 'muted', text: b.reason }))]);
+      for (const h of m.history.slice(0, 5)) mk.push([el('span', { class: 'pill ' + (eventClass[h.event] || ''), text: h.event }), el('span', null, el('span', { class: 'mono', text: (h.from ? h.from + ' → ' : '') + (h.version || '') }), ' ', when(h.at))]);
+    } else {
+      mk.push(['updates', 'off (MOLT_SELF)']);
+    }
+    fill('self-facts', mk.map(([k, v]) => [el('dt', null, k), el('dd', null, v)]));
+  }
+
   // History
   const hist = (s.history || []).slice().sort((a, b) => Date.parse(b.at) - Date.parse(a.at)).slice(0, 25);
   fill('history', hist.length ? hist.map((h) => el('li', null,
@@ -304,6 +323,10 @@ const body = `<!doctype html>
   <section>
     <h2>Blocked versions</h2>
     <table><tbody id="blocked"></tbody></table>
+  </section>
+  <section id="self">
+    <h2>molt itself</h2>
+    <dl class="kv" id="self-facts"></dl>
   </section>
   <section class="wide">
     <h2>History</h2>

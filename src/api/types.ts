@@ -109,10 +109,33 @@ export interface UpdaterStatus {
   blocked: BlockedEntry[];
   history: HistoryEntry[];
   actions: ActionInfo[];
+  /** molt itself (MOLT_SELF, update/self/): which molt runs as PID 1, where its releases come from, its history. */
+  self?: SelfStatus;
   /** Added by the API server (not the updater): the supervised services, read from their supervise/ dirs. */
   services?: ServiceInfo[];
   /** Added by the API server: the host name, for the page title and notifications. */
   host?: string;
+}
+
+/** molt's own version and updates: field names as the app's. */
+export interface SelfStatus {
+  /** The molt PID 1 runs (MOLT_SERVICES/.molt-pid1). */
+  running?: string;
+  /** The molt this updater runs. */
+  updater: string;
+  /** MOLT_SELF's source; absent when MOLT_SELF is off. */
+  source?: string;
+  policy?: string;
+  /** MOLT_HOME/molt/current; absent: the image's own molt. */
+  current?: string;
+  previous?: string;
+  /** The molt release the policy would take now. */
+  available?: string;
+  lastCheck?: { at: string; ok: boolean; error?: string; notModified?: boolean };
+  phase?: UpdatePhase;
+  trial?: { version: string; from?: string; startedAt: string; deadlineAt: string };
+  blocked: BlockedEntry[];
+  history: HistoryEntry[];
 }
 
 /** The Sigstore trusted root kept through TUF (MOLT_TRUST_IDENTITY without MOLT_TRUST_ROOT). */

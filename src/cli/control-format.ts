@@ -1,6 +1,6 @@
 // What `molt status`, `molt blocked` and the waiting commands print, as pure
 // functions of the updater's status and the clock (unit-tested).
-import type { BlockedEntry, HistoryEntry, SourceFreshness, UpdatePhase, UpdaterStatus } from '../api/types.js';
+import type { BlockedEntry, HistoryEntry, SelfStatus, SourceFreshness, UpdatePhase, UpdaterStatus } from '../api/types.js';
 
 export function span(seconds: number): string {
   const s = Math.max(0, Math.round(seconds));
@@ -96,6 +96,7 @@ export function formatStatus(s: UpdaterStatus, nowMs: number): string {
   const running = s.actions.filter((a) => a.state === 'running');
   for (const a of running) out.push(`  running     ${a.kind}${a.version ? ` ${a.version}` : ''} (${a.id}, started ${rel(a.startedAt, nowMs)})`);
 
+  if (s.self) out.push('', ...formatSelf(s.self, nowMs));
   if (s.services?.length) {
     out.push('', 'services');
     out.push(
@@ -123,6 +124,25 @@ export function formatStatus(s: UpdaterStatus, nowMs: number): string {
     out.push(...table(recent.map((h) => [rel(h.at, nowMs), h.event, historyLine(h)])));
   }
   return out.join('\n') + '\n';
+}
+
+/** molt's own version and updates (MOLT_SELF): the rows the app has, under "molt itself". */
+export function formatSelf(m: SelfStatus, nowMs: number): string[] {
+  const runs = `${m.running ?? 'unknown'} (PID 1), updater ${m.updater}`;
+  if (!m.source) return ['molt itself', ...table([['running', runs], ['updates', 'off (set MOLT_SELF)']])];
+  const rows: string[][] = [['running', runs], ['current', m.current ?? "(the image's molt)"]];
+  if (m.previous) rows.push(['previous', m.previous]);
+  rows.push(['available', m.available ?? 'up to date']);
+  rows.push(['source', `${m.source}  policy ${m.policy ?? ''}`]);
+  if (m.lastCheck) rows.push(['last check', `${rel(m.lastCheck.at, nowMs)}, ${m.lastCheck.ok ? 'ok' : `failed: ${m.lastCheck.error ?? 'unknown error'}`}`]);
+  if (m.trial) {
+    const left = (Date.parse(m.trial.deadlineAt) - nowMs) / 1000;
+    rows.push(['trial', `${m.trial.version}${m.trial.from ? ` (from ${m.trial.from})` : ''}  ${left > 0 ? `${span(left)} left` : 'deadline passed'}  waiting for PID 1`]);
+  }
+  for (const b of m.blocked) rows.push(['blocked', `${b.version}  ${b.reason}`]);
+  const recent = [...m.history].sort((a, b) => Date.parse(b.at) - Date.parse(a.at)).slice(0, 3);
+  for (const h of recent) rows.push(['recent', `${rel(h.at, nowMs)} ${h.event} ${historyLine(h)}`]);
+  return ['molt itself', ...table(rows)];
 }
 
 function formatBlockedRows(list: BlockedEntry[], nowMs: number): string[] {

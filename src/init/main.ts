@@ -148,6 +148,9 @@ class Init {
     this.supervisor.start();
     if (adoption?.cmdPid) this.adoptCmd(adoption.cmdPid, this.adopting!.adopt.AdoptedChild);
     else if (this.argv.length) this.startCmd();
+    // Who PID 1 is, for the updater's trial of a new molt; loaded after the first spawns.
+    const identity = import('./identity.js');
+    void identity.then((m) => m.writeIdentity(this.config.servicesDir, adoption?.services, this.supervisor.services));
     if (adoption) {
       this.adopting!.reexec.answerReexec(this.config.servicesDir, `re-executed: ${adoption.services.length} service(s) adopted`);
       // Signals the old molt held between its decision and the exec, then those since this molt started.
@@ -174,8 +177,9 @@ class Init {
       });
       this.reexec.listen();
     });
-    return done.then((code) => {
+    return done.then(async (code) => {
       this.reexec?.close();
+      await identity.then((m) => m.removeIdentity(this.config.servicesDir), () => {});
       // Exit now: timers and FIFOs would otherwise keep the loop alive.
       process.exit(code);
     });

@@ -45,6 +45,8 @@ export const configReference: { name: string; default: string; meaning: string }
   { name: 'MOLT_APP_DIR', default: '', meaning: 'a symlink kept pointing at the version in use (for run scripts that cannot use MOLT_HOME/current)' },
   { name: 'MOLT_VERSION_FILE', default: '/version', meaning: 'file holding the version in use' },
   { name: 'MOLT_BUNDLED', default: '', meaning: 'a release shipped in the image (absolute path of a directory or .tar.gz): installed before the first poll when nothing is installed or it is newer than current; version from its VERSION file, its name, or MOLT_VERSION_FILE (environment only)' },
+  { name: 'MOLT_SELF', default: 'off', meaning: 'molt updates itself from this source: github:owner/repo, an OCI reference host[:port]/repo[:tag], or a directory (absolute path); a release is molt\'s bundle (molt.mjs with node_modules/koffi beside it), installed under MOLT_HOME/molt/, PID 1 re-executes into it with a trial, molt first, then the app (environment only)' },
+  { name: 'MOLT_SELF_POLICY', default: 'patch', meaning: 'which molt releases MOLT_SELF takes: latest, minor, patch or manual, as MOLT_POLICY' },
   { name: 'MOLT_TRIAL', default: '30s', meaning: 'a new version is committed after staying up this long (and passing check), or at once when it reports ready' },
   { name: 'MOLT_READY', default: 'auto', meaning: 'auto: surviving the trial commits; explicit: the app must report ready (molt ready) before the trial ends' },
   { name: 'MOLT_HANDOVER', default: 'restart', meaning: 'restart: stop the old version, then start the new one; overlap: start the new one beside the old one on the app\'s listen sockets, stop the old one only once the new one passed its trial' },
@@ -68,8 +70,9 @@ export const configReference: { name: string; default: string; meaning: string }
 
 /** Read from the environment only: by molt init (a different value in the file would split init and
  *  updater), the trust settings (read before anything else, so that no file can loosen them), and
- *  MOLT_BUNDLED (installed without a signature check, as part of the image: a file must not name one). */
-export const ENV_ONLY = new Set(['MOLT_FLEET', 'MOLT_REPLICA_ID', 'MOLT_CANARY', 'MOLT_CANARY_COMMITS', 'MOLT_FLEET_KEY', 'MOLT_FLEET_KEYS', 'MOLT_BUNDLED', 'MOLT_TRUST_KEYS', 'MOLT_TRUST_IDENTITY', 'MOLT_TRUST_ISSUER', 'MOLT_TRUST_ROOT', 'MOLT_TRUST_TUF_URL', 'MOLT_TRUST_TUF_ROOT', 'MOLT_CONFIG', 'MOLT_SERVICES', 'SVDIR', 'MOLT_MAX_BACKOFF', 'MOLT_FINISH_TIMEOUT', 'MOLT_LOG_PREFIX']);
+ *  MOLT_BUNDLED (installed without a signature check, as part of the image: a file must not name one),
+ *  MOLT_SELF (what PID 1 becomes: a file must not choose it). */
+export const ENV_ONLY = new Set(['MOLT_FLEET', 'MOLT_REPLICA_ID', 'MOLT_CANARY', 'MOLT_CANARY_COMMITS', 'MOLT_FLEET_KEY', 'MOLT_FLEET_KEYS', 'MOLT_BUNDLED', 'MOLT_SELF', 'MOLT_TRUST_KEYS', 'MOLT_TRUST_IDENTITY', 'MOLT_TRUST_ISSUER', 'MOLT_TRUST_ROOT', 'MOLT_TRUST_TUF_URL', 'MOLT_TRUST_TUF_ROOT', 'MOLT_CONFIG', 'MOLT_SERVICES', 'SVDIR', 'MOLT_MAX_BACKOFF', 'MOLT_FINISH_TIMEOUT', 'MOLT_LOG_PREFIX']);
 export const KNOWN = new Set(configReference.map((r) => r.name));
 /** Values never shown in messages. MOLT_NOTIFY_URL is here because webhook URLs carry their token. */
 export const SECRET = new Set(['GITHUB_TOKEN', 'MOLT_OCI_PASSWORD', 'MOLT_ADMIN_TOKEN', 'MOLT_WEBHOOK_SECRET', 'MOLT_NOTIFY_URL']);

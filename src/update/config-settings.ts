@@ -33,6 +33,7 @@ export function envOnlyReason(key: string): string {
   if (key.startsWith('MOLT_TRUST_')) return 'a trust setting: no file may loosen it';
   if (key === 'MOLT_BUNDLED') return 'installed without a signature check as part of the image: no file may name one';
   if (key.startsWith('MOLT_FLEET') || key.startsWith('MOLT_CANARY') || key === 'MOLT_REPLICA_ID') return 'a fleet setting: read by molt block/pause --fleet as well (docs/fleet.md)';
+  if (key === 'MOLT_SELF') return 'it chooses what PID 1 becomes: no file may name it';
   return 'molt init reads it too';
 }
 

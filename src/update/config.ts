@@ -10,6 +10,7 @@ import type { Policy } from './policy.js';
 import { parseSchedule, type Schedule } from './schedule.js';
 import { KNOWN } from './config-reference.js';
 import { defaultStaleAfterMs } from './freshness.js';
+import { readSelfConfig } from './self/config.js';
 import { ConfigError, defaultReadFile, firstLine, readFileSettings, Settings, type Raw } from './config-settings.js';
 
 export { configReference } from './config-reference.js';
@@ -56,6 +57,15 @@ export interface UpdaterConfig {
   webhookSecret?: string;
   notifyUrl?: string;
   logLevel: 'error' | 'warn' | 'info' | 'debug';
+  /** MOLT_SELF: molt's own releases (update/self/); absent = off. */
+  self?: SelfConfig;
+}
+
+export interface SelfConfig {
+  source: SourceConfig;
+  /** What MOLT_SELF said, for status. */
+  spec: string;
+  policy: Policy;
 }
 
 export const DEFAULT_CONFIG_FILE = '/etc/molt/molt.yaml';
@@ -66,7 +76,7 @@ const SOCKET_PATH_MAX = 107; // sun_path is 108 bytes with its NUL
 const GH_OWNER_RE = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$/;
 const GH_NAME_RE = /^[A-Za-z0-9._-]{1,100}$/;
 
-function githubSource(s: Settings, requireChecksum: boolean): SourceConfig {
+export function githubSource(s: Settings, requireChecksum: boolean): SourceConfig {
   let repo: string;
   if (s.has('MOLT_GITHUB')) {
     repo = s.get('MOLT_GITHUB')!.trim();
@@ -107,7 +117,7 @@ function githubSource(s: Settings, requireChecksum: boolean): SourceConfig {
   return { kind: 'github', repo, token, apiUrl, asset, requireChecksum };
 }
 
-function ociSource(s: Settings, requireChecksum: boolean): SourceConfig {
+export function ociSource(s: Settings, requireChecksum: boolean): SourceConfig {
   const ref = s.get('MOLT_OCI')!.trim();
   const insecure = s.bool('MOLT_OCI_INSECURE', false);
   let digest: string | undefined;
@@ -268,6 +278,7 @@ export function readUpdaterConfig(env: NodeJS.ProcessEnv, readFile: (path: strin
     notifyUrl = notify;
   }
   const logLevel = readLogLevel(s);
+  const self = readSelfConfig(s);
 
   return {
     source,
@@ -299,6 +310,7 @@ export function readUpdaterConfig(env: NodeJS.ProcessEnv, readFile: (path: strin
     webhookSecret,
     notifyUrl,
     logLevel,
+    ...(self ? { self } : {}),
   };
 }
 

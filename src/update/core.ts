@@ -16,6 +16,7 @@ import type { Release, ReleaseSource } from './types.js';
 import type { TrustConfig } from './trust/config.js';
 import type { TufTrustRoot } from './trust/tuf.js';
 import type { Fleet } from './fleet/fleet.js';
+import type { SelfUpdater } from './self/updater.js';
 
 export const log = logger('updater');
 
@@ -44,6 +45,8 @@ export interface UpdaterDeps {
   trustRoot?: Pick<TufTrustRoot, 'refreshIfDue' | 'info'>;
   /** Verdicts shared through the registry, canary waves, pause (fleet/fleet.ts); absent: none of them. */
   fleet?: Fleet;
+  /** MOLT_SELF: molt's own releases, taken before the app's (self/updater.ts). */
+  self?: { updater: SelfUpdater; spec: string };
 }
 
 export interface Trial {

@@ -23,6 +23,9 @@ import { readFleetConfig, type FleetConfig } from './fleet/config.js';
 import { Fleet } from './fleet/fleet.js';
 import { VerdictBoard } from './fleet/board.js';
 import { RegistryClient } from './oci/client.js';
+import { UpdaterCore } from './core.js';
+import { SelfUpdater } from './self/updater.js';
+import { execIntoChosen } from './self/resolve.js';
 
 const log = logger('updater');
 
@@ -74,6 +77,8 @@ export async function main(argv: string[]): Promise<number> {
     cfg = readUpdaterConfig(process.env);
     setLogLevel(cfg.logLevel);
     prepareHome(cfg.home);
+    // MOLT_SELF: this updater becomes the molt MOLT_HOME/molt/current holds, if that is not this one.
+    execIntoChosen(path.join(cfg.home, 'molt'), cfg.self !== undefined, process.env);
     store = new VersionStore(cfg.home);
     // Keyless without MOLT_TRUST_ROOT: the cached Sigstore root now, TUF at each poll. Keyed trust never loads it.
     if (trust.tuf) trustRoot = (await import('./trust/tuf.js')).keepTrustRoot(trust, cfg.home);
@@ -104,7 +109,16 @@ export async function main(argv: string[]): Promise<number> {
   const hold = new AppHold(path.join(app.dir, 'supervise', 'hold'));
   const bundled = cfg.bundled ? new BundledSource(cfg.bundled, cfg.versionFile) : undefined;
   const fleet = makeFleet(fleetCfg, source, cfg);
-  updater = new Updater({ config: cfg, source, store, app, journal, hostname: os.hostname(), hooks, hold, trust, fleet, ...(trustRoot ? { trustRoot } : {}), ...(bundled ? { bundled } : {}) });
+  let self: { updater: SelfUpdater; spec: string } | undefined;
+  if (cfg.self) {
+    // The same pipeline a second time, over MOLT_HOME/molt, with molt's bundle as the release.
+    const selfHome = path.join(cfg.home, 'molt');
+    const selfCfg: UpdaterConfig = { ...cfg, source: cfg.self.source, policy: cfg.self.policy, home: selfHome, bundled: undefined, appDir: undefined };
+    const selfStore = new VersionStore(selfHome);
+    const core = new UpdaterCore({ config: selfCfg, source: makeSource(selfCfg, selfStore), store: selfStore, app, journal: new Journal(selfHome), hostname: os.hostname(), trust, ...(trustRoot ? { trustRoot } : {}) });
+    self = { updater: new SelfUpdater({ core, servicesDir: cfg.servicesDir }), spec: cfg.self.spec };
+  }
+  updater = new Updater({ config: cfg, source, store, app, journal, hostname: os.hostname(), hooks, hold, trust, fleet, ...(trustRoot ? { trustRoot } : {}), ...(bundled ? { bundled } : {}), ...(self ? { self } : {}) });
   const { readServices } = await import('../api/services.js');
   let api: { close(): Promise<void> };
   try {
@@ -121,7 +135,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`molt updater: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   }
-  log.info('started', { fleet: fleet.cfg.mode, replica: fleet.cfg.replica, ...(fleet.cfg.canaryShare ? { canary: fleet.canary } : {}), source: source.description, ...(bundled ? { bundled: cfg.bundled } : {}), policy: cfg.policy, interval_ms: cfg.intervalMs, home: cfg.home, app: cfg.app, socket: cfg.socket });
+  log.info('started', { ...(self ? { self: cfg.self!.spec, self_policy: cfg.self!.policy } : {}), fleet: fleet.cfg.mode, replica: fleet.cfg.replica, ...(fleet.cfg.canaryShare ? { canary: fleet.canary } : {}), source: source.description, ...(bundled ? { bundled: cfg.bundled } : {}), policy: cfg.policy, interval_ms: cfg.intervalMs, home: cfg.home, app: cfg.app, socket: cfg.socket });
   const trustWarning = trustStartupWarning(trust);
   if (trustWarning) process.stderr.write(`${trustWarning}\n`);
   else log.info('signatures required', { keys: trust.keys.length, ...(trust.identity ? { identity: trust.identity, issuer: trust.issuer } : {}), ...(trustRoot ? { root: `TUF ${trustRoot.mirror}` } : trust.root ? { root: trust.root } : {}) });

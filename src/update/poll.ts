@@ -58,6 +58,8 @@ async function runCheck(c: UpdaterCore, reschedule: boolean): Promise<string> {
     return `recovering from ${phase}`;
   }
   const idle = phase === 'idle';
+  // molt first, then the app: a molt release holds the update lane, the app's waits for the next poll.
+  if (c.d.self && !c.holder('update')) await pollSelf(c);
   try {
     if (idle && !c.holder('update')) await c.enter('checking');
     await list(c);
@@ -92,6 +94,17 @@ async function runCheck(c: UpdaterCore, reschedule: boolean): Promise<string> {
     throw err;
   } finally {
     if (reschedule) scheduleCheck(c, c.cfg.intervalMs + jitterMs(c.cfg.jitterMs));
+  }
+}
+
+/** MOLT_SELF's poll: a failing molt source is reported, and never stops the app's poll. */
+async function pollSelf(c: UpdaterCore): Promise<void> {
+  const self = c.d.self!.updater;
+  try {
+    const release = await self.poll();
+    if (release) c.runExclusive('update', c.newAction('update', `molt ${release.version}`), () => self.update(release));
+  } catch (err) {
+    log.warn('molt\'s own source: check failed', { error: errMessage(err) });
   }
 }
 

@@ -230,6 +230,12 @@ export class VersionStore {
     log.info('activated', { version, previous: old !== version ? old : this.previous() });
   }
 
+  /** No `current` at all (MOLT_HOME/molt: the image's own molt runs again). */
+  async clearCurrent(): Promise<void> {
+    await fs.promises.rm(path.join(this.home, 'current'), { force: true });
+    fsyncDir(this.home);
+  }
+
   async setPrevious(version: string | undefined): Promise<void> {
     if (version === undefined) {
       await fs.promises.rm(path.join(this.home, 'previous'), { force: true });

@@ -16,6 +16,7 @@ import { judgeFreshness } from './freshness.js';
 import { installBundled } from './bundled.js';
 import { decideStored, unverifiedCurrentWarning } from './trust/stored.js';
 import type { Fleet } from './fleet/fleet.js';
+import { selfStatusOff } from './self/updater.js';
 
 export type { UpdaterDeps, UpdaterHooks } from './core.js';
 
@@ -38,6 +39,8 @@ export class Updater implements UpdaterControl {
   async start(): Promise<void> {
     const c = this.c;
     c.syncHold();
+    // A molt trial left by a killed updater first: PID 1 says whether it took.
+    await c.d.self?.updater.recover().catch((err) => log.warn('cannot recover molt\'s own update', { error: errMessage(err) }));
     let resume: (() => Promise<string>) | undefined;
     try {
       resume = await recover(c);
@@ -67,6 +70,11 @@ export class Updater implements UpdaterControl {
     const c = this.c;
     c.stopped = true;
     c.abort.abort();
+    const self = c.d.self?.updater.c;
+    if (self) {
+      self.stopped = true;
+      self.abort.abort();
+    }
     for (const t of [c.checkTimer, c.gateTimer]) if (t) clearTimeout(t);
     if (c.watchTimer) clearInterval(c.watchTimer);
     // A trial interrupted by the shutdown is not over: the hold goes with the process (flock), not before.
@@ -114,6 +122,7 @@ export class Updater implements UpdaterControl {
       blocked: [...c.j.state.blocked],
       history: c.j.state.history.slice(-30).reverse(),
       actions: c.actions.slice(-10).reverse(),
+      self: c.d.self ? c.d.self.updater.status(c.d.self.spec) : selfStatusOff(c.cfg.servicesDir),
     };
   }
 
