@@ -155,7 +155,7 @@ describe('molt updates itself: MOLT_SELF', () => {
     assert.match(s.self!.blocked.find((b) => b.version === BAD)!.reason, /did not re-execute/);
     assert.equal(s.self?.current, GOOD, 'current back to the molt before');
     assert.equal(fs.realpathSync(path.join(stack.home, 'molt', 'current')), fs.realpathSync(path.join(stack.home, 'molt', 'versions', GOOD)));
-    assert.match(stack.m!.err(), /re-exec refused: the new molt cannot adopt; staying on this one/);
+    assert.match(stack.m!.err(), /re-exec refused reason="the new molt cannot adopt \(exit 1: [^)]*\); staying on this one"/);
     assert.equal(count(stack.m!.err(), 'init: starting pid=1'), 2, 'PID 1 never left the good molt');
     assert.equal(pid1()?.version, GOOD);
     assert.equal(keeperPid(), keeper, 'keeper still runs, same pid');
