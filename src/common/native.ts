@@ -258,3 +258,25 @@ export function decodeWaitStatus(status: number): { code: number | null; signal:
   if (sig === 0) return { code: (status >> 8) & 0xff, signal: null };
   return { code: null, signal: sig };
 }
+
+/** After a CONT: when molt's group holds the terminal again, hand it to CMD's group (`pgid`). */
+export function terminalTo(pgid: number): void {
+  try {
+    const nat = native();
+    if (!nat.isatty(0) || nat.foreground(0) !== nat.processGroup()) return;
+    nat.setForeground(0, pgid);
+  } catch {
+    // no terminal
+  }
+}
+
+/** CMD (`pgid`) is gone: its group no longer holds the terminal, molt's does again (tini's child leaves it). */
+export function terminalBackFrom(pgid: number | undefined): void {
+  try {
+    const nat = native();
+    if (!nat.isatty(0) || nat.foreground(0) !== pgid) return;
+    nat.takeForeground(0);
+  } catch {
+    // no terminal
+  }
+}

@@ -8,7 +8,7 @@ import { Supervisor } from '../supervise/supervisor.js';
 import { exitStatus, type Service, type Slot } from '../supervise/service.js';
 import { childrenOfSelf, descendantsOfSelf, procState } from '../common/proc.js';
 import { signalQuietly } from '../supervise/spawn.js';
-import { native } from '../common/native.js';
+import { native, terminalBackFrom, terminalTo } from '../common/native.js';
 import { Reaper } from './reaper.js';
 import { WritableOutlet } from '../supervise/output.js';
 import { holdKeepsUp, readHoldState, STALE_APPLY_EXITS, staleHoldKeepsUp } from '../supervise/hold.js';
@@ -222,7 +222,7 @@ class Init {
     });
     child.on('exit', (code, signal) => {
       const status = exitStatus(code, signal);
-      this.takeTerminalBack();
+      terminalBackFrom(this.cmd?.child.pid);
       this.cmd!.exit = status;
       log.info('main program exited', { code: code ?? undefined, signal: signal ?? undefined });
       this.shutdown('main program exited', status);
@@ -235,7 +235,7 @@ class Init {
     this.cmd = { child: child as unknown as ChildProcess };
     this.reaper.adopt(pid, (code, signal) => child.exited(code, signal));
     child.on('exit', (code: number | null, signal: NodeJS.Signals | null) => {
-      this.takeTerminalBack();
+      terminalBackFrom(this.cmd?.child.pid);
       this.cmd!.exit = exitStatus(code, signal);
       log.info('main program exited', { code: code ?? undefined, signal: signal ?? undefined });
       this.shutdown('main program exited', this.cmd!.exit);
@@ -309,7 +309,7 @@ class Init {
 
   /** TSTP, TTIN, TTOU and CONT: to CMD's process group (the exec shim made it its own). */
   private relayJob(sig: (typeof JOB_SIGNALS)[number]): void {
-    if (sig === 'SIGCONT' && this.cmdRunning()) this.giveTerminal();
+    if (sig === 'SIGCONT' && this.cmdRunning()) terminalTo(this.cmd!.child.pid!);
     if (!this.cmdRunning()) return this.relay(sig);
     log.debug('relaying signal', { signal: sig, group: true });
     try {
@@ -329,28 +329,6 @@ class Init {
     if (procState(this.cmd!.child.pid!) !== 'T') return;
     log.debug('main program stopped, stopping too');
     process.kill(process.pid, 'SIGSTOP');
-  }
-
-  /** After a CONT: when molt's group holds the terminal again, hand it to CMD's group. */
-  private giveTerminal(): void {
-    try {
-      const nat = native();
-      if (!nat.isatty(0) || nat.foreground(0) !== nat.processGroup()) return;
-      nat.setForeground(0, this.cmd!.child.pid!);
-    } catch {
-      // no terminal
-    }
-  }
-
-  /** CMD is gone: its group no longer holds the terminal, molt's does again (tini's child leaves it). */
-  private takeTerminalBack(): void {
-    try {
-      const nat = native();
-      if (!nat.isatty(0) || nat.foreground(0) !== this.cmd?.child.pid) return;
-      nat.takeForeground(0);
-    } catch {
-      // no terminal
-    }
   }
 
   private shutdown(reason: string, code: number, cmdSignal: NodeJS.Signals = 'SIGTERM'): void {
