@@ -207,23 +207,4 @@ describe('molt init: a broken new molt leaves PID 1 the old one, every service r
       await stopAndWait(m);
     }
   });
-
-  test('refused while a service is between two steady states: one line, exit 1, nothing changes', async () => {
-    const services = tmpdir('reexec-wait');
-    script(path.join(services, 'slow', 'run'), `while [ ! -e ${services}/go ]; do sleep 0.05; done\necho >&3\nexec sleep 1000\n`);
-    fs.writeFileSync(path.join(services, 'slow', 'notification-fd'), '3\n');
-    const m = startMolt(['init'], { env: { MOLT_SERVICES: services } });
-    try {
-      const slow = path.join(services, 'slow');
-      await waitFor('slow started', () => fs.existsSync(path.join(slow, 'supervise', 'pid')) && pidOf(slow) > 0, 15_000);
-      const pid = pidOf(slow);
-      const r = molt(['reexec', '--wait'], { MOLT_SERVICES: services });
-      assert.equal(r.status, 1);
-      assert.equal(r.stderr, 'molt reexec: refused: service slow: it has not reported ready yet\n');
-      assert.equal(pidOf(slow), pid);
-      assert.equal(count(m.err(), 'init: starting pid=1'), 1);
-    } finally {
-      await stopAndWait(m);
-    }
-  });
 });

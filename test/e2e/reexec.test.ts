@@ -162,7 +162,7 @@ exec ${process.execPath} ${cli} "$@"
     }
   });
 
-  test('a service between two steady states (not ready yet) postpones the re-exec; a FIFO others may write is not listened on', async () => {
+  test('a service between two steady states (not ready yet) postpones the re-exec (refused: one line, exit 1, nothing changes); a FIFO others may write is not listened on', async () => {
     const services = tmpdir('reexec-busy');
     script(path.join(services, 'slow', 'run'), `while [ ! -e ${services}/go ]; do sleep 0.05; done\necho >&3\nexec sleep 1000\n`);
     fs.writeFileSync(path.join(services, 'slow', 'notification-fd'), '3\n');
@@ -170,8 +170,14 @@ exec ${process.execPath} ${cli} "$@"
     try {
       const slow = path.join(services, 'slow');
       await waitFor('slow started', () => fs.existsSync(path.join(slow, 'supervise', 'pid')) && pidOf(slow) > 0, 15_000);
-      requestReexec(services);
-      await waitFor('postponed', () => /re-exec refused reason="service slow: it has not reported ready yet"/.test(m.err()), 15_000);
+      const pid = pidOf(slow);
+      // --wait prints PID 1's answer: one line, exit 1, nothing changed.
+      const refused = molt(['reexec', '--wait'], { MOLT_SERVICES: services });
+      assert.equal(refused.status, 1);
+      assert.equal(refused.stderr, 'molt reexec: refused: service slow: it has not reported ready yet\n');
+      await waitFor('logged', () => /re-exec refused reason="service slow: it has not reported ready yet"/.test(m.err()), 15_000);
+      assert.equal(pidOf(slow), pid);
+      assert.equal(count(m.err(), 'init: starting pid=1'), 1);
       fs.writeFileSync(path.join(services, 'go'), '');
       await waitFor('ready', () => m.err().includes('service ready service=slow'), 15_000);
       requestReexec(services);
