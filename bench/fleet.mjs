@@ -24,7 +24,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
-import { BENCH, CLI, DIST, NODE, ROOT, childrenOf, descendantsOf, git, kill, log, median, onExit, readText, requireBins, requireBuilt, sleep, statusKiB, upsertSection, waitFor, watchdog } from './lib.mjs';
+import { BENCH, CLI, DIST, NODE, ROOT, childrenOf, descendantsOf, git, kill, log, median, onExit, readText, requireBins, requireBuilt, sleep, statusKiB, waitFor, watchdog, reportSection } from './lib.mjs';
 
 const args = process.argv.slice(2);
 const write = args.includes('--write');
@@ -311,10 +311,5 @@ if (f) {
   );
 }
 const md = L.join('\n');
-process.stdout.write(md + '\n');
-if (write) {
-  fs.writeFileSync(path.join(BENCH, 'fleet.json'), JSON.stringify({ commit, at: new Date().toISOString(), results }, null, 2) + '\n');
-  upsertSection(path.join(BENCH, 'RESULTS.md'), 'bench/fleet.mjs', md);
-  log('wrote bench/fleet.json and its section of bench/RESULTS.md');
-}
+reportSection('bench/fleet.mjs', md, { write, log, json: { name: 'fleet.json', data: { commit, at: new Date().toISOString(), results } } });
 process.exit(0);

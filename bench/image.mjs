@@ -21,7 +21,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
-import { BENCH, DIST, ROOT, git, log, median, requireBins, requireBuilt, upsertSection } from './lib.mjs';
+import { BENCH, DIST, ROOT, git, log, median, requireBins, requireBuilt, reportSection } from './lib.mjs';
 
 const RUNS = 7;
 const write = process.argv.includes('--write');
@@ -182,10 +182,5 @@ L.push(
 L.push('');
 L.push(`Re-run (root): \`npx tsc -p . && node bench/image.mjs --write\` (about ${meta.minutes} minute${meta.minutes === 1 ? '' : 's'}).`);
 const md = L.join('\n');
-process.stdout.write(md + '\n');
-if (write) {
-  fs.writeFileSync(path.join(BENCH, 'image.json'), JSON.stringify({ meta, result }, null, 2) + '\n');
-  upsertSection(path.join(BENCH, 'RESULTS.md'), 'bench/image.mjs', md);
-  log('wrote bench/image.json and its section of bench/RESULTS.md');
-}
+reportSection('bench/image.mjs', md, { write, log, json: { name: 'image.json', data: { meta, result } } });
 process.exit(0);

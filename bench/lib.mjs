@@ -315,6 +315,16 @@ export function upsertSection(file, id, md) {
   fs.renameSync(`${file}.tmp`, file);
 }
 
+/** Print a bench's section; with `write`, also its JSON (name → data) under bench/ and its section of RESULTS.md. */
+export function reportSection(id, md, { write, log, json } = {}) {
+  process.stdout.write(md + '\n');
+  if (!write) return;
+  const bench = path.dirname(fileURLToPath(import.meta.url));
+  if (json) fs.writeFileSync(path.join(bench, json.name), JSON.stringify(json.data, null, 2) + '\n');
+  upsertSection(path.join(bench, 'RESULTS.md'), id, md);
+  log?.(`wrote ${json ? `bench/${json.name} and ` : ''}its section of bench/RESULTS.md`);
+}
+
 /**
  * The options the 200 MB release benches share (download.mjs, trust.mjs): --quick (a 20 MB
  * release, 2 reps, nothing written), --write, --reps N (1..50, default 5).

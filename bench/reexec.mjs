@@ -28,7 +28,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { BENCH, CLI, childrenOf, git, kill, killMoltNamespaces, killPid1, log, median, onExit, percentile, requireBins, requireBuilt, sleep, startMoltNs, stopMoltNs, upsertSection, waitFor, watchdog } from './lib.mjs';
+import { BENCH, CLI, childrenOf, git, kill, killMoltNamespaces, killPid1, log, median, onExit, percentile, requireBins, requireBuilt, sleep, startMoltNs, stopMoltNs, waitFor, watchdog, reportSection } from './lib.mjs';
 
 const SV = '/usr/bin/sv';
 const SERVICES = 8;
@@ -199,9 +199,5 @@ L.push(`During the re-execs, runit's \`sv status\` ran ${svProbes} times: ${svFa
 L.push('');
 L.push('Re-run: `npx tsc -p . && node bench/reexec.mjs --write` (under 2 minutes).');
 const md = L.join('\n');
-process.stdout.write(md + '\n');
-if (write) {
-  upsertSection(path.join(BENCH, 'RESULTS.md'), 'bench/reexec.mjs', md);
-  log('wrote its section of bench/RESULTS.md');
-}
+reportSection('bench/reexec.mjs', md, { write, log });
 process.exit(0);

@@ -23,7 +23,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { BENCH, DIST, NODE, git, log, median, onExit, requireBins, requireBuilt, upsertSection, watchdog, releaseBenchOptions } from './lib.mjs';
+import { BENCH, DIST, NODE, git, log, median, onExit, requireBins, requireBuilt, watchdog, releaseBenchOptions, reportSection } from './lib.mjs';
 
 const mod = (p) => import(pathToFileURL(path.join(DIST, p)).href);
 
@@ -228,8 +228,4 @@ const md = [
   '',
   `Keyless verification with the trusted root already loaded (${FILES === 50 ? 'same' : 'quick'} run, no network): load and parse MOLT_TRUST_ROOT ${keyless.loadMs.toFixed(1)} ms once; the first bundle verified in ${keyless.firstMs.toFixed(1)} ms, then a median of ${keyless.medianMs.toFixed(2)} ms per bundle over 20 (target: under 50 ms).`,
 ].join('\n');
-process.stdout.write(md + '\n');
-if (write) {
-  upsertSection(path.join(BENCH, 'RESULTS.md'), 'bench/trust.mjs', md);
-  log('wrote the bench/trust.mjs section of bench/RESULTS.md');
-}
+reportSection('bench/trust.mjs', md, { write, log });

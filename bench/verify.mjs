@@ -24,7 +24,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { BENCH, DIST, NODE, git, log, median, percentile, requireBuilt, upsertSection, watchdog } from './lib.mjs';
+import { BENCH, DIST, NODE, git, log, median, percentile, requireBuilt, watchdog, reportSection } from './lib.mjs';
 
 const imp = (rel) => import(pathToFileURL(path.join(DIST, rel)).href);
 const IDENTITY = 'https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v*';
@@ -146,9 +146,5 @@ L.push("The release's digest is not part of this cost: the download computes it 
 L.push('');
 L.push('Re-run: `npx tsc -p . && node bench/verify.mjs --write` (under a minute).');
 const md = L.join('\n');
-process.stdout.write(md + '\n');
-if (write) {
-  upsertSection(path.join(BENCH, 'RESULTS.md'), 'bench/verify.mjs', md);
-  log('wrote its section of bench/RESULTS.md');
-}
+reportSection('bench/verify.mjs', md, { write, log });
 process.exit(0);
