@@ -2,7 +2,6 @@
 // edge: a bad value is a one-line error naming the variable.
 import { timerDuration } from '../common/duration.js';
 import { parseSignal } from '../supervise/signals.js';
-import { parseInheritedSignals, type InheritedSignals } from './exec.js';
 
 export interface InitConfig {
   servicesDir: string;
@@ -95,4 +94,42 @@ export function parseInitArgs(argv: string[]): InitArgs {
     successCodes.push(code);
   }
   return parentDeathSignal ? { cmd: argv.slice(i), successCodes, parentDeathSignal } : { cmd: argv.slice(i), successCodes };
+}
+
+/** The signal dispositions the `molt` wrapper saw in its shell before Node reset them. */
+export interface InheritedSignals {
+  ignored: number[];
+  blocked: number[];
+}
+
+const SIGQUIT = 3;
+const SIGKILL = 9;
+const SIGSTOP = 19;
+
+/** A /proc/PID/status signal mask (hex, bit N-1 for signal N) as signal numbers, KILL and STOP left out (never ignored or blocked). */
+export function signalsOfMask(hex: string): number[] | undefined {
+  if (!/^[0-9a-f]{1,16}$/i.test(hex)) return undefined;
+  const bits = BigInt('0x' + hex);
+  const out: number[] = [];
+  for (let n = 1; n <= 64; n++) if ((bits >> BigInt(n - 1)) & 1n && n !== SIGKILL && n !== SIGSTOP) out.push(n);
+  return out;
+}
+
+/**
+ * MOLT_INHERITED_SIGNALS, as docker/molt writes it: `ign=HEX;blk=HEX`, the SigIgn and
+ * SigBlk of the wrapper's shell. QUIT is left out of the ignored ones: busybox sh and
+ * bash ignore it themselves (their children get it back), so a shell's SigIgn cannot
+ * tell whether its parent did. Unset or empty: none. Pure.
+ */
+export function parseInheritedSignals(raw: string | undefined): InheritedSignals | { problem: string } {
+  const out: InheritedSignals = { ignored: [], blocked: [] };
+  if (!raw?.trim()) return out;
+  for (const part of raw.trim().split(';')) {
+    const m = /^(ign|blk)=(.*)$/.exec(part.trim());
+    const sigs = m && (m[2] === '' ? [] : signalsOfMask(m[2]!));
+    if (!m || !sigs) return { problem: 'is not ign=HEX;blk=HEX (the SigIgn and SigBlk masks of /proc/PID/status)' };
+    if (m[1] === 'ign') out.ignored = sigs.filter((n) => n !== SIGQUIT);
+    else out.blocked = sigs;
+  }
+  return out;
 }

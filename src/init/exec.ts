@@ -7,6 +7,7 @@
 // ignored and blocked (tini's sigconf test), which Node reset before molt ran.
 import os from 'node:os';
 import { native } from '../common/native.js';
+import type { InheritedSignals } from './config.js';
 
 export interface ExecOptions {
   /** The signal CMD gets if molt dies first (0: none; as PID 1 the kernel kills everything anyway). */
@@ -16,44 +17,6 @@ export interface ExecOptions {
   /** Signals CMD starts with ignored and blocked (MOLT_INHERITED_SIGNALS); none when absent. */
   ignored?: number[];
   blocked?: number[];
-}
-
-/** The signal dispositions the `molt` wrapper saw in its shell before Node reset them. */
-export interface InheritedSignals {
-  ignored: number[];
-  blocked: number[];
-}
-
-const SIGQUIT = 3;
-const SIGKILL = 9;
-const SIGSTOP = 19;
-
-/** A /proc/PID/status signal mask (hex, bit N-1 for signal N) as signal numbers, KILL and STOP left out (never ignored or blocked). */
-export function signalsOfMask(hex: string): number[] | undefined {
-  if (!/^[0-9a-f]{1,16}$/i.test(hex)) return undefined;
-  const bits = BigInt('0x' + hex);
-  const out: number[] = [];
-  for (let n = 1; n <= 64; n++) if ((bits >> BigInt(n - 1)) & 1n && n !== SIGKILL && n !== SIGSTOP) out.push(n);
-  return out;
-}
-
-/**
- * MOLT_INHERITED_SIGNALS, as docker/molt writes it: `ign=HEX;blk=HEX`, the SigIgn and
- * SigBlk of the wrapper's shell. QUIT is left out of the ignored ones: busybox sh and
- * bash ignore it themselves (their children get it back), so a shell's SigIgn cannot
- * tell whether its parent did. Unset or empty: none. Pure.
- */
-export function parseInheritedSignals(raw: string | undefined): InheritedSignals | { problem: string } {
-  const out: InheritedSignals = { ignored: [], blocked: [] };
-  if (!raw?.trim()) return out;
-  for (const part of raw.trim().split(';')) {
-    const m = /^(ign|blk)=(.*)$/.exec(part.trim());
-    const sigs = m && (m[2] === '' ? [] : signalsOfMask(m[2]!));
-    if (!m || !sigs) return { problem: 'is not ign=HEX;blk=HEX (the SigIgn and SigBlk masks of /proc/PID/status)' };
-    if (m[1] === 'ign') out.ignored = sigs.filter((n) => n !== SIGQUIT);
-    else out.blocked = sigs;
-  }
-  return out;
 }
 
 // Node ignores these two; an ignored disposition would survive the exec.

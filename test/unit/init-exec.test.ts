@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import os from 'node:os';
-import { directCmdSpawn, execFailure, parseInheritedSignals, signalsOfMask } from '../../src/init/exec.js';
+import { directCmdSpawn, execFailure } from '../../src/init/exec.js';
+import { parseInheritedSignals, signalsOfMask } from '../../src/init/config.js';
 import { sigset } from '../../src/common/native.js';
 
 test('execvp failures: ENOENT 127, EACCES 126, anything else 1, each naming the file', () => {
