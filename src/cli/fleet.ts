@@ -2,7 +2,7 @@
 // `molt resume [--fleet]`: verdicts and the pause tag written straight to the registry
 // with the updater's own settings (MOLT_OCI, its credentials, MOLT_FLEET_KEY); the
 // replicas see them at their next poll. Without --fleet, pause/resume is this replica's
-// $MOLT_HOME/paused and unblock goes to the running updater as before.
+// $MOLT_HOME/paused and block/unblock go to the running updater.
 import fs from 'node:fs';
 import os from 'node:os';
 import { writeFileAtomicSync } from '../common/atomic.js';
@@ -18,7 +18,7 @@ import { TrustConfigError } from '../update/trust/keys.js';
 import { UpdateError } from '../update/types.js';
 
 const USAGE: Record<string, string> = {
-  block: 'molt block VERSION --fleet [--reason TEXT]',
+  block: 'molt block VERSION [--fleet] [--reason TEXT]',
   unblock: 'molt unblock VERSION [--fleet] [--reason TEXT]',
   pause: 'molt pause [--fleet] [--reason TEXT]',
   resume: 'molt resume [--fleet]',
@@ -115,8 +115,8 @@ async function pause(name: 'pause' | 'resume', s: Setup, fleet: boolean, reason:
 }
 
 export async function main(name: string, argv: string[]): Promise<number> {
-  // Without --fleet, unblock is the running updater's business, as before.
-  if (name === 'unblock' && !argv.includes('--fleet')) return (await import('./control.js')).runControl('unblock', argv);
+  // Without --fleet, block and unblock are the running updater's business.
+  if ((name === 'block' || name === 'unblock') && !argv.includes('--fleet')) return (await import('./control.js')).runControl(name, argv);
   if (argv.includes('-h') || argv.includes('--help')) {
     process.stdout.write(`usage: ${USAGE[name]}\n`);
     return 0;
@@ -126,10 +126,6 @@ export async function main(name: string, argv: string[]): Promise<number> {
     o = parse(name, argv);
   } catch (err) {
     process.stderr.write(`molt ${name}: ${(err as Error).message}\nusage: ${USAGE[name]}\n`);
-    return 2;
-  }
-  if (name === 'block' && !o.fleet) {
-    process.stderr.write(`molt block: only --fleet is supported (a replica blocks a release itself when its trial fails; molt rollback blocks the running one)\nusage: ${USAGE.block}\n`);
     return 2;
   }
   try {
