@@ -62,6 +62,16 @@ describe('fleet end to end on GitHub: verdicts as release assets', { timeout: 24
     const verdicts = gh.uploads.filter((u) => u.release === 'v2.0.0');
     assert.equal(verdicts.length, 1, verdicts.map((u) => u.name).join(', '));
     assert.match(verdicts[0]!.name, new RegExp(`^molt-verdict-${pair[0]}-blocked-\\d+\\.json$`));
-    assert.ok(canary.installedVersions().length >= 1);
+
+    // molt unblock --fleet on GitHub: an `unblocked` verdict asset lifts the block that came from the fleet.
+    const un = await other.cli(['unblock', '2.0.0', '--fleet']);
+    assert.equal(un.code, 0, un.stderr);
+    assert.match(un.stdout, /^unblocked 2\.0\.0 \(v2\.0\.0, asset molt-verdict-[\w.-]+-unblocked-\d+\.json\) for the fleet\n$/);
+    await other.waitStatus('2.0.0 unblocked by the fleet', (x) => !x.blocked.some((b) => b.version === '2.0.0') && x.history.some((h) => h.event === 'unblock' && h.version === '2.0.0'), 30_000);
+    assert.ok((await canary.status())!.blocked.some((b) => b.version === '2.0.0'), 'the canary keeps the block of its own trial');
+    // No fleet pause on GitHub: one line, exit 2.
+    const p = await other.cli(['pause', '--fleet']);
+    assert.equal(p.code, 2);
+    assert.match(p.stderr, /^molt pause: a fleet pause is not kept on GitHub/);
   });
 });

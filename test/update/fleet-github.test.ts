@@ -78,6 +78,16 @@ describe('fleet board on GitHub (release assets)', () => {
     assert.ok(sel.ok && sel.asset.name === 'app.tar.gz', JSON.stringify(sel));
   });
 
+  test('a name already taken (422, as GitHub answers) is written again under the next name', async () => {
+    const src = source();
+    const rel = await release(src, '2.0.0');
+    const board = new GitHubFleetBoard(src.fleetPort(), { trust: none, now: () => 1_700_000_000_000 });
+    const v: Verdict = { kind: 'committed', subject: await board.subject(rel), reason: 'ok', replica: 'web-9', time: new Date().toISOString() };
+    assert.equal(await board.write(rel, v), 'molt-verdict-web-9-committed-1700000000000.json');
+    assert.equal(await board.write(rel, v), 'molt-verdict-web-9-committed-1700000000001.json');
+    assert.ok(gh.apiRequests().some((e) => e.method === 'POST' && e.status === 422));
+  });
+
   test('a token that may not write: one warning line, nothing uploaded, share does not throw', async () => {
     gh.uploadDenied = true;
     try {
