@@ -16,7 +16,7 @@ import { peerRouteProblem, peerUid } from './peer.js';
 import { listenUnix, unlinkIfOurs } from './socket.js';
 import { CheckCoalescer, DeliveryLog, deliveryIdValid } from './trigger.js';
 import type { ActionInfo, ServiceInfo, UpdaterControl, UpdaterStatus } from './types.js';
-import { credentialInQuery, decodeSegment, parseJsonObject, splitTarget, versionProblem } from './validate.js';
+import { blockReason, credentialInQuery, decodeSegment, parseJsonObject, splitTarget, versionProblem } from './validate.js';
 
 const log = logger('api');
 
@@ -217,11 +217,9 @@ export async function startApi(ctl: UpdaterControl, opts: ApiOptions): Promise<A
         const problem = versionProblem(version);
         if (problem) throw new ApiError(400, problem);
         const raw = await readBody(req);
-        const body = raw.length ? parseBody(raw) : {};
-        for (const k of Object.keys(body)) if (k !== 'reason') throw new ApiError(400, `unknown field ${JSON.stringify(k).slice(0, 40)} (only "reason")`);
-        const reason = body.reason;
-        if (reason !== undefined && (typeof reason !== 'string' || reason.length > 200)) throw new ApiError(400, 'reason must be a string of at most 200 characters');
-        const r = await ctl.block(version, reason === undefined ? undefined : reason.replace(/\s+/g, ' ').trim());
+        const reason = blockReason(raw.length ? parseBody(raw) : {});
+        if (typeof reason === 'object') throw new ApiError(400, reason.problem);
+        const r = await ctl.block(version, reason);
         if (r.result === 'refused') throw new ApiError(409, r.error);
         return sendJson(res, 200, { blocked: version, already: r.result === 'already' });
       }
