@@ -16,7 +16,7 @@ import { peerRouteProblem, peerUid } from './peer.js';
 import { listenUnix, unlinkIfOurs } from './socket.js';
 import { CheckCoalescer, DeliveryLog, deliveryIdValid } from './trigger.js';
 import type { ActionInfo, ServiceInfo, UpdaterControl, UpdaterStatus } from './types.js';
-import { credentialInQuery, decodeSegment, parseJsonObject, splitTarget, versionProblem } from './validate.js';
+import { blockReason, credentialInQuery, decodeSegment, parseJsonObject, splitTarget, versionProblem } from './validate.js';
 
 const log = logger('api');
 
@@ -77,18 +77,21 @@ const ROUTES: { pattern: RegExp; name: string; methods: string[] }[] = [
   { pattern: /^\/api\/ready$/, name: 'ready', methods: ['POST'] },
   { pattern: /^\/api\/blocked$/, name: 'blocked', methods: ['GET', 'HEAD'] },
   { pattern: /^\/api\/blocked\/(.*)$/, name: 'unblock', methods: ['DELETE'] },
+  { pattern: /^\/api\/blocked\/(.*)$/, name: 'block', methods: ['PUT'] },
   { pattern: /^\/api\/notify$/, name: 'notify', methods: ['POST'] },
 ];
 
 /** Match a raw path and method: a route, or the status to refuse with. */
 export function matchRoute(method: string, path: string): Route | { status: 404 | 405; allow?: string } {
+  // One path may have a route per method (PUT and DELETE /api/blocked/VERSION).
+  const allow: string[] = [];
   for (const r of ROUTES) {
     const m = r.pattern.exec(path);
     if (!m) continue;
-    if (!r.methods.includes(method)) return { status: 405, allow: r.methods.join(', ') };
-    return { name: r.name, params: m.slice(1) };
+    if (r.methods.includes(method)) return { name: r.name, params: m.slice(1) };
+    allow.push(...r.methods);
   }
-  return { status: 404 };
+  return allow.length ? { status: 405, allow: allow.join(', ') } : { status: 404 };
 }
 
 /** Map an exception from UpdaterControl to a status: refusals are the caller's to fix. */
@@ -208,6 +211,18 @@ export async function startApi(ctl: UpdaterControl, opts: ApiOptions): Promise<A
         if (!(await ctl.unblock(version))) throw new ApiError(404, `${version} is not blocked`);
         return sendJson(res, 200, { unblocked: version });
       }
+      case 'block': {
+        const version = decodeSegment(route.params[0] ?? '');
+        if (version === undefined) throw new ApiError(400, 'version is not a valid URL path segment');
+        const problem = versionProblem(version);
+        if (problem) throw new ApiError(400, problem);
+        const raw = await readBody(req);
+        const reason = blockReason(raw.length ? parseBody(raw) : {});
+        if (typeof reason === 'object') throw new ApiError(400, reason.problem);
+        const r = await ctl.block(version, reason);
+        if (r.result === 'refused') throw new ApiError(409, r.error);
+        return sendJson(res, 200, { blocked: version, already: r.result === 'already' });
+      }
       case 'notify':
         return webhook(req, res, via);
     }
@@ -286,7 +301,7 @@ export async function startApi(ctl: UpdaterControl, opts: ApiOptions): Promise<A
       else res.destroy();
       if (e.status >= 500) log.error('request failed', { method, path, error: e.message });
     }
-    const changing = method === 'POST' || method === 'DELETE';
+    const changing = method === 'POST' || method === 'PUT' || method === 'DELETE';
     (changing || status >= 400 ? log.info : log.debug)('request', { via, method, path: path.slice(0, 200), status });
   }
 

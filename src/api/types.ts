@@ -200,4 +200,9 @@ export interface UpdaterControl {
   blocked(): BlockedEntry[];
   /** false when the version was not blocked. */
   unblock(version: string): Promise<boolean>;
+  /** Block `version` by hand (never tried again until unblocked); refused for the running version. */
+  block(version: string, reason?: string): Promise<BlockResult>;
 }
+
+/** What `PUT /api/blocked/VERSION` did: blocked now, was blocked already, or refused (one line why). */
+export type BlockResult = { result: 'blocked' | 'already' } | { result: 'refused'; error: string };

@@ -69,3 +69,12 @@ export function decodeSegment(seg: string): string | undefined {
     return undefined;
   }
 }
+
+/** The body of PUT /api/blocked/VERSION: an optional reason, made one line (at most 200 characters), or the problem. */
+export function blockReason(body: Record<string, unknown>): string | undefined | { problem: string } {
+  for (const k of Object.keys(body)) if (k !== 'reason') return { problem: `unknown field ${JSON.stringify(k).slice(0, 40)} (only "reason")` };
+  const r = body.reason;
+  if (r === undefined || r === null) return undefined;
+  if (typeof r !== 'string' || r.length > 200) return { problem: 'reason must be a string of at most 200 characters' };
+  return r.replace(/\s+/g, ' ').trim() || undefined;
+}

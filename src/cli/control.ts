@@ -1,5 +1,5 @@
 // The commands that talk to the running updater through its socket: status, check,
-// update, rollback, ready, blocked, unblock, health. Exit 0 ok, 1 failed (with one
+// update, rollback, ready, blocked, block, unblock, health. Exit 0 ok, 1 failed (with one
 // line why), 2 usage.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -17,6 +17,7 @@ const USAGE: Record<string, string> = {
   rollback: 'molt rollback',
   ready: 'molt ready',
   blocked: 'molt blocked [--json]',
+  block: 'molt block VERSION [--reason TEXT]',
   unblock: 'molt unblock VERSION',
   health: 'molt health',
 };
@@ -160,6 +161,29 @@ async function unblock(argv: string[]): Promise<number> {
   return 0;
 }
 
+async function block(argv: string[]): Promise<number> {
+  // --reason takes a value; parseArgs takes flags only.
+  let reason: string | undefined;
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--reason') {
+      reason = argv[++i];
+      if (reason === undefined) throw new UsageError('--reason needs a value');
+    } else if (a.startsWith('--reason=')) reason = a.slice('--reason='.length);
+    else rest.push(a);
+  }
+  const { args } = parseArgs('block', rest, [], 1);
+  const version = args[0];
+  if (version === undefined) throw new UsageError('VERSION is required');
+  const problem = versionProblem(version);
+  if (problem) throw new UsageError(`bad VERSION ${JSON.stringify(version)}: ${problem}`);
+  if (reason !== undefined && reason.length > 200) throw new UsageError('--reason is longer than 200 characters');
+  const now = await client().block(version, reason);
+  out(now ? `blocked ${version}: never installed until molt unblock ${version}\n` : `${version} was blocked already\n`);
+  return 0;
+}
+
 /** For Docker's HEALTHCHECK: the updater answers, the app service is up under a live
  *  supervisor (read from its supervise/ directory), and no update is failing. */
 async function health(argv: string[]): Promise<number> {
@@ -190,7 +214,7 @@ async function health(argv: string[]): Promise<number> {
   return 0;
 }
 
-const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = { status, check, update, rollback, ready, blocked, unblock, health };
+const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = { status, check, update, rollback, ready, blocked, block, unblock, health };
 
 export async function runControl(name: string, argv: string[]): Promise<number> {
   const cmd = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;

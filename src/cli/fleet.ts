@@ -1,8 +1,9 @@
 // `molt block VERSION --fleet`, `molt unblock VERSION --fleet`, `molt pause [--fleet]`,
 // `molt resume [--fleet]`: verdicts and the pause tag written straight to the registry
-// with the updater's own settings (MOLT_OCI, its credentials, MOLT_FLEET_KEY); the
+// (or, for block/unblock on GitHub, a release asset) with the updater's own settings
+// (MOLT_OCI and its credentials or MOLT_GITHUB and GITHUB_TOKEN, MOLT_FLEET_KEY); the
 // replicas see them at their next poll. Without --fleet, pause/resume is this replica's
-// $MOLT_HOME/paused and unblock goes to the running updater as before.
+// $MOLT_HOME/paused and block/unblock go to the running updater.
 import fs from 'node:fs';
 import os from 'node:os';
 import { writeFileAtomicSync } from '../common/atomic.js';
@@ -13,12 +14,15 @@ import { pauseFile } from '../update/fleet/fleet.js';
 import { RegistryClient } from '../update/oci/client.js';
 import { DIGEST_RE, parseReference } from '../update/oci/reference.js';
 import { OciSource } from '../update/sources/oci.js';
+import { GitHubSource } from '../update/sources/github.js';
+import { GitHubFleetBoard } from '../update/fleet/github-board.js';
+import { VersionStore } from '../update/store.js';
 import { loadTrustConfig } from '../update/trust/config.js';
 import { TrustConfigError } from '../update/trust/keys.js';
 import { UpdateError } from '../update/types.js';
 
 const USAGE: Record<string, string> = {
-  block: 'molt block VERSION --fleet [--reason TEXT]',
+  block: 'molt block VERSION [--fleet] [--reason TEXT]',
   unblock: 'molt unblock VERSION [--fleet] [--reason TEXT]',
   pause: 'molt pause [--fleet] [--reason TEXT]',
   resume: 'molt resume [--fleet]',
@@ -55,7 +59,8 @@ function setup(): Setup {
 }
 
 function board(s: Setup): VerdictBoard {
-  if (s.cfg.source.kind !== 'oci') throw new UsageError('--fleet needs an OCI source (MOLT_OCI): verdicts live in the registry');
+  if (s.cfg.source.kind === 'github') throw new UsageError('a fleet pause is not kept on GitHub: pause each replica with molt pause, or use an OCI source (docs/fleet.md)');
+  if (s.cfg.source.kind !== 'oci') throw new UsageError('--fleet needs an OCI or GitHub source (MOLT_OCI, MOLT_GITHUB): verdicts live there');
   const ref = parseReference(s.cfg.source.ref, { insecure: s.cfg.source.insecure });
   return new VerdictBoard(new RegistryClient(ref, { push: true }), { trust: s.fleet.trust, ...(s.fleet.key ? { key: s.fleet.key } : {}) });
 }
@@ -88,7 +93,23 @@ async function subjectOf(b: VerdictBoard, s: Setup, version: string): Promise<{ 
   throw new UsageError(`no release ${version} at ${b.client.ref.registry}/${b.client.ref.repository}`);
 }
 
+/** On GitHub: a verdict asset uploaded to the release of VERSION (its tag VERSION or vVERSION), with GITHUB_TOKEN. */
+async function githubVerdict(name: 'block' | 'unblock', s: Setup, version: string, reason: string | undefined): Promise<number> {
+  const src = s.cfg.source;
+  if (src.kind !== 'github') throw new Error('internal: not a GitHub source');
+  if (!src.token) throw new UsageError('--fleet on GitHub needs GITHUB_TOKEN with write access to the repository: verdicts are release assets');
+  const gh = new GitHubSource({ repo: src.repo, token: src.token, ...(src.apiUrl ? { baseUrl: src.apiUrl } : {}), store: new VersionStore(s.cfg.home) });
+  const r = (await gh.list()).releases.find((x) => x.version === version || x.tag === version);
+  if (!r) throw new UsageError(`no release ${version} in ${src.repo}`);
+  const b = new GitHubFleetBoard(gh.fleetPort(), { trust: s.fleet.trust, ...(s.fleet.key ? { key: s.fleet.key } : {}) });
+  const kind = name === 'block' ? 'blocked' : 'unblocked';
+  const at = await b.write(r, { kind, subject: await b.subject(r), version: r.version, reason: reason ?? `molt ${name} --fleet`, replica: s.fleet.replica, time: new Date().toISOString() });
+  process.stdout.write(`${kind} ${r.version} (${r.tag}, asset ${at}) for the fleet\n`);
+  return 0;
+}
+
 async function verdict(name: 'block' | 'unblock', s: Setup, version: string, reason: string | undefined): Promise<number> {
+  if (s.cfg.source.kind === 'github') return githubVerdict(name, s, version, reason);
   const b = board(s);
   const subject = await subjectOf(b, s, version);
   const kind = name === 'block' ? 'blocked' : 'unblocked';
@@ -115,8 +136,8 @@ async function pause(name: 'pause' | 'resume', s: Setup, fleet: boolean, reason:
 }
 
 export async function main(name: string, argv: string[]): Promise<number> {
-  // Without --fleet, unblock is the running updater's business, as before.
-  if (name === 'unblock' && !argv.includes('--fleet')) return (await import('./control.js')).runControl('unblock', argv);
+  // Without --fleet, block and unblock are the running updater's business.
+  if ((name === 'block' || name === 'unblock') && !argv.includes('--fleet')) return (await import('./control.js')).runControl(name, argv);
   if (argv.includes('-h') || argv.includes('--help')) {
     process.stdout.write(`usage: ${USAGE[name]}\n`);
     return 0;
@@ -126,10 +147,6 @@ export async function main(name: string, argv: string[]): Promise<number> {
     o = parse(name, argv);
   } catch (err) {
     process.stderr.write(`molt ${name}: ${(err as Error).message}\nusage: ${USAGE[name]}\n`);
-    return 2;
-  }
-  if (name === 'block' && !o.fleet) {
-    process.stderr.write(`molt block: only --fleet is supported (a replica blocks a release itself when its trial fails; molt rollback blocks the running one)\nusage: ${USAGE.block}\n`);
     return 2;
   }
   try {

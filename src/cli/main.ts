@@ -24,7 +24,7 @@ const commands: Record<string, Command> = {
   ready: { summary: 'ready   tell molt the app is ready (ends its trial)', load: () => control('ready') },
   blocked: { summary: 'blocked   list blocked versions and why', load: () => control('blocked') },
   unblock: { summary: 'unblock VERSION [--fleet]   lift a block (--fleet: for every replica, through the registry)', load: () => fleet('unblock') },
-  block: { summary: 'block VERSION --fleet   block a release for every replica (a verdict in the registry)', load: () => fleet('block') },
+  block: { summary: 'block VERSION [--fleet]   never install a release (--fleet: for every replica, through the registry)', load: () => fleet('block') },
   pause: { summary: 'pause [--fleet]   stop applying updates (still checking), here or for the fleet', load: () => fleet('pause') },
   resume: { summary: 'resume [--fleet]   apply updates again', load: () => fleet('resume') },
   health: { summary: 'health   exit 0 when the supervisor and the app are up (for HEALTHCHECK)', load: () => control('health') },
@@ -39,7 +39,7 @@ function control(name: string): Promise<{ main: (argv: string[]) => Promise<numb
   return import('./control.js').then((m) => ({ main: (argv: string[]) => m.runControl(name, argv) }));
 }
 
-/** Fleet verdicts and pausing (fleet.ts); unblock without --fleet goes on to control.ts. */
+/** Fleet verdicts and pausing (fleet.ts); block and unblock without --fleet go on to control.ts. */
 function fleet(name: string): Promise<{ main: (argv: string[]) => Promise<number> }> {
   return import('./fleet.js').then((m) => ({ main: (argv: string[]) => m.main(name, argv) }));
 }

@@ -81,6 +81,8 @@ export interface MoltClient {
   blocked(): Promise<BlockedEntry[]>;
   /** false when the version was not blocked. */
   unblock(version: string): Promise<boolean>;
+  /** Block `version` by hand; false when it was blocked already. A refusal (the running version) throws MoltError 'refused'. */
+  block(version: string, reason?: string): Promise<boolean>;
   /** GET /healthz: ok, or the one-line reason it is not. */
   health(): Promise<{ ok: boolean; error?: string }>;
   /** Poll status until the action is no longer running; resolves with it finished ('done' or 'failed'). */
@@ -199,6 +201,10 @@ export function connect(opts: ConnectOptions = {}): MoltClient {
         if (err instanceof MoltError && err.status === 404) return false;
         throw err;
       }
+    },
+    async block(version: string, reason?: string) {
+      const r = await call<{ already?: boolean }>('PUT', `/api/blocked/${encodeURIComponent(version)}`, reason === undefined ? {} : { reason });
+      return r?.already !== true;
     },
     async health() {
       const r = await request('GET', '/healthz');

@@ -22,6 +22,8 @@ import type { TufTrustRoot } from './trust/tuf.js';
 import { readFleetConfig, type FleetConfig } from './fleet/config.js';
 import { Fleet } from './fleet/fleet.js';
 import { VerdictBoard } from './fleet/board.js';
+import { OciFleetBoard } from './fleet/boards.js';
+import { GitHubFleetBoard } from './fleet/github-board.js';
 import { RegistryClient } from './oci/client.js';
 import { UpdaterCore } from './core.js';
 import { SelfUpdater } from './self/updater.js';
@@ -47,16 +49,20 @@ export function makeSource(cfg: UpdaterConfig, store: VersionStore): ReleaseSour
   throw new Error('internal: unknown source kind');
 }
 
-/** The fleet over an OCI source's registry; other sources keep the local pause and the rollout spread alone (no waves without verdicts). */
+/** The fleet over an OCI source's registry, or a GitHub source's release assets; a release directory keeps the local pause and the rollout spread alone. */
 export function makeFleet(fc: FleetConfig, source: ReleaseSource, cfg: Pick<UpdaterConfig, 'home' | 'httpTimeoutMs'>): Fleet {
+  if (source instanceof GitHubSource) {
+    // Verdicts are read with or without a token (assets are public on a public repository); written with one.
+    return new Fleet(fc, new GitHubFleetBoard(source.fleetPort(), { trust: fc.trust, ...(fc.key ? { key: fc.key } : {}) }), cfg.home);
+  }
   if (!(source instanceof OciSource)) {
-    if (fc.mode === 'write' || fc.canaryShare > 0) log.warn('MOLT_FLEET and MOLT_CANARY need an OCI source (verdicts live in the registry); the rollout spread alone applies', { source: source.description });
+    if (fc.mode === 'write' || fc.canaryShare > 0) log.warn('MOLT_FLEET and MOLT_CANARY need an OCI or GitHub source (verdicts live there); the rollout spread alone applies', { source: source.description });
     return new Fleet({ ...fc, canaryShare: 0, mode: 'off' }, undefined, cfg.home);
   }
   const t = cfg.httpTimeoutMs;
   // Verdicts are advisory: one retry, not the source's four, so a failing registry never holds an update long.
   const client = new RegistryClient(source.ref, { push: fc.mode === 'write', retries: 1, ...(t !== undefined ? { timeoutMs: t, idleMs: t } : {}) });
-  return new Fleet(fc, new VerdictBoard(client, { trust: fc.trust, ...(fc.key ? { key: fc.key } : {}) }), cfg.home);
+  return new Fleet(fc, new OciFleetBoard(new VerdictBoard(client, { trust: fc.trust, ...(fc.key ? { key: fc.key } : {}) })), cfg.home);
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -187,6 +187,11 @@ async function stageAndMaybeApply(c: UpdaterCore, release: Release): Promise<str
     c.gateTimer = setTimeout(() => reevaluateStaged(c), Math.min(Math.max(g.retryMs, 1000), c.cfg.intervalMs));
     return `${release.version} staged: ${g.why}`;
   }
+  // Blocked by hand (molt block) after this poll chose it: staged, never applied.
+  if (c.j.isBlocked(release.version)) {
+    await c.enter('idle', null);
+    return `${release.version} was blocked meanwhile; not applied`;
+  }
   c.waiting = undefined;
   log.debug('gate open', { version: release.version, why: g.why });
   return apply(c);

@@ -4,7 +4,7 @@
 // This class is the updater's face (UpdaterControl for the API, start/stop for
 // `molt updater`); the work is in one file per concern over UpdaterCore:
 // poll.ts, stage.ts, apply.ts, trial.ts, rollback.ts, recover.ts, watch.ts, bundled.ts.
-import type { ActionInfo, BlockedEntry, UpdaterControl, UpdaterStatus } from '../api/types.js';
+import type { ActionInfo, BlockedEntry, BlockResult, UpdaterControl, UpdaterStatus } from '../api/types.js';
 import { errMessage, log, UpdaterCore, type UpdaterDeps } from './core.js';
 import { isResting } from './phases.js';
 import { check, choose, runNamedUpdate, scheduleCheck } from './poll.js';
@@ -178,5 +178,32 @@ export class Updater implements UpdaterControl {
     // It may be the newest release again.
     scheduleCheck(c, 0);
     return true;
+  }
+
+  /**
+   * `molt block VERSION`: the same block a failed trial leaves (state.json, an event, pruned first),
+   * with a reason saying a person did it. The running version is refused: blocking it would not stop
+   * it, and `molt rollback` is what goes back and blocks it. So is a version an update is applying now.
+   */
+  async block(version: string, reason?: string): Promise<BlockResult> {
+    const c = this.c;
+    if (version === c.d.store.current()) return { result: 'refused', error: `${version} is the running version: molt rollback goes back to the previous one and blocks it` };
+    const t = c.j.state.target;
+    const busy = c.holder('update');
+    if (busy?.version === version || (t?.version === version && !isResting(c.j.state.phase))) {
+      return { result: 'refused', error: `an update to ${version} is under way; if it commits, molt rollback blocks it` };
+    }
+    if (c.j.isBlocked(version)) return { result: 'already' };
+    const why = `blocked by hand${reason ? `: ${reason}` : ''}`;
+    c.j.block(version, why);
+    c.failures.delete(version);
+    c.event({ event: 'block', version, detail: why });
+    log.warn('blocked by hand', { version, ...(reason ? { reason } : {}) });
+    // A release staged and waiting (a rollout gate) is dropped: staged -> idle, as when the fleet blocks it.
+    if (!busy && c.j.state.phase === 'staged' && t?.version === version) await c.enter('idle', null);
+    else await c.save();
+    // What waited (a gate, a manual policy's hint) is decided again without it.
+    scheduleCheck(c, 0);
+    return { result: 'blocked' };
   }
 }

@@ -2,7 +2,7 @@
 // finishes after a tick, an update walks the phases (with download progress) to a trial
 // that commits or rolls back, a rollback swaps versions. The control plane's tests run
 // against it so that they need no release source, no store and no app.
-import type { ActionInfo, BlockedEntry, HistoryEntry, ReleaseInfo, TrialInfo, UpdatePhase, UpdaterControl, UpdaterStatus } from '../../src/api/types.js';
+import type { ActionInfo, BlockedEntry, BlockResult, HistoryEntry, ReleaseInfo, TrialInfo, UpdatePhase, UpdaterControl, UpdaterStatus } from '../../src/api/types.js';
 
 export interface FakeOptions {
   /** Length of one step of an action; default 20 ms. */
@@ -303,6 +303,14 @@ export class FakeUpdater implements UpdaterControl {
     this.history.push({ at: iso(), event: 'unblock', version });
     this.available = this.newest();
     return true;
+  }
+
+  async block(version: string, reason?: string): Promise<BlockResult> {
+    if (version === this.current) return { result: 'refused', error: `${version} is the running version` };
+    if (this.blockedList.some((b) => b.version === version)) return { result: 'already' };
+    this.blockedList.push({ version, reason: `blocked by hand${reason ? `: ${reason}` : ''}`, at: iso() });
+    this.history.push({ at: iso(), event: 'block', version });
+    return { result: 'blocked' };
   }
 
   /** Everything a refused request must leave alone. */

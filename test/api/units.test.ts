@@ -9,7 +9,7 @@ import { RestartCounter, StatusCounter, createMetrics } from '../../src/api/metr
 import { browserProblem, matchRoute } from '../../src/api/server.js';
 import { DeliveryLog, deliveryIdValid } from '../../src/api/trigger.js';
 import type { ActionInfo, ServiceInfo, UpdaterStatus } from '../../src/api/types.js';
-import { credentialInQuery, parseJsonObject, splitTarget, versionProblem } from '../../src/api/validate.js';
+import { blockReason, credentialInQuery, parseJsonObject, splitTarget, versionProblem } from '../../src/api/validate.js';
 import { ProgressReporter, formatBlocked, formatStatus, progressBar, rel, span } from '../../src/cli/control-format.js';
 
 const NOW = Date.parse('2026-03-01T12:00:00Z');
@@ -20,6 +20,18 @@ function status(extra: Partial<UpdaterStatus> = {}): UpdaterStatus {
 }
 
 describe('validate', () => {
+  test('blockReason: an optional one-line reason; unknown fields and long or non-string reasons refused', () => {
+    assert.equal(blockReason({}), undefined);
+    assert.equal(blockReason({ reason: '  bad\n migration ' }), 'bad migration');
+    assert.deepEqual(blockReason({ reason: 7 }), { problem: 'reason must be a string of at most 200 characters' });
+    assert.deepEqual(blockReason({ reason: 'x'.repeat(201) }), { problem: 'reason must be a string of at most 200 characters' });
+    assert.match((blockReason({ why: 'x' }) as { problem: string }).problem, /unknown field "why"/);
+  });
+  test('matchRoute: PUT and DELETE /api/blocked/VERSION are two routes; another method gets 405 naming both', () => {
+    assert.deepEqual(matchRoute('PUT', '/api/blocked/1.2.0'), { name: 'block', params: ['1.2.0'] });
+    assert.deepEqual(matchRoute('DELETE', '/api/blocked/1.2.0'), { name: 'unblock', params: ['1.2.0'] });
+    assert.deepEqual(matchRoute('POST', '/api/blocked/1.2.0'), { status: 405, allow: 'DELETE, PUT' });
+  });
   test('versionProblem accepts release names and refuses what could walk the file system', () => {
     for (const ok of ['1.2.3', 'v1.2.3', '1.0.0-rc.1+build.5', 'sha256:abcdef0123', '2024_01_05']) assert.equal(versionProblem(ok), undefined, ok);
     assert.match(versionProblem('../x')!, /separator/);

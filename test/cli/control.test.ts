@@ -174,6 +174,20 @@ describe('molt control commands', () => {
     assert.equal(again.err, 'molt: 1.2.0 is not blocked\n');
   });
 
+  test('block by hand: blocked with its reason, once; the running version refused in one line', async () => {
+    const b = await molt(['block', '1.1.0', '--reason', 'bad migration'], env);
+    assert.equal(b.code, 0, b.err);
+    assert.equal(b.out, 'blocked 1.1.0: never installed until molt unblock 1.1.0\n');
+    const list = JSON.parse((await molt(['blocked', '--json'], env)).out) as { version: string; reason: string }[];
+    assert.equal(list.find((x) => x.version === '1.1.0')?.reason, 'blocked by hand: bad migration');
+    assert.equal((await molt(['block', '1.1.0'], env)).out, '1.1.0 was blocked already\n');
+    const running = await molt(['block', '1.3.0'], env);
+    assert.equal(running.code, 1);
+    assert.equal(running.err, 'molt: 1.3.0 is the running version\n');
+    assert.equal((await molt(['block'], env)).code, 2);
+    assert.equal((await molt(['unblock', '1.1.0'], env)).code, 0);
+  });
+
   test('ready without a trial is fine (exit 0, says so)', async () => {
     const r = await molt(['ready'], env);
     assert.equal(r.code, 0);

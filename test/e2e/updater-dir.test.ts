@@ -95,6 +95,28 @@ describe('updater with a local release directory', () => {
     assert.equal((await s.status())?.current, '1.3.0', 'unblocking an older version never downgrades by itself');
   });
 
+  test('molt block VERSION: the running version is refused in one line; another is blocked by hand and never taken', async () => {
+    const env = { MOLT_SOCKET: s.socket };
+    const running = molt(['block', '1.3.0'], env);
+    assert.equal(running.status, 1);
+    assert.equal(running.stderr, 'molt: 1.3.0 is the running version: molt rollback goes back to the previous one and blocks it\n');
+    assert.ok(!(await s.status())?.blocked.some((b) => b.version === '1.3.0'));
+    const r = molt(['block', '1.5.0', '--reason', 'bad  migration'], env);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'blocked 1.5.0: never installed until molt unblock 1.5.0\n');
+    assert.equal(molt(['block', '1.5.0'], env).stdout, '1.5.0 was blocked already\n');
+    s.publish('1.5.0');
+    const check = molt(['check'], env);
+    assert.equal(check.status, 0, check.stderr);
+    const st = await s.status();
+    assert.equal(st?.current, '1.3.0');
+    assert.equal(st?.available, undefined, 'a release blocked by hand is not offered');
+    assert.equal(st?.blocked.find((b) => b.version === '1.5.0')?.reason, 'blocked by hand: bad migration');
+    assert.ok(st?.history.some((h) => h.event === 'block' && h.version === '1.5.0'));
+    assert.ok(!st?.history.some((h) => h.event === 'update' && h.version === '1.5.0'));
+    assert.ok(JSON.parse(fs.readFileSync(path.join(s.home, 'state.json'), 'utf8')).blocked.some((b: { version: string }) => b.version === '1.5.0'), 'in state.json');
+  });
+
   test('a release whose run exits at once (never seen running by a poll) is rolled back for its crashes, not left to the trial cap', async () => {
     s.publish('1.4.0', 'exit');
     const st = await blockedAndIdle('1.4.0');

@@ -133,6 +133,8 @@ export class FakeGitHub {
   trickleStorage?: { bytes: number; everyMs: number };
   /** When set, list requests get this body with status 200 and a JSON content type. */
   malformedBody?: string;
+  /** When set, an upload with the token gets 403 (a token that may read, not write), as GitHub answers. */
+  uploadDenied = false;
   private rels: Rel[] = [];
   private nextId = 1000;
   /** GitHub artifact attestations (Sigstore bundles) by subject digest `sha256:<hex>`. */
@@ -234,6 +236,8 @@ export class FakeGitHub {
       url: `${repoUrl}/releases/${rel.id}`,
       html_url: `https://github.com/${this.owner}/${this.repo}/releases/tag/${encodeURIComponent(rel.spec.tag)}`,
       assets_url: `${repoUrl}/releases/${rel.id}/assets`,
+      // GitHub's is on uploads.github.com; here the API server takes uploads too.
+      upload_url: `${repoUrl}/releases/${rel.id}/assets{?name,label}`,
       id: rel.id,
       node_id: `RE_${rel.id}`,
       tag_name: rel.spec.tag,
@@ -365,6 +369,9 @@ export class FakeGitHub {
       return send(200, JSON.stringify({ attestations: found.map((bundle) => ({ bundle, repository_id: this.repoId })) }));
     } else return error(404, 'Not Found');
 
+    const upload = /^(\d+)\/assets$/.exec(route);
+    if (req.method === 'POST' && upload) return this.upload(req, url, Number(upload[1]), entry.authorized, send, error);
+
     let status = 200;
     let payload: unknown;
     const extra: Record<string, string> = {};
@@ -415,6 +422,38 @@ export class FakeGitHub {
       return send(304, undefined, extra, !entry.authorized);
     }
     send(status, body, extra);
+  }
+
+  /** POST /repos/{o}/{r}/releases/{id}/assets?name=: the token only (401 without, 403 when denied); 422 for a name taken, as GitHub answers. */
+  private upload(req: http.IncomingMessage, url: URL, releaseId: number, authorized: boolean, send: (s: number, b: string) => void, error: (s: number, m: string) => void): void {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      if (!authorized) return error(401, 'Requires authentication');
+      if (this.uploadDenied) return error(403, 'Resource not accessible by personal access token');
+      const rel = this.rels.find((r) => r.id === releaseId);
+      if (!rel) return error(404, 'Not Found');
+      const name = url.searchParams.get('name') ?? '';
+      if (!name) return error(422, 'Validation Failed');
+      if (rel.assets.some((a) => a.spec.name === name)) {
+        return send(422, JSON.stringify({ message: 'Validation Failed', errors: [{ resource: 'ReleaseAsset', code: 'already_exists', field: 'name' }], status: '422' }));
+      }
+      const data = Buffer.concat(chunks);
+      const asset: Asset = { id: this.nextId++, spec: { name, data, contentType: String(req.headers['content-type'] ?? 'application/octet-stream') }, data };
+      rel.assets.push(asset);
+      this.uploads.push({ release: rel.spec.tag, name, data });
+      send(201, JSON.stringify(this.assetJson(asset, rel)));
+    });
+  }
+
+  /** Assets uploaded through the API, in order. */
+  readonly uploads: { release: string; name: string; data: Buffer }[] = [];
+
+  /** Add an asset to release `tag` as if uploaded (a test's own garbage verdict). */
+  addAsset(tag: string, spec: FakeAssetSpec): void {
+    const rel = this.rels.find((r) => r.spec.tag === tag);
+    if (!rel) throw new Error(`no release ${tag}`);
+    rel.assets.push({ id: this.nextId++, spec, data: Buffer.from(spec.data) });
   }
 
   // ---- storage host ----

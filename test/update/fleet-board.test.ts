@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setLogSink } from '../../src/common/log.js';
 import { VerdictBoard } from '../../src/update/fleet/board.js';
+import { OciFleetBoard } from '../../src/update/fleet/boards.js';
 import { Fleet } from '../../src/update/fleet/fleet.js';
 import { ANN_VERDICT, encodeVerdict, foldVerdicts, VERDICT_TYPE, type Verdict } from '../../src/update/fleet/verdict.js';
 import { RegistryClient } from '../../src/update/oci/client.js';
@@ -100,7 +101,7 @@ describe('fleet board on a real registry', { timeout: 120_000 }, () => {
     const lines: string[] = [];
     setLogSink((l) => lines.push(l));
     try {
-      const fleet = new Fleet({ mode: 'write', replica: 'web-1', canaryShare: 0, needCommits: 1, trust: none }, board(repo, { host: `127.0.0.1:${proxy.port}` }), work);
+      const fleet = new Fleet({ mode: 'write', replica: 'web-1', canaryShare: 0, needCommits: 1, trust: none }, new OciFleetBoard(board(repo, { host: `127.0.0.1:${proxy.port}` })), work);
       await fleet.share({ version: '1.0.0', tag: '1.0.0', prerelease: false, digest: subject.digest, locator: {} }, 'blocked', 'crashed');
     } finally {
       setLogSink((l) => process.stderr.write(l + '\n'));

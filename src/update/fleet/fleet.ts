@@ -6,9 +6,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { logger } from '../../common/log.js';
 import { statusOf } from '../oci/errors.js';
-import type { Descriptor } from '../oci/manifest.js';
 import type { Release } from '../types.js';
-import type { VerdictBoard } from './board.js';
+import type { FleetBoard } from './boards.js';
 import type { FleetConfig } from './config.js';
 import { foldVerdicts, type FleetView, type VerdictKind } from './verdict.js';
 import { isCanary } from './wave.js';
@@ -24,12 +23,11 @@ export class Fleet {
   readonly canary: boolean;
   /** The fleet's pause as last read (status shows it). */
   fleetPaused = false;
-  private readonly digests = new Map<string, string>();
   private lastReadError: string | undefined;
 
   constructor(
     readonly cfg: FleetConfig,
-    readonly board: VerdictBoard | undefined,
+    readonly board: FleetBoard | undefined,
     readonly home: string,
   ) {
     this.canary = isCanary(cfg.replica, cfg.canaryShare);
@@ -50,23 +48,11 @@ export class Fleet {
     return undefined;
   }
 
-  /** The release manifest's digest: the source's, else a HEAD of its tag (once per version). */
-  private async digestOf(release: Release, signal?: AbortSignal): Promise<string> {
-    if (release.digest) return release.digest;
-    const known = this.digests.get(release.version);
-    if (known) return known;
-    this.board!.requests++;
-    const head = await this.board!.client.headManifest(release.tag, signal);
-    if (this.digests.size > 100) this.digests.clear();
-    this.digests.set(release.version, head.digest);
-    return head.digest;
-  }
-
   /** The fleet's view of `release`; undefined when verdicts are off or cannot be read now. */
   async view(release: Release, signal?: AbortSignal): Promise<FleetView | undefined> {
     if (!this.reads) return undefined;
     try {
-      const v = foldVerdicts(await this.board!.read(await this.digestOf(release, signal), signal));
+      const v = foldVerdicts(await this.board!.read(release, signal));
       this.lastReadError = undefined;
       return v;
     } catch (err) {
@@ -90,15 +76,12 @@ export class Fleet {
   async share(release: Release, kind: Extract<VerdictKind, 'blocked' | 'committed'>, reason: string, signal?: AbortSignal): Promise<void> {
     if (this.cfg.mode !== 'write' || !this.board) return;
     try {
-      const digest = await this.digestOf(release, signal);
-      // Enough is listed already (a block, or enough commits): the index stays small however large the fleet.
-      const seen = foldVerdicts(await this.board.read(digest, signal));
+      // Enough is listed already (a block, or enough commits): the list stays small however large the fleet.
+      const seen = foldVerdicts(await this.board.read(release, signal));
       if (kind === 'committed' && seen.commits >= Math.max(this.cfg.needCommits, MAX_SHARED_COMMITS)) return;
       if (kind === 'blocked' && seen.blocked) return;
-      this.board.requests++;
-      const head = await this.board.client.headManifest(digest, signal);
-      const subject: Descriptor = { mediaType: head.mediaType, digest, size: head.size ?? 0 };
-      const at = await this.board.write(subject, { kind, subject: digest, version: release.version, reason, replica: this.cfg.replica, time: new Date().toISOString() }, signal);
+      const subject = await this.board.subject(release, signal);
+      const at = await this.board.write(release, { kind, subject, version: release.version, reason, replica: this.cfg.replica, time: new Date().toISOString() }, signal);
       log.info('verdict shared', { version: release.version, kind, referrer: at });
     } catch (err) {
       const status = statusOf(err);

@@ -167,3 +167,11 @@ export async function readSmallAssetBytes(ctx: AssetContext, a: AssetInfo, tag: 
   }
   return buf;
 }
+
+/** What the fleet's GitHub board needs of the source: small assets read, assets uploaded (same limits and token). */
+export interface GitHubAssetPort {
+  repo: string;
+  read(a: AssetInfo, tag: string, signal?: AbortSignal): Promise<Buffer>;
+  /** POST the bytes to a release's upload_url as asset `name`; throws UpdateError (422 when the name is taken). */
+  upload(uploadUrl: string, name: string, bytes: Buffer, signal?: AbortSignal): Promise<void>;
+}

@@ -103,6 +103,9 @@ function prefer(cands: AssetInfo[], p: Platform): AssetInfo[] {
   return cands.filter((a) => holdsAny(a.name, osAliases(p.os)) && holdsAny(a.name, archAliases(p.arch)));
 }
 
+/** A fleet verdict uploaded to a release (fleet/github-board.ts): never the release's download. */
+export const VERDICT_ASSET_RE = /^molt-verdict-[A-Za-z0-9._-]+\.json$/;
+
 export type Selection = { ok: true; asset: AssetInfo } | { ok: false; reason: 'none' | 'ambiguous'; pattern: string; candidates: string[] };
 
 /**
@@ -110,7 +113,8 @@ export type Selection = { ok: true; asset: AssetInfo } | { ok: false; reason: 'n
  * our os and arch. Without: the .tar.gz/.tgz assets not meant for another platform; the single
  * one, or among several the one naming our os and arch.
  */
-export function selectAsset(assets: AssetInfo[], p: Platform, version: string, glob?: string): Selection {
+export function selectAsset(all: AssetInfo[], p: Platform, version: string, glob?: string): Selection {
+  const assets = all.filter((a) => !VERDICT_ASSET_RE.test(a.name));
   let cands: AssetInfo[];
   let pattern: string;
   if (glob) {

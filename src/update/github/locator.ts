@@ -10,6 +10,8 @@ export interface Locator {
   releaseId: number;
   tag: string;
   assets: AssetInfo[];
+  /** The release's upload_url (fleet verdicts are uploaded there); absent in older state.json. */
+  uploadUrl?: string;
 }
 
 export function parseLocator(l: Record<string, unknown>, repo: string): Locator {
@@ -19,8 +21,8 @@ export function parseLocator(l: Record<string, unknown>, repo: string): Locator 
   if (typeof l.tag !== 'string' || typeof l.releaseId !== 'number' || !Array.isArray(l.assets)) throw bad('tag, releaseId or assets missing');
   try {
     // Reuse the release parser's checks for the stored asset list.
-    const r = parseRelease({ id: l.releaseId, tag_name: l.tag, draft: false, prerelease: false, assets: l.assets }, 'locator');
-    return { source: 'github', repo, releaseId: r.id, tag: r.tag, assets: r.assets };
+    const r = parseRelease({ id: l.releaseId, tag_name: l.tag, draft: false, prerelease: false, assets: l.assets, upload_url: l.uploadUrl }, 'locator');
+    return { source: 'github', repo, releaseId: r.id, tag: r.tag, assets: r.assets, ...(r.uploadUrl ? { uploadUrl: r.uploadUrl } : {}) };
   } catch (e) {
     throw bad((e as Error).message);
   }

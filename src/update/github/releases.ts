@@ -13,6 +13,8 @@ export interface GhRelease {
   prerelease: boolean;
   publishedAt?: string;
   assets: AssetInfo[];
+  /** Where assets are uploaded (a URI template ending in {?name,label}); fleet verdicts only. */
+  uploadUrl?: string;
 }
 
 export class MalformedRelease extends Error {}
@@ -39,7 +41,7 @@ function parseAsset(a: unknown, where: string): AssetInfo {
 
 export function parseRelease(r: unknown, where: string): GhRelease {
   if (!isObj(r)) throw new MalformedRelease(`${where}: release is not an object`);
-  const { id, tag_name, name, draft, prerelease, published_at, assets } = r;
+  const { id, tag_name, name, draft, prerelease, published_at, assets, upload_url } = r;
   if (typeof id !== 'number' || !Number.isSafeInteger(id)) throw new MalformedRelease(`${where}: release id is not an integer`);
   if (typeof tag_name !== 'string' || tag_name === '') throw new MalformedRelease(`${where}: release ${id} has no tag_name`);
   const w = `${where} ${tag_name}`;
@@ -49,6 +51,7 @@ export function parseRelease(r: unknown, where: string): GhRelease {
   const out: GhRelease = { id, tag: tag_name, draft, prerelease, assets: assets.map((a) => parseAsset(a, w)) };
   if (typeof name === 'string' && name) out.name = name;
   if (typeof published_at === 'string') out.publishedAt = published_at;
+  if (typeof upload_url === 'string' && /^https?:\/\//.test(upload_url)) out.uploadUrl = upload_url;
   return out;
 }
 

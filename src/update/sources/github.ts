@@ -23,7 +23,7 @@ import { decide, type Headers, type RateLimitState, type RetryPolicy } from '../
 import { MalformedRelease, parseRelease, parseReleaseList, type GhRelease } from '../github/releases.js';
 import { versionFromTag } from '../github/tags.js';
 import { RateGate, messageOf, nowMs } from '../github/gate.js';
-import { openAsset, type AssetContext } from '../github/asset-stream.js';
+import { openAsset, readSmallAssetBytes, type AssetContext, type GitHubAssetPort } from '../github/asset-stream.js';
 import { parseLocator, type Locator } from '../github/locator.js';
 import { moltVersion } from '../../common/version.js';
 import { removeTree } from '../rmtree.js';
@@ -141,6 +141,19 @@ export class GitHubSource implements ReleaseSource {
     return this.gate.state();
   }
 
+  /** Reading and uploading release assets for the fleet's verdicts (fleet/github-board.ts), through this source's limits. */
+  fleetPort(): GitHubAssetPort {
+    return {
+      repo: this.repo,
+      read: (a, tag, signal) => readSmallAssetBytes(this.assetContext(), a, tag, signal, 'verdict asset'),
+      upload: async (uploadUrl, name, bytes, signal) => {
+        await this.als.run({ signal, fresh: 0, notModified: 0 }, () =>
+          this.octokit.request({ method: 'POST', url: uploadUrl, name, data: bytes, headers: { 'content-type': 'application/json', 'content-length': bytes.length } }),
+        );
+      },
+    };
+  }
+
   private assetContext(): AssetContext {
     return { repo: this.repo, apiOrigin: this.apiOrigin, token: this.token, timeoutMs: this.timeoutMs, idleTimeoutMs: this.idleTimeoutMs, retry: this.retry, random: this.random, gate: this.gate };
   }
@@ -224,7 +237,7 @@ export class GitHubSource implements ReleaseSource {
       return [];
     }
     const sel = selectAsset(r.assets, this.platform, version, this.opts.asset);
-    const locator: Locator = { source: 'github', repo: this.repo, releaseId: r.id, tag: r.tag, assets: r.assets };
+    const locator: Locator = { source: 'github', repo: this.repo, releaseId: r.id, tag: r.tag, assets: r.assets, ...(r.uploadUrl ? { uploadUrl: r.uploadUrl } : {}) };
     const rel: Release = { version, tag: r.tag, prerelease: r.prerelease, locator: locator as unknown as Record<string, unknown> };
     if (r.publishedAt) rel.publishedAt = r.publishedAt;
     if (sel.ok && sel.asset.digest) rel.digest = sel.asset.digest;
