@@ -1,7 +1,8 @@
 // What list() keeps in state.json to fetch a GitHub release later, and its check when read back.
-import { UpdateError } from '../types.js';
-import type { AssetInfo } from './assets.js';
-import { parseRelease } from './releases.js';
+import { UpdateError, type Release } from '../types.js';
+import { selectAsset, type AssetInfo, type Platform } from './assets.js';
+import { parseRelease, type GhRelease } from './releases.js';
+import { versionFromTag } from './tags.js';
 
 /** What list() keeps in state.json to fetch a release later. */
 export interface Locator {
@@ -26,4 +27,20 @@ export function parseLocator(l: Record<string, unknown>, repo: string): Locator 
   } catch (e) {
     throw bad((e as Error).message);
   }
+}
+
+/**
+ * A GitHub release as molt lists it, with the locator to fetch it later; undefined for a
+ * draft (never, even when a token with push access lets us see one), or why its tag is skipped. Pure.
+ */
+export function releaseOf(r: GhRelease, repo: string, platform: Platform, assetGlob?: string): Release | string | undefined {
+  if (r.draft) return undefined;
+  const version = versionFromTag(r.tag);
+  if (!version) return 'not usable as a version directory name';
+  const sel = selectAsset(r.assets, platform, version, assetGlob);
+  const locator: Locator = { source: 'github', repo, releaseId: r.id, tag: r.tag, assets: r.assets, ...(r.uploadUrl ? { uploadUrl: r.uploadUrl } : {}) };
+  const rel: Release = { version, tag: r.tag, prerelease: r.prerelease, locator: locator as unknown as Record<string, unknown> };
+  if (r.publishedAt) rel.publishedAt = r.publishedAt;
+  if (sel.ok && sel.asset.digest) rel.digest = sel.asset.digest;
+  return rel;
 }

@@ -4,6 +4,7 @@
 
 import type { AssetInfo } from './assets.js';
 import { parseDigestField } from './checksums.js';
+import { UpdateError } from '../types.js';
 
 export interface GhRelease {
   id: number;
@@ -18,6 +19,16 @@ export interface GhRelease {
 }
 
 export class MalformedRelease extends Error {}
+
+/** `parse()`'s MalformedRelease as the updater's one-line bad-input error. */
+export function checkedRelease<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (e) {
+    if (e instanceof MalformedRelease) throw new UpdateError(`malformed release JSON from ${e.message}`, 'bad-input');
+    throw e;
+  }
+}
 
 function isObj(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

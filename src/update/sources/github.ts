@@ -20,11 +20,10 @@ import type { VersionStore } from '../store.js';
 import { assetKind, archAliases, selectAsset, type AssetInfo, type Platform } from '../github/assets.js';
 import { checksumAssets, lookupChecksum, parseChecksumFile } from '../github/checksums.js';
 import { decide, type Headers, type RateLimitState, type RetryPolicy } from '../github/ratelimit.js';
-import { MalformedRelease, parseRelease, parseReleaseList, type GhRelease } from '../github/releases.js';
-import { versionFromTag } from '../github/tags.js';
+import { checkedRelease, parseRelease, parseReleaseList, type GhRelease } from '../github/releases.js';
 import { RateGate, messageOf, nowMs } from '../github/gate.js';
 import { openAsset, readSmallAssetBytes, type AssetContext, type GitHubAssetPort } from '../github/asset-stream.js';
-import { parseLocator, type Locator } from '../github/locator.js';
+import { parseLocator, releaseOf, type Locator } from '../github/locator.js';
 import { moltVersion } from '../../common/version.js';
 import { removeTree } from '../rmtree.js';
 import { apiError } from '../github/api-error.js';
@@ -170,7 +169,7 @@ export class GitHubSource implements ReleaseSource {
       });
       let n = 0;
       for await (const page of pages) {
-        found.push(...this.parsed(() => parseReleaseList(page.data, where)));
+        found.push(...checkedRelease(() => parseReleaseList(page.data, where)));
         if (++n >= (this.opts.maxPages ?? 10)) break;
       }
     });
@@ -200,7 +199,7 @@ export class GitHubSource implements ReleaseSource {
     const ctx: CallContext = { signal, fresh: 0, notModified: 0 };
     try {
       const res = await this.als.run(ctx, call);
-      const r = this.parsed(() => parseRelease(res.data, `GitHub ${this.repo} ${what}`));
+      const r = checkedRelease(() => parseRelease(res.data, `GitHub ${this.repo} ${what}`));
       return this.toRelease(r)[0];
     } catch (e) {
       if (e instanceof UpdateError && e.code === 'not-found') return undefined;
@@ -220,28 +219,10 @@ export class GitHubSource implements ReleaseSource {
     }
   }
 
-  private parsed<T>(fn: () => T): T {
-    try {
-      return fn();
-    } catch (e) {
-      if (e instanceof MalformedRelease) throw new UpdateError(`malformed release JSON from ${e.message}`, 'bad-input');
-      throw e;
-    }
-  }
-
   private toRelease(r: GhRelease): Release[] {
-    if (r.draft) return []; // never, even when a token with push access lets us see them
-    const version = versionFromTag(r.tag);
-    if (!version) {
-      log.warn('tag skipped', { repo: this.repo, tag: r.tag, why: 'not usable as a version directory name' });
-      return [];
-    }
-    const sel = selectAsset(r.assets, this.platform, version, this.opts.asset);
-    const locator: Locator = { source: 'github', repo: this.repo, releaseId: r.id, tag: r.tag, assets: r.assets, ...(r.uploadUrl ? { uploadUrl: r.uploadUrl } : {}) };
-    const rel: Release = { version, tag: r.tag, prerelease: r.prerelease, locator: locator as unknown as Record<string, unknown> };
-    if (r.publishedAt) rel.publishedAt = r.publishedAt;
-    if (sel.ok && sel.asset.digest) rel.digest = sel.asset.digest;
-    return [rel];
+    const rel = releaseOf(r, this.repo, this.platform, this.opts.asset);
+    if (typeof rel === 'string') log.warn('tag skipped', { repo: this.repo, tag: r.tag, why: rel });
+    return typeof rel === 'object' ? [rel] : [];
   }
 
   // ---- the request hook: gate, conditional request, time-out, retries ----
