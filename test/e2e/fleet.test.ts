@@ -14,7 +14,7 @@ import path from 'node:path';
 import type { UpdaterStatus } from '../../src/api/types.js';
 import { isCanary } from '../../src/update/fleet/wave.js';
 import { tmpdir } from '../helpers/molt.js';
-import { passThrough, startRegistry, startServer, type Registry, type TestServer } from '../helpers/registry.js';
+import { startRegistry, type Registry, type TestServer, readOnlyProxy } from '../helpers/registry.js';
 import { packHello, Stack } from './updater-stack.js';
 
 const SHARE = 0.25;
@@ -125,15 +125,7 @@ describe('fleet end to end: verdicts, canary wave, pause', { timeout: 300_000 },
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /no release 9\.9\.9/);
 
-    const proxy = await startServer(async (req, res) => {
-      if (req.method !== 'GET' && req.method !== 'HEAD') {
-        req.resume();
-        res.writeHead(403, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ errors: [{ code: 'DENIED', message: 'requested access to the resource is denied' }] }));
-        return;
-      }
-      await passThrough(reg.url, req, res);
-    });
+    const proxy = await readOnlyProxy(reg.url);
     servers.push(proxy);
     const denied = await stack.cli(['block', '1.0.0', '--fleet']);
     assert.equal(denied.code, 0, 'through the registry itself it works');

@@ -191,3 +191,16 @@ export function reply(res: http.ServerResponse, up: Upstream, body: Buffer = up.
 export async function passThrough(upstream: string, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   reply(res, await forward(upstream, req));
 }
+
+/** A proxy in front of `upstream` that reads as it does and refuses every write (403 DENIED), as a read-only credential would. */
+export function readOnlyProxy(upstream: string): Promise<TestServer> {
+  return startServer(async (req, res) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      req.resume();
+      res.writeHead(403, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ errors: [{ code: 'DENIED', message: 'requested access to the resource is denied' }] }));
+      return;
+    }
+    await passThrough(upstream, req, res);
+  });
+}

@@ -21,7 +21,7 @@ import { sha256Hex } from '../../src/update/oci/errors.js';
 import { publish } from '../../src/update/publish.js';
 import { parseTrustKey, type TrustKey } from '../../src/update/trust/keys.js';
 import { parseSigningKey, type SigningKey } from '../../src/update/trust/sign.js';
-import { passThrough, startRegistry, startServer, type Registry, type TestServer } from '../helpers/registry.js';
+import { startRegistry, type Registry, type TestServer, readOnlyProxy } from '../helpers/registry.js';
 import { tmpdir } from '../helpers/molt.js';
 
 const none = { required: false, keys: [] as TrustKey[] };
@@ -88,15 +88,7 @@ describe('fleet board on a real registry', { timeout: 120_000 }, () => {
 
   test('a registry that refuses writes (403): one warning line, nothing thrown, nothing written', async () => {
     const { repo, subject } = await release();
-    const proxy = await startServer(async (req, res) => {
-      if (req.method !== 'GET' && req.method !== 'HEAD') {
-        req.resume();
-        res.writeHead(403, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ errors: [{ code: 'DENIED', message: 'requested access to the resource is denied' }] }));
-        return;
-      }
-      await passThrough(reg.url, req, res);
-    });
+    const proxy = await readOnlyProxy(reg.url);
     servers.push(proxy);
     const lines: string[] = [];
     setLogSink((l) => lines.push(l));
