@@ -51,4 +51,22 @@ export class ControlScripts {
       });
     });
   }
+
+  /** control/<letter> in its turn; unless it exited 0, `signal()` sends the default signal (then `sent()` for t). */
+  signal(letter: string, signal: () => void, sent: () => void): void {
+    this.then(async () => {
+      if (await this.run(letter)) return;
+      signal();
+      if (letter === 't') sent();
+    });
+  }
+
+  /** runsv's stop: control/t may replace the stop signal (`term`); CONT always; then control/d or control/x. */
+  stop(want: string, term: () => void, cont: () => void): void {
+    this.then(async () => {
+      if (!(await this.run('t'))) term();
+      cont();
+      if (want === 'down' || want === 'exit') await this.run(want === 'down' ? 'd' : 'x');
+    });
+  }
 }

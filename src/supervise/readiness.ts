@@ -3,6 +3,7 @@
 // write end at that fd.
 import fs from 'node:fs';
 import net from 'node:net';
+import type { ChildProcess } from 'node:child_process';
 import { native } from '../common/native.js';
 
 export interface NotificationPipe {
@@ -27,4 +28,11 @@ export function openNotificationPipe(fd: number, onReady: () => void): Notificat
 /** The child holds the write end now: EOF when it closes it. */
 export function handedToChild(pipe: NotificationPipe | undefined): void {
   if (pipe) fs.closeSync(pipe.writeFd);
+}
+
+/** `timeout-up`: `expire()` when `child` is still `waiting()` `ms` after its start (0: never). */
+export function armTimeoutUp(child: ChildProcess, ms: number | undefined, waiting: () => boolean, expire: () => void): void {
+  if (!ms) return;
+  const timer = setTimeout(() => waiting() && expire(), ms);
+  child.once('exit', () => clearTimeout(timer));
 }

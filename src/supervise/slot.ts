@@ -17,7 +17,7 @@ import { deadline, retire, signalQuietly, spawnIn, stopWithGrace } from './spawn
 import { accountOf, spawnAsAccount } from './account.js';
 import { ControlScripts } from './control.js';
 import { HealthChecker } from './checker.js';
-import { handedToChild, openNotificationPipe } from './readiness.js';
+import { armTimeoutUp, handedToChild, openNotificationPipe } from './readiness.js';
 import { NextInstance } from './nextInstance.js';
 import type { Service } from './service.js';
 import type { BoundSocket } from './listen.js';
@@ -140,7 +140,7 @@ export class Slot {
         if (this.isLog || !this.control.applies()) return this.spawnRun(); // never for a logger, as runsv
         // runsv runs control/u before every start of run, and waits for it.
         this.spawnPending = true;
-        this.control.then(async () => {
+        return this.control.then(async () => {
           await this.control.run('u');
           this.spawnPending = false;
           if (this.state.phase !== 'run' || this.child) return; // stopped meanwhile
@@ -148,7 +148,6 @@ export class Slot {
           this.writeStatus();
           this.svc.env.onChange?.();
         });
-        return;
       case 'spawn-finish':
         return this.spawnFinish(a.code, a.signal);
       case 'stop':
@@ -157,12 +156,7 @@ export class Slot {
         const letter = event.type === 'control' && event.scripted ? event.letter : undefined;
         if (!letter) return this.kill(a.signal);
         // control/<letter> exiting 0 replaces the signal.
-        this.control.then(async () => {
-          if (await this.control.run(letter)) return;
-          this.kill(a.signal);
-          if (letter === 't') this.dispatch({ type: 'term-sent' });
-        });
-        return;
+        return this.control.signal(letter, () => this.kill(a.signal), () => this.dispatch({ type: 'term-sent' }));
       }
       case 'arm-throttle':
         return this.armThrottle();
@@ -208,17 +202,12 @@ export class Slot {
       this.cancelKill = stopWithGrace(pid, sig, graceMs, due);
       return;
     }
-    // runsv: control/t may replace the stop signal; CONT always; then control/d or control/x.
     this.cancelKill = deadline(graceMs, due);
-    const want = this.state.want;
-    this.control.then(async () => {
-      if (!(await this.control.run('t'))) {
-        this.kill(sig);
-        this.dispatch({ type: 'term-sent' });
-      }
-      this.kill('SIGCONT');
-      if (want === 'down' || want === 'exit') await this.control.run(want === 'down' ? 'd' : 'x');
-    });
+    const term = () => {
+      this.kill(sig);
+      this.dispatch({ type: 'term-sent' });
+    };
+    this.control.stop(this.state.want, term, () => this.kill('SIGCONT'));
   }
 
   /** Restart a running service (unhealthy, or not ready within timeout-up): a table event. */
@@ -304,12 +293,7 @@ export class Slot {
   /** `timeout-up`: a run that has not said ready (notification-fd) this long after its start is restarted. */
   private armTimeoutUp(child: ChildProcess): void {
     const ms = this.files.durationMs('timeout-up', 'ms');
-    if (!ms) return;
-    const timer = setTimeout(() => {
-      if (this.child !== child || this.health.ready) return;
-      this.heal(`not ready within timeout-up (${ms} ms), restarting`);
-    }, ms);
-    child.once('exit', () => clearTimeout(timer));
+    armTimeoutUp(child, ms, () => this.child === child && !this.health.ready, () => this.heal(`not ready within timeout-up (${ms} ms), restarting`));
   }
 
   /** The service's run reported ready on its notification fd. */
