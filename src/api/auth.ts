@@ -83,3 +83,24 @@ export function githubSignatureValid(secret: string, body: Buffer, header: strin
 export function githubSignature(secret: string, body: Buffer | string): string {
   return 'sha256=' + createHmac('sha256', secret).update(body).digest('hex');
 }
+
+/** Browsers on the same machine are the TCP listener's other danger: a page elsewhere may
+ *  POST to it (CSRF) or rebind its own DNS name to 127.0.0.1. A cross-origin request is
+ *  refused; without a token (loopback only) the Host must also name a loopback address. */
+export function browserProblem(host: string | undefined, origin: string | undefined, fetchSite: string | undefined, hasToken: boolean): string | undefined {
+  if (fetchSite === 'cross-site') return 'cross-site request refused';
+  if (origin !== undefined) {
+    let originHost: string | undefined;
+    try {
+      originHost = new URL(origin).host;
+    } catch {
+      originHost = undefined;
+    }
+    if (!host || originHost !== host.toLowerCase()) return 'cross-origin request refused';
+  }
+  if (!hasToken) {
+    const name = (host ?? '').replace(/:\d+$/, '').replace(/^\[|\]$/g, '').toLowerCase();
+    if (!isLoopbackHost(name)) return `Host ${JSON.stringify((host ?? '').slice(0, 100))} is not a loopback name; refused without MOLT_ADMIN_TOKEN`;
+  }
+  return undefined;
+}

@@ -6,7 +6,8 @@ import os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { logger } from '../common/log.js';
 import { UpdateError } from '../common/errors.js';
-import { adminProblem, bearerChecker, githubSignatureValid, isLoopbackHost, parseAdminAddr } from './auth.js';
+import { adminProblem, bearerChecker, browserProblem, githubSignatureValid, parseAdminAddr } from './auth.js';
+import { matchRoute, type Route } from './routes.js';
 import { guardConnections } from './guard.js';
 import { healthProblem } from './health.js';
 import { ApiError, readBody, sendError, sendJson, sendText } from './http.js';
@@ -55,44 +56,11 @@ export interface ApiHandle {
 
 type Via = 'unix' | 'tcp';
 
-interface Route {
-  name: string;
-  params: string[];
-}
 
 const NOTIFY_BODY_LIMIT = 1024 * 1024; // GitHub release payloads carry release notes
 /** Open connections per listener, and per remote address on TCP (a browser opens about 6). */
 const MAX_CONNECTIONS = 128;
 const MAX_PER_CLIENT = 16;
-
-/** The route table: path -> allowed methods. `:v` is one path segment. */
-const ROUTES: { pattern: RegExp; name: string; methods: string[] }[] = [
-  { pattern: /^\/$/, name: 'page', methods: ['GET', 'HEAD'] },
-  { pattern: /^\/healthz$/, name: 'healthz', methods: ['GET', 'HEAD'] },
-  { pattern: /^\/metrics$/, name: 'metrics', methods: ['GET', 'HEAD'] },
-  { pattern: /^\/api\/status$/, name: 'status', methods: ['GET', 'HEAD'] },
-  { pattern: /^\/api\/check$/, name: 'check', methods: ['POST'] },
-  { pattern: /^\/api\/update$/, name: 'update', methods: ['POST'] },
-  { pattern: /^\/api\/rollback$/, name: 'rollback', methods: ['POST'] },
-  { pattern: /^\/api\/ready$/, name: 'ready', methods: ['POST'] },
-  { pattern: /^\/api\/blocked$/, name: 'blocked', methods: ['GET', 'HEAD'] },
-  { pattern: /^\/api\/blocked\/(.*)$/, name: 'unblock', methods: ['DELETE'] },
-  { pattern: /^\/api\/blocked\/(.*)$/, name: 'block', methods: ['PUT'] },
-  { pattern: /^\/api\/notify$/, name: 'notify', methods: ['POST'] },
-];
-
-/** Match a raw path and method: a route, or the status to refuse with. */
-export function matchRoute(method: string, path: string): Route | { status: 404 | 405; allow?: string } {
-  // One path may have a route per method (PUT and DELETE /api/blocked/VERSION).
-  const allow: string[] = [];
-  for (const r of ROUTES) {
-    const m = r.pattern.exec(path);
-    if (!m) continue;
-    if (r.methods.includes(method)) return { name: r.name, params: m.slice(1) };
-    allow.push(...r.methods);
-  }
-  return allow.length ? { status: 405, allow: allow.join(', ') } : { status: 404 };
-}
 
 /** Map an exception from UpdaterControl to a status: refusals are the caller's to fix. */
 function ctlError(err: unknown): ApiError {
@@ -372,27 +340,6 @@ export async function startApi(ctl: UpdaterControl, opts: ApiOptions): Promise<A
       unlinkIfOurs(opts.socket, ino);
     },
   };
-}
-
-/** Browsers on the same machine are the TCP listener's other danger: a page elsewhere may
- *  POST to it (CSRF) or rebind its own DNS name to 127.0.0.1. A cross-origin request is
- *  refused; without a token (loopback only) the Host must also name a loopback address. */
-export function browserProblem(host: string | undefined, origin: string | undefined, fetchSite: string | undefined, hasToken: boolean): string | undefined {
-  if (fetchSite === 'cross-site') return 'cross-site request refused';
-  if (origin !== undefined) {
-    let originHost: string | undefined;
-    try {
-      originHost = new URL(origin).host;
-    } catch {
-      originHost = undefined;
-    }
-    if (!host || originHost !== host.toLowerCase()) return 'cross-origin request refused';
-  }
-  if (!hasToken) {
-    const name = (host ?? '').replace(/:\d+$/, '').replace(/^\[|\]$/g, '').toLowerCase();
-    if (!isLoopbackHost(name)) return `Host ${JSON.stringify((host ?? '').slice(0, 100))} is not a loopback name; refused without MOLT_ADMIN_TOKEN`;
-  }
-  return undefined;
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { APP_ROUTES, peerRouteProblem, socketDirForGroup } from '../../src/api/peer.js';
-import { matchRoute } from '../../src/api/server.js';
+import { matchRoute } from '../../src/api/routes.js';
 
 test('root and the socket\'s owner may do everything', () => {
   for (const route of ['rollback', 'unblock', 'ready', 'status']) {
