@@ -21,7 +21,7 @@ import { sha256Hex } from '../../src/update/oci/errors.js';
 import { publish } from '../../src/update/publish.js';
 import { parseTrustKey, type TrustKey } from '../../src/update/trust/keys.js';
 import { parseSigningKey, type SigningKey } from '../../src/update/trust/sign.js';
-import { startRegistry, type Registry, type TestServer, readOnlyProxy } from '../helpers/registry.js';
+import { passThrough, startRegistry, startServer, type Registry, type TestServer, readOnlyProxy } from '../helpers/registry.js';
 import { tmpdir } from '../helpers/molt.js';
 
 const none = { required: false, keys: [] as TrustKey[] };
@@ -84,6 +84,23 @@ describe('fleet board on a real registry', { timeout: 120_000 }, () => {
     await Promise.all(writers.map((r) => board(repo).write(subject, verdict(subject.digest, { kind: 'committed', replica: r }))));
     const got = await board(repo).read(subject.digest);
     assert.deepEqual(got.map((v) => v.replica).sort(), writers);
+  });
+
+  test('a 500 while reading the index (docker-registry, a tag being rewritten) costs a round, not the verdict', async () => {
+    const { repo, subject } = await release();
+    let failed = 0;
+    const proxy = await startServer(async (req, res) => {
+      if (req.method === 'GET' && req.url!.includes(`/manifests/${referrersTag(subject.digest)}`) && failed++ === 0) {
+        res.writeHead(500, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ errors: [{ code: 'UNKNOWN', message: 'unknown error' }] }));
+        return;
+      }
+      await passThrough(reg.url, req, res);
+    });
+    servers.push(proxy);
+    await board(repo, { host: `127.0.0.1:${proxy.port}` }).write(subject, verdict(subject.digest, { kind: 'blocked', replica: 'web-1' }));
+    assert.equal(failed > 1, true, 'the index was read again after the 500');
+    assert.deepEqual((await board(repo).read(subject.digest)).map((v) => v.replica), ['web-1']);
   });
 
   test('a registry that refuses writes (403): one warning line, nothing thrown, nothing written', async () => {

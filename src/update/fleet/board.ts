@@ -10,7 +10,7 @@ import { logger } from '../../common/log.js';
 import { UpdateError } from '../types.js';
 import { maybeManifest, pushSmall } from '../oci/attach.js';
 import type { RegistryClient } from '../oci/client.js';
-import { sha256Hex } from '../oci/errors.js';
+import { isTransient, sha256Hex } from '../oci/errors.js';
 import { discard, readBody, sleep as defaultSleep } from '../oci/http.js';
 import { MT, type Descriptor, type ImageIndex } from '../oci/manifest.js';
 import { addToReferrersIndex, buildReferrerManifest, parseReferrersIndex, referrersTag, repositoryName } from '../oci/referrers.js';
@@ -131,16 +131,25 @@ export class VerdictBoard {
     const tag = referrersTag(subject.digest);
     const rand = this.opts.random ?? Math.random;
     const wait = this.opts.sleep ?? defaultSleep;
+    let fault: unknown;
     for (let round = 0; round < WRITE_ROUNDS; round++) {
-      this.requests++;
-      const had = await maybeManifest(this.client, tag, signal);
-      const index = had?.manifest.kind === 'index' ? (had.manifest as ImageIndex) : undefined;
-      if (round > 0 && index?.manifests.some((d) => d.digest === put.digest)) return put.digest;
-      this.requests++;
-      await this.client.putManifest(tag, addToReferrersIndex(index, entry), MT.ociIndex, signal);
+      try {
+        this.requests++;
+        const had = await maybeManifest(this.client, tag, signal);
+        const index = had?.manifest.kind === 'index' ? (had.manifest as ImageIndex) : undefined;
+        if (round > 0 && index?.manifests.some((d) => d.digest === put.digest)) return put.digest;
+        this.requests++;
+        await this.client.putManifest(tag, addToReferrersIndex(index, entry), MT.ociIndex, signal);
+        fault = undefined;
+      } catch (err) {
+        // docker-registry answers 500 to a read of a tag another writer is rewriting: a round lost, not the write.
+        if (!isTransient(err)) throw err;
+        fault = err;
+      }
       // Another writer that read before this PUT may overwrite it: look again after a jittered moment.
       await wait(SETTLE_MS + Math.floor(rand() * SETTLE_MS * (round + 1)), signal);
     }
+    if (fault) throw fault;
     throw new UpdateError(`verdict ${put.digest} did not stay listed under ${tag} after ${WRITE_ROUNDS} rounds`, 'http');
   }
 
