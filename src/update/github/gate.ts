@@ -77,3 +77,16 @@ note(h: Headers | undefined): void {
   if (rl.remaining !== undefined) this.rate = rl;
 }
 }
+
+/** What Octokit's request hook passes and gets back (the source's hook reads these fields). */
+export interface OctoOptions {
+  headers: Record<string, string>;
+  request?: Record<string, unknown>;
+  [k: string]: unknown;
+}
+export interface OctoResponse {
+  status: number;
+  url: string;
+  headers: Record<string, string | number | undefined>;
+  data: unknown;
+}

@@ -21,7 +21,7 @@ import { assetKind, archAliases, selectAsset, type AssetInfo, type Platform } fr
 import { checksumAssets, lookupChecksum, parseChecksumFile } from '../github/checksums.js';
 import { decide, type Headers, type RateLimitState, type RetryPolicy } from '../github/ratelimit.js';
 import { checkedRelease, parseRelease, parseReleaseList, type GhRelease } from '../github/releases.js';
-import { RateGate, messageOf, nowMs } from '../github/gate.js';
+import { RateGate, messageOf, nowMs, type OctoOptions, type OctoResponse } from '../github/gate.js';
 import { openAsset, readSmallAssetBytes, type AssetContext, type GitHubAssetPort } from '../github/asset-stream.js';
 import { parseLocator, releaseOf, type Locator } from '../github/locator.js';
 import { moltVersion } from '../../common/version.js';
@@ -392,16 +392,4 @@ export class GitHubSource implements ReleaseSource {
       done();
     }
   }
-}
-
-interface OctoOptions {
-  headers: Record<string, string>;
-  request?: Record<string, unknown>;
-  [k: string]: unknown;
-}
-interface OctoResponse {
-  status: number;
-  url: string;
-  headers: Record<string, string | number | undefined>;
-  data: unknown;
 }
