@@ -13,6 +13,7 @@
 //   node bench/trust.mjs --reps 3
 //   node bench/trust.mjs --quick      2 runs, 20 MB (smoke test; not for RESULTS.md)
 //   node bench/trust.mjs --write      also write its section of bench/RESULTS.md
+//   node bench/trust.mjs --only none,minisign   a subset of the variants (not with --write)
 //
 // Each run is a child Node process with a fresh MOLT_HOME, timing fetch() only
 // (list() and the trust settings are loaded before the clock starts).
@@ -135,13 +136,26 @@ const bundle = sigstore.bundle([{ name: NAME, sha256 }], IDENTITY);
 const bundleFile = path.join(T, `${NAME}.sigstore.json`);
 fs.writeFileSync(bundleFile, bundle);
 
-const VARIANTS = [
+const ALL_VARIANTS = [
   { id: 'none', label: 'no signature check', env: {}, dir: releaseDir('none', {}) },
   { id: 'minisign', label: 'minisign, `<file>.minisig` (prehashed)', env: { MOLT_TRUST_KEYS: `${keys}/mini.pub` }, dir: releaseDir('minisign', { [`${NAME}.minisig`]: fs.readFileSync(`${tarball}.minisig`) }) },
   { id: 'minisign-sums', label: 'minisign over SHA256SUMS', env: { MOLT_TRUST_KEYS: `${keys}/mini.pub` }, dir: releaseDir('minisign-sums', { SHA256SUMS: sums, 'SHA256SUMS.minisig': fs.readFileSync(`${sumsFile}.minisig`) }) },
   { id: 'pem', label: 'PEM (openssl P-256) over SHA256SUMS', env: { MOLT_TRUST_KEYS: `${keys}/p256.pub` }, dir: releaseDir('pem', { SHA256SUMS: sums, 'SHA256SUMS.sig': fs.readFileSync(`${sumsFile}.sig`) }) },
   { id: 'sigstore', label: 'Sigstore bundle, `<file>.sigstore.json`', env: { MOLT_TRUST_IDENTITY: IDENTITY, MOLT_TRUST_ROOT: rootFile }, dir: releaseDir('sigstore', { [`${NAME}.sigstore.json`]: bundle }) },
 ];
+
+// --only none,minisign: a subset (never with --write: the section compares all five).
+const onlyArg = args.indexOf('--only');
+const only = onlyArg >= 0 ? new Set(String(args[onlyArg + 1]).split(',')) : undefined;
+if (only && write) {
+  process.stderr.write('bench: --only and --write do not go together\n');
+  process.exit(2);
+}
+const VARIANTS = ALL_VARIANTS.filter((v) => !only || only.has(v.id));
+if (!VARIANTS.some((v) => v.id === 'none')) {
+  process.stderr.write(`bench: --only must include none (the baseline); variants: ${ALL_VARIANTS.map((v) => v.id).join(', ')}\n`);
+  process.exit(2);
+}
 
 // ------------------------------------------------------------ runs
 

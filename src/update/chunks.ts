@@ -11,13 +11,17 @@ import { UpdateError } from './types.js';
 export const READ_BYTES = 1024 * 1024;
 export const INFLATE_BYTES = 1024 * 1024;
 
-/** The file's bytes as views of one buffer of `bufferBytes`. */
-export async function* fileChunks(file: string, opts: { bufferBytes?: number; signal?: AbortSignal } = {}): AsyncGenerator<Buffer> {
-  const buf = Buffer.allocUnsafe(opts.bufferBytes ?? READ_BYTES);
+/**
+ * The file's bytes as views of one buffer of `bufferBytes`, or, with `buffer`, of the buffer it gives
+ * for each read (the signature check's ring: trust/offthread.ts reads there to copy nothing).
+ */
+export async function* fileChunks(file: string, opts: { bufferBytes?: number; signal?: AbortSignal; buffer?: () => Buffer | Promise<Buffer> } = {}): AsyncGenerator<Buffer> {
+  const own = opts.buffer ? undefined : Buffer.allocUnsafe(opts.bufferBytes ?? READ_BYTES);
   const fh = await fs.promises.open(file, 'r');
   try {
     for (;;) {
       if (opts.signal?.aborted) throw new UpdateError(`reading ${file} aborted`, 'aborted');
+      const buf = own ?? (await opts.buffer!());
       const { bytesRead } = await fh.read(buf, 0, buf.length, null);
       if (bytesRead === 0) return;
       yield buf.subarray(0, bytesRead);

@@ -25,9 +25,15 @@ export interface DownloadOptions {
   onProgress?: (p: { bytes: number; total?: number }) => void;
   /**
    * Each chunk right after it is hashed (the signature check's hasher), which must be done with the
-   * buffer when it returns (it may be reused); a returned promise is awaited before the next chunk.
+   * buffer when it returns or, when it returns a promise, when that settles: the promise is awaited
+   * before the next chunk is asked for (the buffer may be reused then).
    */
   onChunk?: (chunk: Uint8Array) => Promise<void> | undefined | void;
+  /**
+   * false: no SHA-256 of the bytes (digest undefined), when nothing would compare it: the signature
+   * check's own digest (minisign's BLAKE2b-512, via onChunk) is then the only one computed.
+   */
+  sha256?: false;
 }
 
 const DIGEST_RE = /^sha256:([0-9a-f]{64})$/;
@@ -92,9 +98,12 @@ function releaseBody(body: DownloadOptions['body'], it: AsyncIterator<unknown> |
  * rename. Any failure removes `<dest>.part`; an existing `dest` is replaced only
  * by a verified file.
  */
-export async function downloadVerified(opts: DownloadOptions): Promise<{ digest: string; size: number }> {
+export async function downloadVerified(opts: DownloadOptions & { sha256?: undefined }): Promise<{ digest: string; size: number }>;
+export async function downloadVerified(opts: DownloadOptions): Promise<{ digest: string | undefined; size: number }>;
+export async function downloadVerified(opts: DownloadOptions): Promise<{ digest: string | undefined; size: number }> {
   const { body, dest, signal, onProgress } = opts;
   const wantHex = opts.expectedDigest !== undefined ? parseDigest(opts.expectedDigest) : undefined;
+  if (opts.sha256 === false && wantHex !== undefined) throw new Error('internal: an expected digest needs the download\'s sha256');
   const total = opts.expectedSize;
   if (total !== undefined && (!Number.isSafeInteger(total) || total < 0)) {
     throw new UpdateError(`bad expected size ${total} for ${dest}`, 'bad-input');
@@ -111,7 +120,7 @@ export async function downloadVerified(opts: DownloadOptions): Promise<{ digest:
     if (isNoSpace(err)) throw new UpdateError(`disk full creating ${part}`, 'disk-full');
     throw new UpdateError(`cannot create ${part}: ${(err as Error).message}`, 'bad-input');
   }
-  const hash = createHash('sha256');
+  const hash = opts.sha256 === false ? undefined : createHash('sha256');
   let bytes = 0;
   let it: AsyncIterator<Uint8Array> | undefined;
   let closed = false;
@@ -135,7 +144,7 @@ export async function downloadVerified(opts: DownloadOptions): Promise<{ digest:
       if (opts.maxBytes !== undefined && bytes > opts.maxBytes) {
         throw new UpdateError(`download of ${path.basename(dest)} exceeds the limit of ${opts.maxBytes} bytes`, 'hostile-archive');
       }
-      hash.update(chunk);
+      hash?.update(chunk);
       const wait = opts.onChunk?.(chunk);
       let off = 0;
       while (off < chunk.length) {
@@ -150,7 +159,7 @@ export async function downloadVerified(opts: DownloadOptions): Promise<{ digest:
     if (total !== undefined && bytes !== total) {
       throw new UpdateError(`download of ${path.basename(dest)} truncated: got ${bytes} of ${total} bytes`, 'integrity');
     }
-    const hex = hash.digest('hex');
+    const hex = hash?.digest('hex');
     if (wantHex !== undefined && hex !== wantHex) {
       throw new UpdateError(`digest mismatch for ${path.basename(dest)}: expected sha256:${wantHex}, got sha256:${hex}`, 'integrity');
     }
@@ -159,7 +168,7 @@ export async function downloadVerified(opts: DownloadOptions): Promise<{ digest:
     await fh.close();
     await fs.promises.rename(part, dest);
     fsyncDir(path.dirname(dest));
-    return { digest: `sha256:${hex}`, size: bytes };
+    return { digest: hex !== undefined ? `sha256:${hex}` : undefined, size: bytes };
   } catch (err) {
     releaseBody(body, it);
     if (!closed) await fh.close().catch(() => undefined);

@@ -61,7 +61,9 @@ describe('TrustHasher', () => {
     assert.equal(d.size, data.length);
     const without = new TrustHasher({ sha256: false });
     without.update(data);
-    assert.throws(() => without.finish(), /needs the caller's sha256/);
+    assert.equal(without.finish().sha256, undefined, 'no digest from nobody: none is made up');
+    const bad = new TrustHasher({ sha256: false });
+    assert.throws(() => bad.finish('sha256:' + callers), /not a sha256 digest/);
   });
 });
 

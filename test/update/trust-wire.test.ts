@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import { createRequire, syncBuiltinESMExports } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -94,6 +95,37 @@ describe('MOLT_DIR with MOLT_TRUST_KEYS', () => {
     const f = await src.fetch(await find(src, '1.0.0'), staging, { trust: trust() });
     assert.equal(f.trustedBy, keyId);
     assert.ok(fs.existsSync(path.join(f.dir, 'run')));
+  });
+
+  test('hash once: a tarball with only minisign\'s prehashed signature gets no SHA-256, only the BLAKE2b-512 it is signed over', async () => {
+    // Its own directory: a signed SHA256SUMS beside it would need the SHA-256 (to tell a renamed file).
+    const only = path.join(dir, 'rel-minisig-only');
+    fs.mkdirSync(only);
+    fs.writeFileSync(path.join(only, '5.0.0.tar.gz'), tgz([{ name: 'run', body: '#!/bin/sh\necho five\n', mode: 0o755 }]));
+    minisign(only, '-S', '-s', path.join(dir, 'trusted.key'), '-m', '5.0.0.tar.gz');
+    // Count the SHA-256 hashers made on this thread (the BLAKE2b-512 runs on a worker) through node:crypto's live exports.
+    const crypto = createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto');
+    const real = crypto.createHash;
+    let sha256 = 0;
+    crypto.createHash = ((alg: string, ...rest: []) => {
+      if (alg === 'sha256') sha256++;
+      return real.call(crypto, alg, ...rest);
+    }) as typeof real;
+    syncBuiltinESMExports();
+    try {
+      const onlySrc = new LocalDirSource(only);
+      const f = await onlySrc.fetch(await find(onlySrc, '5.0.0'), staging, { trust: trust() });
+      assert.equal(f.trustedBy, keyId);
+      assert.equal(fs.readFileSync(path.join(f.dir, 'run'), 'utf8'), '#!/bin/sh\necho five\n');
+      assert.equal(sha256, 0, 'no SHA-256 of an artifact nothing compares it with');
+      const src = new LocalDirSource(rel);
+      const listed = await src.fetch(await find(src, '1.0.0'), staging, { trust: trust() });
+      assert.equal(listed.trustedBy, keyId);
+      assert.ok(sha256 >= 1, 'a tarball listed in SHA256SUMS is hashed with SHA-256 (and the count sees it)');
+    } finally {
+      crypto.createHash = real;
+      syncBuiltinESMExports();
+    }
   });
 
   test('without trust settings the same fetch reports null and reads no signature', async () => {

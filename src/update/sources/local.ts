@@ -5,12 +5,12 @@
 // extracted from that copy, so the file checked is the file extracted.
 import fs from 'node:fs';
 import path from 'node:path';
-import { Readable } from 'node:stream';
 import semver from 'semver';
 import { logger } from '../../common/log.js';
 import { UpdateError, type FetchOptions, type FetchedRelease, type ListResult, type Release, type ReleaseSource } from '../types.js';
 import { downloadVerified, ensureFreeSpace } from '../download.js';
 import { extractArchive, type ExtractLimits } from '../extract.js';
+import { fileChunks } from '../chunks.js';
 import { copyReleaseTree } from '../copytree.js';
 import { parseSha256Sums } from '../sha256sums.js';
 import { isValidVersion } from '../store.js';
@@ -165,8 +165,13 @@ export class LocalDirSource implements ReleaseSource {
       gate = trustGate(opts.trust, name, release.version, opts.trust?.required ? await localSignatures(this.dir, name) : {});
       await ensureFreeSpace(stagingRoot, st.size);
       // No expectedDigest here: the comparison below names the release, not the staging copy.
+      // Hash once: with no SHA256SUMS entry and signatures that compare none (minisign's prehashed
+      // signature), the check's own BLAKE2b-512 is the only digest, and it runs on another core.
+      const sha256 = hex !== undefined || !opts.trust?.required || gate.needsSha256;
       const { digest, size } = await downloadVerified({
-        body: fs.createReadStream(full, { highWaterMark: 1024 * 1024 }) as Readable,
+        ...(sha256 ? {} : { sha256: false as const }),
+        // Read into the check's own buffers when it has any (minisign's prehash on a worker): no copy.
+        body: fileChunks(full, { signal: opts.signal, ...(gate.readBuffer ? { buffer: gate.readBuffer } : {}) }),
         dest: archive,
         maxBytes: this.opts.limits?.maxBytes,
         signal: opts.signal,
@@ -181,7 +186,7 @@ export class LocalDirSource implements ReleaseSource {
       const r = await extractArchive(archive, work, { ...this.opts.limits, signal: opts.signal, label: name });
       await fs.promises.rm(archive, { force: true });
       log.info('fetched', { version: release.version, from: name, digest, verified: hex !== undefined, entries: r.entries, ...(trustedBy ? { signed_by: trustedBy } : {}) });
-      return { release, dir: work, downloaded: size, verified: hex !== undefined ? [digest] : [], trustedBy };
+      return { release, dir: work, downloaded: size, verified: hex !== undefined && digest ? [digest] : [], trustedBy };
     } catch (err) {
       gate?.close();
       await removeTree(work);

@@ -48,20 +48,26 @@ export function refuseWithoutRoot(trust: TrustConfig | undefined): void {
 
 export interface ArtifactGate {
   /**
-   * Feed each chunk of the artifact, in order, once (copied or hashed before it returns: buffers are
-   * reused); a returned promise asks the download to wait before the next chunk.
+   * Feed each chunk of the artifact, in order, once. The chunk must stay as it is until this returns or,
+   * when it returns a promise, until that settles; the download waits for it before the next chunk.
    */
   onChunk?: (chunk: Uint8Array) => Promise<void> | undefined;
+  /** A buffer for a file reader to read the next chunk into (fileChunks' `buffer`): onChunk then copies nothing. */
+  readBuffer?: () => Buffer | Promise<Buffer>;
   /**
    * What verified the artifact (null: no trust setting); rejects with a TrustRefusal. Call before extracting,
    * with the digest (sha256:<hex>) the download computed over the same chunks: it is not hashed again.
+   * Without needsSha256 the download need not compute one (undefined).
    */
-  finish(digest: string): Promise<string | null>;
+  finish(digest: string | undefined): Promise<string | null>;
+  /** Whether finish() needs the artifact's SHA-256: a signature compares it (a signed SHA256SUMS, a Sigstore subject). */
+  needsSha256: boolean;
   /** Release what a gate that will not be finished holds (a failed download); idempotent. */
   close(): void;
 }
 
-const OPEN: ArtifactGate = { finish: async () => null, close: () => undefined };
+// Nothing is checked: the caller's SHA-256 is its own business (a logged digest, a checksum).
+const OPEN: ArtifactGate = { finish: async () => null, close: () => undefined, needsSha256: false };
 
 /**
  * Start the check of `servedAs` (the file name molt is about to install, recorded as `version`).
@@ -71,9 +77,11 @@ export function trustGate(trust: TrustConfig | undefined, servedAs: string, vers
   if (!trust?.required) return OPEN;
   const check = startTrustCheck(trust, servedAs, signatures, { version, callerHashes: true, offThread: true });
   return {
+    needsSha256: check.needsSha256,
     onChunk: (chunk) => check.feed(chunk),
+    ...(check.readBuffer ? { readBuffer: check.readBuffer } : {}),
     async finish(digest) {
-      const { decision } = await check.finishAsync(digest.replace(/^sha256:/, '').toLowerCase());
+      const { decision } = await check.finishAsync(digest?.replace(/^sha256:/, '').toLowerCase());
       // Bundles that could not be checked for want of a root may be valid: try again later, do not block.
       if (!decision.ok && decision.reason === 'no signature' && keylessPending(trust) && signatures.bundles?.length) throw new TrustRefusal('no signature', NO_TRUSTED_ROOT, true);
       if (!decision.ok) throw new TrustRefusal(decision.reason, decision.detail);
@@ -86,7 +94,7 @@ export function trustGate(trust: TrustConfig | undefined, servedAs: string, vers
 /** Feed a file already on disk (a cached blob, verified by its digest when stored) through the gate. */
 export async function feedFile(gate: ArtifactGate, file: string, signal?: AbortSignal): Promise<void> {
   if (!gate.onChunk) return;
-  for await (const chunk of fileChunks(file, { signal })) {
+  for await (const chunk of fileChunks(file, { signal, ...(gate.readBuffer ? { buffer: gate.readBuffer } : {}) })) {
     const wait = gate.onChunk(chunk);
     if (wait) await wait;
   }

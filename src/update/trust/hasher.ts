@@ -26,8 +26,8 @@ export interface HasherNeeds {
 
 export interface ArtifactDigests {
   size: number;
-  /** lowercase hex */
-  sha256: string;
+  /** lowercase hex; absent when no signature of the release needed it and the caller did not hash (hashedBy: 'none'). */
+  sha256?: string;
   blake2b512?: Buffer;
   /** The bytes, or 'too-big' when they were needed but exceeded MAX_RAW_SIGNED_BYTES. */
   bytes?: Buffer | 'too-big';
@@ -67,15 +67,18 @@ export class TrustHasher {
     }
   }
 
-  /** `sha256`: the stream's digest (lowercase hex) as the caller computed it, when the hasher was told not to. */
+  /**
+   * `sha256`: the stream's digest (lowercase hex) as the caller computed it, when the hasher was told not
+   * to; undefined when nothing needs it (a check whose needsSha256 is false).
+   */
   finish(sha256?: string): ArtifactDigests {
     if (this.finished) throw new Error('TrustHasher: finish called twice');
     this.finished = true;
     const hex = this.sha256 ? this.sha256.digest('hex') : sha256;
-    if (hex === undefined || !/^[0-9a-f]{64}$/.test(hex)) throw new Error('internal: TrustHasher needs the caller\'s sha256 digest');
+    if (hex !== undefined && !/^[0-9a-f]{64}$/.test(hex)) throw new Error(`internal: not a sha256 digest: ${hex}`);
     const out: ArtifactDigests = {
       size: this.size,
-      sha256: hex,
+      ...(hex !== undefined ? { sha256: hex } : {}),
       ecdsa: this.verifiers.map((v) => {
         try {
           return v.verify.verify(v.key, v.signature);

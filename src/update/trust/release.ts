@@ -36,6 +36,13 @@ export interface TrustCheck {
    * means "wait before the next chunk" (the other thread is behind).
    */
   feed(chunk: Uint8Array): Promise<void> | undefined;
+  /**
+   * Whether a signature of this release compares the artifact's SHA-256 (a checksum list, a Sigstore
+   * subject): when not, a caller that hashes only for the check may skip it (opts.callerHashes).
+   */
+  readonly needsSha256: boolean;
+  /** With the other thread: a buffer to read the next chunk into, then feed() a view of it (nothing copied). */
+  readBuffer?: () => Buffer | Promise<Buffer>;
   /** finish() for a check fed through feed(): waits for the other thread's digest. */
   finishAsync(sha256?: string): Promise<{ decision: TrustDecision; digests: ArtifactDigests }>;
   /** Stop the other thread of a check that will not be finished (a failed download). */
@@ -90,24 +97,28 @@ export function startTrustCheck(config: TrustConfig, servedAs: string, signature
   const blake = opts.offThread && needs.blake2b512 ? new OffThreadBlake2b() : undefined;
   if (blake) needs = { ...needs, blake2b512: false };
   const hasher = new TrustHasher(needs);
+  const needsSha256 = Boolean(config.required && (signatures.sums || signatures.bundles?.length));
   const decideWith = (digests: ArtifactDigests) => {
     const verdicts: SignatureVerdict[] = [];
+    if (needsSha256 && digests.sha256 === undefined) throw new Error('internal: this release\'s signatures need the artifact\'s sha256');
     if (config.required) {
       if (signatures.minisig) verdicts.push(verifyMinisign(text(signatures.minisig), config.keys, digests));
       if (bareSigOnly && signatures.sig) verdicts.push(verifyPemOverArtifact(signatures.sig, config.keys, digests));
       if (signatures.sums) verdicts.push(...sumsVerdicts(config, signatures.sums, servedAs, digests));
       // Without a pinned identity there is no root to check a bundle against: it is no evidence.
       const keyless = config.keyless;
-      if (keyless) for (const b of signatures.bundles ?? []) verdicts.push(verifySigstoreBundle(text(b), keyless, servedAs, digests.sha256));
+      if (keyless) for (const b of signatures.bundles ?? []) verdicts.push(verifySigstoreBundle(text(b), keyless, servedAs, digests.sha256!));
     }
     return { decision: decideTrust(config, { servedAs, verdicts, ...(opts.version !== undefined ? { version: opts.version } : {}) }), digests };
   };
   return {
     hasher,
+    needsSha256,
     feed(chunk) {
       hasher.update(chunk);
       return blake?.update(chunk);
     },
+    ...(blake ? { readBuffer: () => blake.readBuffer() } : {}),
     finish(sha256) {
       if (blake) throw new Error('internal: an off-thread check ends with finishAsync');
       return decideWith(hasher.finish(sha256));

@@ -18,6 +18,7 @@ export function verdictFromSignedSums(
   artifact: Pick<ArtifactDigests, 'sha256'>,
 ): SignatureVerdict {
   if (listVerdict.kind !== 'valid') return listVerdict;
+  if (artifact.sha256 === undefined) return { kind: 'bad', detail: `internal: ${servedAs} was not hashed with SHA-256` };
   if (listVerdict.signedFor !== null && listVerdict.signedFor !== list.name) return listVerdict;
   const sums = parseSha256Sums(Buffer.from(list.content).toString('utf8'));
   const listed = sums.get(servedAs);
