@@ -5,7 +5,7 @@ import { errMessage, log, type UpdaterCore } from './core.js';
 import type { UpdateTarget } from './journal.js';
 import { UpdateError, type Release } from './types.js';
 import { refuseUnsignable, refuseWithoutRoot, TrustRefusal } from './trust/gate.js';
-import { BUNDLED_BY, decideStored } from './trust/stored.js';
+import { BUNDLED_BY, decideStored, refetchKept } from './trust/stored.js';
 
 /** A release of the source, or (reason 'bundled') the image's own release: that one without a signature check, trusted as the image is. */
 export async function stage(c: UpdaterCore, release: Release, reason: UpdateTarget['reason']): Promise<void> {
@@ -13,11 +13,16 @@ export async function stage(c: UpdaterCore, release: Release, reason: UpdateTarg
   if (!source) throw new Error('internal: no bundled release configured');
   const trust = reason === 'bundled' ? undefined : c.d.trust;
   const target: UpdateTarget = { version: release.version, from: c.d.store.current(), release, reason, startedAt: new Date().toISOString() };
-  if (c.d.store.has(release.version)) {
+  const store = c.d.store;
+  const kept = store.has(release.version);
+  // A kept version no trusted key or identity vouches for: checked again from the source when it may be replaced.
+  const recheck = kept && reason !== 'bundled' && refetchKept(trust, release.version, c.j.state.verifiedBy?.[release.version], { current: store.current(), previous: store.previous() });
+  if (kept && !recheck) {
     await refuseUnverifiedKept(c, release.version, reason);
     await c.enter('staged', target);
     return;
   }
+  if (recheck) log.info('downloading a kept version again to check its signature', { version: release.version, verified_by: c.j.state.verifiedBy?.[release.version] ?? 'none' });
   await c.enter('downloading', target);
   c.download = { version: release.version, bytes: 0 };
   let lastLog = 0;
@@ -40,7 +45,7 @@ export async function stage(c: UpdaterCore, release: Release, reason: UpdateTarg
       },
     });
     c.d.hooks?.onDownloadBytes?.(fetched.downloaded);
-    await c.d.store.install(release.version, fetched.dir);
+    await (recheck ? store.replace(release.version, fetched.dir) : store.install(release.version, fetched.dir));
     // Journaled by the step to staged below; status shows it for the running version.
     // A bundled release is recorded as such: decideStored lets it run again, as the image it came with.
     const by = reason === 'bundled' ? BUNDLED_BY : fetched.trustedBy;

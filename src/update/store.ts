@@ -162,6 +162,28 @@ export class VersionStore {
     return target;
   }
 
+  /**
+   * Put a freshly verified copy of a kept version in place of the old one: the old one goes aside into
+   * staging first (taken by cleanStaging if molt dies before it is removed). Never for current or
+   * previous (the caller's rule): a symlink would point at nothing meanwhile.
+   */
+  async replace(version: string, dir: string): Promise<string> {
+    const target = this.versionPath(version);
+    if (fs.existsSync(target)) {
+      const aside = path.join(this.stagingRoot(), `replaced-${version}-${randomBytes(4).toString('hex')}`);
+      await fs.promises.mkdir(this.stagingRoot(), { recursive: true, mode: 0o755 });
+      await fs.promises.rename(target, aside);
+      fsyncDir(this.versionsDir);
+      log.info('replacing a kept version', { version });
+      try {
+        return await this.install(version, dir);
+      } finally {
+        await fs.promises.rm(aside, { recursive: true, force: true });
+      }
+    }
+    return this.install(version, dir);
+  }
+
   has(version: string): boolean {
     if (!isValidVersion(version)) return false;
     try {

@@ -13,11 +13,12 @@ import type { HistoryEntry, UpdaterStatus } from '../../src/api/types.js';
 import { apply } from '../../src/update/apply.js';
 import { UpdaterCore } from '../../src/update/core.js';
 import { Journal } from '../../src/update/journal.js';
+import { TrustRefusal } from '../../src/update/trust/gate.js';
 import { manualRollback } from '../../src/update/rollback.js';
 import { stage } from '../../src/update/stage.js';
 import { VersionStore } from '../../src/update/store.js';
 import type { TrustConfig } from '../../src/update/trust/config.js';
-import { BUNDLED_BY, decideStored, unverifiedCurrentWarning } from '../../src/update/trust/stored.js';
+import { BUNDLED_BY, decideStored, refetchKept, unverifiedCurrentWarning } from '../../src/update/trust/stored.js';
 import type { Release, ReleaseSource } from '../../src/update/types.js';
 
 const KEY = 'ABCDEF0123456789';
@@ -63,6 +64,16 @@ describe('decideStored: which kept version may run again', () => {
     test(name, () => assert.deepEqual(decideStored(trust, '1.0.0', by, use), want));
   }
 
+  test('refetchKept: a kept version refused as it is is checked again, unless it runs or is the rollback\'s target', () => {
+    const roles = { current: '1.1.0', previous: '1.0.0' };
+    assert.equal(refetchKept(keyed, '0.9.0', undefined, roles), true, 'installed before the trust setting');
+    assert.equal(refetchKept(keyed, '0.9.0', OLD_KEY, roles), true, 'verified by a key no longer trusted');
+    assert.equal(refetchKept(keyed, '0.9.0', KEY, roles), false, 'verified by a key trusted now: runs as it is');
+    assert.equal(refetchKept(none, '0.9.0', undefined, roles), false, 'no trust setting');
+    assert.equal(refetchKept(keyed, '1.0.0', undefined, roles), false, 'previous: the automatic rollback\'s target stays in place');
+    assert.equal(refetchKept(keyed, '1.1.0', undefined, roles), false, 'current');
+  });
+
   test('the start warning names an unverified running version, and only that', () => {
     assert.equal(unverifiedCurrentWarning(keyed, '1.1.0', undefined), 'the running version 1.1.0 is not verified (no signature): it keeps running; once replaced, only an automatic rollback starts it again');
     assert.equal(unverifiedCurrentWarning(keyed, '1.1.0', KEY), null);
@@ -83,7 +94,7 @@ describe('the paths that start a kept version', () => {
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   /** A home with 1.0.0 (previous) and 1.1.0 (current) installed without a trust setting; `events` sees the history. */
-  async function home(trust: TrustConfig, opts: { bundled?: ReleaseSource } = {}) {
+  async function home(trust: TrustConfig, opts: { bundled?: ReleaseSource; source?: ReleaseSource } = {}) {
     const h = fs.mkdtempSync(path.join(dir, 'home-'));
     const store = new VersionStore(h);
     for (const v of ['1.0.0', '1.1.0']) {
@@ -106,7 +117,7 @@ describe('the paths that start a kept version', () => {
     };
     const c = new UpdaterCore({
       config: { keep: 5, intervalMs: 1000, handover: 'stop', stopTimeoutMs: 1000 } as never,
-      source,
+      source: opts.source ?? source,
       store,
       app: app as never,
       journal: new Journal(h),
@@ -128,6 +139,53 @@ describe('the paths that start a kept version', () => {
     assert.ok(events.some((e) => e.event === 'block' && e.version === '1.0.0' && e.cause === 'signature'), 'counted as a signature failure');
     assert.ok(new Journal(h).isBlocked('1.0.0'), 'journaled');
     assert.equal(c.d.store.current(), '1.1.0');
+  });
+
+  /** 0.9.0 kept (neither current nor previous), installed before the trust setting; the source serves it as `fetch` says. */
+  async function withKept(fetch: ReleaseSource['fetch']) {
+    let fetches = 0;
+    const source: ReleaseSource = {
+      description: 'dir /r',
+      checksSignatures: true,
+      list: async () => ({ releases: [], notModified: false }),
+      fetch: (...args) => (fetches++, fetch(...args)),
+    };
+    const h = await home(keyed, { source });
+    const d = await h.store.newStagingDir('0.9.0');
+    fs.writeFileSync(path.join(d, 'run'), '#!/bin/sh\necho kept\n', { mode: 0o755 });
+    await h.store.install('0.9.0', d);
+    return { ...h, fetches: () => fetches };
+  }
+
+  test('stage() of a kept version installed before the trust setting, neither current nor previous: downloaded again, checked, and the verified copy replaces it', async () => {
+    const k = await withKept(async (release, stagingRoot) => {
+      const dir = fs.mkdtempSync(path.join(stagingRoot, 'fetched-'));
+      fs.writeFileSync(path.join(dir, 'run'), '#!/bin/sh\necho signed\n', { mode: 0o755 });
+      return { release, dir, downloaded: 10, verified: [], trustedBy: KEY };
+    });
+    await stage(k.c, release('0.9.0'), 'named');
+    assert.equal(k.fetches(), 1);
+    assert.equal(k.c.j.state.phase, 'staged');
+    assert.equal(k.c.j.state.verifiedBy?.['0.9.0'], KEY, 'recorded: it may run again');
+    assert.equal(fs.readFileSync(path.join(k.home, 'versions', '0.9.0', 'run'), 'utf8'), '#!/bin/sh\necho signed\n', 'the checked copy, not the kept one');
+    assert.deepEqual(k.c.j.state.blocked, []);
+    assert.deepEqual(fs.readdirSync(k.store.stagingRoot()), [], 'the old copy is gone, no debris');
+    assert.equal(k.store.current(), '1.1.0');
+    assert.equal(k.store.previous(), '1.0.0');
+  });
+
+  test('the same kept version served unsigned: refused "no signature" and blocked, and the unverified copy pruned with the block', async () => {
+    const k = await withKept(async () => {
+      throw new TrustRefusal('no signature');
+    });
+    await assert.rejects(stage(k.c, release('0.9.0'), 'named'), /no signature/);
+    assert.equal(k.fetches(), 1);
+    assert.equal(k.c.j.state.phase, 'idle');
+    assert.deepEqual(k.c.j.state.blocked.map((b) => [b.version, b.reason]), [['0.9.0', 'no signature']]);
+    assert.equal(k.c.j.state.verifiedBy?.['0.9.0'], undefined);
+    assert.equal(k.store.has('0.9.0'), false, 'a blocked version is pruned, as after any refusal');
+    assert.equal(k.store.current(), '1.1.0');
+    assert.equal(k.store.previous(), '1.0.0');
   });
 
   test('stage() of a kept version verified by a trusted key: staged without a download', async () => {

@@ -44,6 +44,16 @@ export function decideStored(trust: Pick<TrustConfig, 'required' | 'keys' | 'ide
   return { allow: false, reason, line: `${version} was verified by ${verifiedBy}, which is no longer trusted; publish it signed or remove it` };
 }
 
+/**
+ * A kept version that may not run again as it is can still be downloaded again and checked like a
+ * new release, its verified copy replacing the kept one: unless it runs (current) or is the automatic
+ * rollback's target (previous), which must stay in place. Then it is refused as decideStored says.
+ */
+export function refetchKept(trust: Pick<TrustConfig, 'required' | 'keys' | 'identity'> | undefined, version: string, verifiedBy: string | undefined, roles: { current?: string | undefined; previous?: string | undefined }): boolean {
+  if (decideStored(trust, version, verifiedBy, 'install').allow) return false;
+  return version !== roles.current && version !== roles.previous;
+}
+
 /** The one line at start when the running version is not one decideStored would start now, or null. */
 export function unverifiedCurrentWarning(trust: Pick<TrustConfig, 'required' | 'keys' | 'identity'> | undefined, current: string | undefined, verifiedBy: string | undefined): string | null {
   if (!current) return null;
