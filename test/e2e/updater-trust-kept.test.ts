@@ -99,6 +99,22 @@ describe('versions kept from before MOLT_TRUST_KEYS', { timeout: 300_000 }, () =
     assert.ok(!s.blocked.some((b) => b.version === '1.3.0'), '1.3.0 is not blocked');
     assert.equal(await stack.appVersion(), '1.3.0');
     assert.equal(appPid(stack), pid13, '1.3.0 was not restarted');
+
+    // 1.4.0 makes 1.3.0 previous: 1.1.0 is kept, unverified, and neither current nor previous.
+    publishDir(releases, packSigned(build, '1.4.0', keys.trustedKey));
+    s = await stack.waitStatus('1.4.0 committed', committed('1.4.0'), 90_000);
+    assert.equal(s.previous, '1.3.0');
+    // Its author publishes 1.1.0 signed: molt update 1.1.0 downloads it again, checks it, and runs the checked copy.
+    publishDir(releases, packSigned(build, '1.1.0', keys.trustedKey));
+    const again = await stack.cli(['update', '1.1.0']);
+    assert.equal(again.code, 0, `molt update 1.1.0:\n${again.stdout}${again.stderr}`);
+    const commits = (x: UpdaterStatus) => x.history.filter((h) => h.event === 'commit' && h.version === '1.1.0').length;
+    s = await stack.waitStatus('1.1.0 committed again', (x) => x.phase === 'idle' && commits(x) === 2, 90_000);
+    assert.ok(!s.blocked.some((b) => b.version === '1.1.0'), '1.1.0 is not blocked');
+    const logs = stack.logs();
+    assert.match(logs, /downloading a kept version again to check its signature version=1\.1\.0 verified_by=none/);
+    assert.match(logs, new RegExp(`fetched version=1\\.1\\.0 .*signed_by=${keys.trustedId}`), 'the signature was checked');
+    assert.match(logs, /replacing a kept version version=1\.1\.0/);
   });
 });
 
