@@ -337,11 +337,9 @@ export class Slot {
     const limit = this.files.deathLimit();
     if (!limit) return false;
     const r = recordDeath(this.deaths, performance.now(), limit);
-    this.deaths = r.deaths;
-    if (!r.failed) return false;
-    this.deaths = [];
-    log.error('failed: not restarting until sv up', { service: this.label, deaths: limit.count, window_ms: limit.windowMs });
-    return true;
+    this.deaths = r.failed ? [] : r.deaths;
+    if (r.failed) log.error('failed: not restarting until sv up', { service: this.label, deaths: limit.count, window_ms: limit.windowMs });
+    return r.failed;
   }
 
   private spawnFinish(code: number | null, signal: number | null): void {
