@@ -6,7 +6,8 @@ import type { HistoryEntry } from './types.js';
 
 const log = logger('notify');
 
-export type NotifyEvent = HistoryEntry & { host?: string };
+/** `of: 'molt'`: an event of molt's own update (MOLT_SELF), not the app's. */
+export type NotifyEvent = HistoryEntry & { host?: string; of?: 'molt' };
 
 /** The history events worth a message; checks and downloads are not. */
 const NOTIFIED = new Set<HistoryEntry['event']>(['update', 'commit', 'rollback', 'block', 'crash-loop', 'unhealthy', 'healed', 'gave-up']);
@@ -33,7 +34,10 @@ export function flavorOf(url: string): Flavor {
 /** One line a person reads in a chat channel. */
 export function messageText(e: NotifyEvent): string {
   const on = e.host ? ` on ${e.host}` : '';
-  const v = e.version ?? '?';
+  // molt's own versions say so: "molt 1.4.1", never a bare number that reads as the app's.
+  const self = e.of === 'molt' ? 'molt ' : '';
+  const v = `${self}${e.version ?? '?'}`;
+  e = e.from && self ? { ...e, from: `${self}${e.from}` } : e;
   const why = e.detail ? `: ${e.detail}` : '';
   switch (e.event) {
     case 'update':

@@ -97,7 +97,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw err;
   }
-  const { createNotifier } = await import('../api/notify.js');
+  const { createNotifier, notifiable } = await import('../api/notify.js');
   const notifier = createNotifier(cfg.notifyUrl);
   const { startApi } = await import('../api/server.js');
   const { createMetrics } = await import('../api/metrics.js');
@@ -105,7 +105,7 @@ export async function main(argv: string[]): Promise<number> {
   const hooks: UpdaterHooks = {
     onEvent: (e) => {
       metrics.onEvent?.(e);
-      if (['commit', 'rollback', 'block', 'crash-loop', 'unhealthy', 'healed', 'gave-up'].includes(e.event)) notifier.notify({ ...e, host: os.hostname() });
+      if (notifiable(e)) notifier.notify({ ...e, host: os.hostname() });
     },
     onDownloadBytes: (n) => metrics.onDownloadBytes?.(n),
     onCheck: (ok) => metrics.onCheck?.(ok),
@@ -121,7 +121,9 @@ export async function main(argv: string[]): Promise<number> {
     const selfHome = path.join(cfg.home, 'molt');
     const selfCfg: UpdaterConfig = { ...cfg, source: cfg.self.source, policy: cfg.self.policy, home: selfHome, bundled: undefined, appDir: undefined };
     const selfStore = new VersionStore(selfHome);
-    const core = new UpdaterCore({ config: selfCfg, source: makeSource(selfCfg, selfStore), store: selfStore, app, journal: new Journal(selfHome), hostname: os.hostname(), trust, ...(trustRoot ? { trustRoot } : {}) });
+    // molt's own commits, rollbacks and blocks reach MOLT_NOTIFY_URL too, marked as molt's (of: 'molt').
+    const selfHooks: UpdaterHooks = { onEvent: (e) => notifiable(e) && notifier.notify({ ...e, host: os.hostname(), of: 'molt' }) };
+    const core = new UpdaterCore({ config: selfCfg, source: makeSource(selfCfg, selfStore), store: selfStore, app, journal: new Journal(selfHome), hostname: os.hostname(), hooks: selfHooks, trust, ...(trustRoot ? { trustRoot } : {}) });
     self = { updater: new SelfUpdater({ core, servicesDir: cfg.servicesDir }), spec: cfg.self.spec };
   }
   updater = new Updater({ config: cfg, source, store, app, journal, hostname: os.hostname(), hooks, hold, trust, fleet, ...(trustRoot ? { trustRoot } : {}), ...(bundled ? { bundled } : {}), ...(self ? { self } : {}) });

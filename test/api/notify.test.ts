@@ -35,6 +35,17 @@ describe('notification bodies', () => {
     assert.equal(messageText({ at: '', event: 'crash-loop', version: '2.0.0', detail: '5 exits in 60s' }), 'molt: 2.0.0 is crash-looping: 5 exits in 60s');
   });
 
+  test('molt\'s own update (of: molt) names molt\'s versions as molt\'s, in the text and the JSON', () => {
+    const of = 'molt' as const;
+    assert.equal(messageText({ at: '', event: 'commit', version: '1.4.1', from: '1.4.0', of, host: 'box' }), 'molt on box: molt 1.4.1 passed its trial and is now current (was molt 1.4.0)');
+    assert.equal(messageText({ at: '', event: 'block', version: '1.4.2', detail: 'did not re-execute', of }), 'molt: blocked molt 1.4.2: did not re-execute');
+    assert.equal(messageText({ at: '', event: 'rollback', version: '1.4.1', from: '1.4.2', of }), 'molt: rolled back molt 1.4.2 → molt 1.4.1');
+    const body = notificationBody('http://127.0.0.1/hook', { at: '', event: 'commit', version: '1.4.1', of });
+    assert.equal(body['of'], 'molt');
+    assert.equal(body['version'], '1.4.1', 'the JSON keeps the bare version');
+    assert.equal(notificationBody('http://127.0.0.1/hook', { at: '', event: 'commit', version: '2.0.0' })['of'], undefined, 'the app\'s events carry no of');
+  });
+
   test('only update, commit, rollback, block, crash-loop and the health events are sent', () => {
     assert.deepEqual(
       (['check', 'check-failed', 'download', 'update', 'commit', 'rollback', 'block', 'unblock', 'crash-loop', 'recover', 'unhealthy', 'healed', 'gave-up'] as const).filter((event) => notifiable({ at: '', event })),

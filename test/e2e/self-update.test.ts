@@ -12,6 +12,7 @@ import path from 'node:path';
 import { descendantsOf, repoRoot, script, tmpdir, waitFor } from '../helpers/molt.js';
 import { Stack, writeAppRelease } from './updater-stack.js';
 import { parsePid1 } from '../../src/common/pid1.js';
+import { notifySink } from './trust-helpers.js';
 
 const base = (JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
 const [maj, min, pat] = base.split('.').map(Number) as [number, number, number];
@@ -55,11 +56,15 @@ describe('molt updates itself: MOLT_SELF', () => {
   const keeperPid = () => Number(fs.readFileSync(pidFile(), 'utf8').trim());
   const pid1 = () => parsePid1(fs.readFileSync(path.join(stack.services, '.molt-pid1'), 'utf8'));
   let keeper = 0;
+  let notes: Awaited<ReturnType<typeof notifySink>>;
+  /** The JSON notifications received so far (MOLT_NOTIFY_URL). */
+  const notified = () => notes.bodies.map((b) => JSON.parse(b) as { event: string; version?: string; of?: string; text: string });
 
   before(async () => {
     selfDir = tmpdir('self-releases');
     appDir = tmpdir('self-app');
-    stack = await Stack.create({ label: 'self', env: { MOLT_DIR: appDir, MOLT_SELF: selfDir } });
+    notes = await notifySink();
+    stack = await Stack.create({ label: 'self', env: { MOLT_DIR: appDir, MOLT_SELF: selfDir, MOLT_NOTIFY_URL: notes.url } });
     // A service that no update touches: it must keep its pid through every re-exec.
     script(path.join(stack.services, 'keeper', 'run'), 'exec sleep 1000\n');
     publishMolt(selfDir, MINOR);
@@ -71,6 +76,7 @@ describe('molt updates itself: MOLT_SELF', () => {
   });
   after(async () => {
     await stack.dispose();
+    await notes.close();
     fs.rmSync(selfDir, { recursive: true, force: true });
     fs.rmSync(appDir, { recursive: true, force: true });
   });
@@ -101,6 +107,16 @@ describe('molt updates itself: MOLT_SELF', () => {
     const appUpdate = Date.parse(s2.history.find((h) => h.event === 'update' && h.version === '2.0.0')!.at);
     assert.ok(moltCommit <= appUpdate, 'molt first, then the app');
     assert.ok(!fs.existsSync(path.join(stack.home, 'molt', 'versions', MINOR)), `${MINOR} (minor) never installed under patch`);
+    // Notified, each marked as molt's or the app's.
+    const n = await waitFor('both commits notified', () => {
+      const all = notified();
+      return all.some((x) => x.event === 'commit' && x.version === '2.0.0') && all.some((x) => x.event === 'commit' && x.of === 'molt') && all;
+    }, 15_000);
+    const moltNote = n.find((x) => x.event === 'commit' && x.of === 'molt')!;
+    assert.equal(moltNote.version, GOOD);
+    assert.ok(n.some((x) => x.event === 'update' && x.of === 'molt' && x.version === GOOD), 'its update too (MOLT_NOTIFY_URL sends update events)');
+    assert.match(moltNote.text, new RegExp(`molt ${GOOD.replace(/\./g, '\\.')} passed its trial`));
+    assert.equal(n.find((x) => x.event === 'commit' && x.version === '2.0.0')!.of, undefined, 'the app\'s commit is not marked as molt\'s');
 
     // Visible: molt status and /metrics.
     const st = await stack.cli(['status']);
@@ -160,6 +176,9 @@ describe('molt updates itself: MOLT_SELF', () => {
     assert.equal(pid1()?.version, GOOD);
     assert.equal(keeperPid(), keeper, 'keeper still runs, same pid');
     assert.ok(s.self!.history.some((h) => h.event === 'rollback' && h.from === BAD && h.version === GOOD));
+    const blockNote = await waitFor(`molt ${BAD}'s block notified`, () => notified().find((x) => x.event === 'block' && x.version === BAD), 15_000);
+    assert.equal(blockNote.of, 'molt');
+    assert.match(blockNote.text, new RegExp(`blocked molt ${BAD.replace(/\./g, '\\.')}: `));
     assert.equal(await stack.appVersion(), '2.0.0', 'the app runs on');
 
     writeAppRelease(appDir, '3.0.0');
