@@ -18,6 +18,8 @@ const ROUTES: { pattern: RegExp; name: string; methods: string[] }[] = [
   { pattern: /^\/api\/blocked$/, name: 'blocked', methods: ['GET', 'HEAD'] },
   { pattern: /^\/api\/blocked\/(.*)$/, name: 'unblock', methods: ['DELETE'] },
   { pattern: /^\/api\/blocked\/(.*)$/, name: 'block', methods: ['PUT'] },
+  // molt's own blocked versions (MOLT_SELF): unblocked as the app's are.
+  { pattern: /^\/api\/self\/blocked\/(.*)$/, name: 'unblock-self', methods: ['DELETE'] },
   { pattern: /^\/api\/notify$/, name: 'notify', methods: ['POST'] },
 ];
 

@@ -170,14 +170,16 @@ export async function startApi(ctl: UpdaterControl, opts: ApiOptions): Promise<A
           message: ok ? `${trial?.version ?? 'the new version'} is ready; trial committed` : 'no update on trial; nothing to commit',
         });
       }
-      case 'unblock': {
+      case 'unblock':
+      case 'unblock-self': {
         const raw = route.params[0] ?? '';
         const version = decodeSegment(raw);
         if (version === undefined) throw new ApiError(400, 'version is not a valid URL path segment');
         const problem = versionProblem(version);
         if (problem) throw new ApiError(400, problem);
-        if (!(await ctl.unblock(version))) throw new ApiError(404, `${version} is not blocked`);
-        return sendJson(res, 200, { unblocked: version });
+        const self = route.name === 'unblock-self';
+        if (!(await ctl.unblock(version, self ? { of: 'molt' } : {}))) throw new ApiError(404, self ? `molt ${version} is not blocked` : `${version} is not blocked`);
+        return sendJson(res, 200, { unblocked: version, ...(self ? { of: 'molt' } : {}) });
       }
       case 'block': {
         const version = decodeSegment(route.params[0] ?? '');

@@ -198,8 +198,8 @@ export interface UpdaterControl {
   /** The app reports it is ready: commits a trial at once. false when no trial runs. */
   ready(): boolean;
   blocked(): BlockedEntry[];
-  /** false when the version was not blocked. */
-  unblock(version: string): Promise<boolean>;
+  /** false when the version was not blocked. `of: 'molt'`: a version of molt itself (MOLT_SELF). */
+  unblock(version: string, opts?: { of?: 'molt' }): Promise<boolean>;
   /** Block `version` by hand (never tried again until unblocked); refused for the running version. */
   block(version: string, reason?: string): Promise<BlockResult>;
 }

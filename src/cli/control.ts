@@ -18,7 +18,7 @@ const USAGE: Record<string, string> = {
   ready: 'molt ready',
   blocked: 'molt blocked [--json]',
   block: 'molt block VERSION [--reason TEXT]',
-  unblock: 'molt unblock VERSION',
+  unblock: 'molt unblock VERSION [--self]',
   health: 'molt health',
 };
 
@@ -148,16 +148,18 @@ async function blocked(argv: string[]): Promise<number> {
 }
 
 async function unblock(argv: string[]): Promise<number> {
-  const { args } = parseArgs('unblock', argv, [], 1);
+  // --self: a version of molt itself (MOLT_SELF), blocked after its trial as PID 1.
+  const { args, flags } = parseArgs('unblock', argv, ['--self'], 1);
   const version = args[0];
   if (version === undefined) throw new UsageError('VERSION is required');
   const problem = versionProblem(version);
   if (problem) throw new UsageError(`bad VERSION ${JSON.stringify(version)}: ${problem}`);
-  if (!(await client().unblock(version))) {
-    err(`molt: ${version} is not blocked\n`);
+  const what = flags.has('--self') ? `molt ${version}` : version;
+  if (!(await client().unblock(version, flags.has('--self') ? { of: 'molt' } : {}))) {
+    err(`molt: ${what} is not blocked\n`);
     return 1;
   }
-  out(`unblocked ${version}\n`);
+  out(`unblocked ${what}\n`);
   return 0;
 }
 

@@ -23,7 +23,7 @@ import { UpdateError } from '../update/types.js';
 
 const USAGE: Record<string, string> = {
   block: 'molt block VERSION [--fleet] [--reason TEXT]',
-  unblock: 'molt unblock VERSION [--fleet] [--reason TEXT]',
+  unblock: 'molt unblock VERSION [--self | --fleet [--reason TEXT]]',
   pause: 'molt pause [--fleet] [--reason TEXT]',
   resume: 'molt resume [--fleet]',
 };

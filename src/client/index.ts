@@ -79,8 +79,8 @@ export interface MoltClient {
   /** Tell the updater this version is ready: commits its trial at once. */
   ready(): Promise<ReadyResult>;
   blocked(): Promise<BlockedEntry[]>;
-  /** false when the version was not blocked. */
-  unblock(version: string): Promise<boolean>;
+  /** false when the version was not blocked. `of: 'molt'`: a version of molt itself (MOLT_SELF). */
+  unblock(version: string, opts?: { of?: 'molt' }): Promise<boolean>;
   /** Block `version` by hand; false when it was blocked already. A refusal (the running version) throws MoltError 'refused'. */
   block(version: string, reason?: string): Promise<boolean>;
   /** GET /healthz: ok, or the one-line reason it is not. */
@@ -193,9 +193,9 @@ export function connect(opts: ConnectOptions = {}): MoltClient {
     rollback: () => action('/api/rollback'),
     ready: () => call<ReadyResult>('POST', '/api/ready'),
     blocked: () => call<BlockedEntry[]>('GET', '/api/blocked'),
-    async unblock(version: string) {
+    async unblock(version: string, opts: { of?: 'molt' } = {}) {
       try {
-        await call('DELETE', `/api/blocked/${encodeURIComponent(version)}`);
+        await call('DELETE', `/api${opts.of === 'molt' ? '/self' : ''}/blocked/${encodeURIComponent(version)}`);
         return true;
       } catch (err) {
         if (err instanceof MoltError && err.status === 404) return false;

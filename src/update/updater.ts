@@ -169,14 +169,15 @@ export class Updater implements UpdaterControl {
     return [...this.c.j.state.blocked];
   }
 
-  async unblock(version: string): Promise<boolean> {
-    const c = this.c;
-    if (!c.j.unblock(version)) return false;
+  async unblock(version: string, opts: { of?: 'molt' } = {}): Promise<boolean> {
+    // molt's own blocks live in its second core's journal (MOLT_HOME/molt); without MOLT_SELF there are none.
+    const c = opts.of === 'molt' ? this.c.d.self?.updater.c : this.c;
+    if (!c?.j.unblock(version)) return false;
     c.failures.delete(version);
     c.event({ event: 'unblock', version });
     await c.j.save();
-    // It may be the newest release again.
-    scheduleCheck(c, 0);
+    // It may be the newest release again (a check polls molt's source first, then the app's).
+    scheduleCheck(this.c, 0);
     return true;
   }
 

@@ -32,6 +32,8 @@ describe('validate', () => {
     assert.deepEqual(matchRoute('PUT', '/api/blocked/1.2.0'), { name: 'block', params: ['1.2.0'] });
     assert.deepEqual(matchRoute('DELETE', '/api/blocked/1.2.0'), { name: 'unblock', params: ['1.2.0'] });
     assert.deepEqual(matchRoute('POST', '/api/blocked/1.2.0'), { status: 405, allow: 'DELETE, PUT' });
+    assert.deepEqual(matchRoute('DELETE', '/api/self/blocked/1.2.0'), { name: 'unblock-self', params: ['1.2.0'] }, 'molt\'s own (MOLT_SELF)');
+    assert.deepEqual(matchRoute('PUT', '/api/self/blocked/1.2.0'), { status: 405, allow: 'DELETE' });
   });
   test('versionProblem accepts release names and refuses what could walk the file system', () => {
     for (const ok of ['1.2.3', 'v1.2.3', '1.0.0-rc.1+build.5', 'sha256:abcdef0123', '2024_01_05']) assert.equal(versionProblem(ok), undefined, ok);

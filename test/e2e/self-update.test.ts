@@ -186,6 +186,18 @@ describe('molt updates itself: MOLT_SELF', () => {
     const s3 = await stack.waitStatus('3.0.0 committed', (x) => x.phase === 'idle' && x.history.some((h) => h.event === 'commit' && h.version === '3.0.0'));
     assert.equal(s3.self?.blocked.filter((b) => b.version === BAD).length, 1, `${BAD} tried once`);
     assert.equal(s3.self?.history.filter((h) => h.event === 'update' && h.version === BAD).length, 1);
+
+    // molt unblock --self: BAD may be taken again; still the newest patch, it is tried, refused by PID 1 and blocked again.
+    const ub = await stack.cli(['unblock', BAD, '--self']);
+    assert.equal(ub.code, 0, ub.stderr);
+    assert.equal(ub.stdout, `unblocked molt ${BAD}\n`);
+    const again = await stack.waitStatus(`molt ${BAD} tried again and blocked again`, (x) => x.self?.phase === 'idle' && x.self.history.filter((h) => h.event === 'update' && h.version === BAD).length === 2 && x.self.blocked.some((b) => b.version === BAD), 90_000);
+    assert.ok(again.self!.history.some((h) => h.event === 'unblock' && h.version === BAD));
+    assert.equal(again.self?.current, GOOD);
+    assert.equal(keeperPid(), keeper, 'keeper still runs, same pid');
+    const none = await stack.cli(['unblock', '9.9.9', '--self']);
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /molt 9\.9\.9 is not blocked/);
   });
 
   test('after a container restart PID 1 is the image\'s molt again: it is re-executed into the installed one', async () => {

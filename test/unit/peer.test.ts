@@ -22,9 +22,9 @@ test('the admin token lifts a member to the admin calls; an unreadable peer gets
 });
 
 test('every route is either an app route or refused to members: a new route is admin until listed', () => {
-  const all = ['GET /', 'GET /healthz', 'GET /metrics', 'GET /api/status', 'POST /api/check', 'POST /api/update', 'POST /api/rollback', 'POST /api/ready', 'GET /api/blocked', 'DELETE /api/blocked/1.0.0', 'POST /api/notify'];
+  const all = ['GET /', 'GET /healthz', 'GET /metrics', 'GET /api/status', 'POST /api/check', 'POST /api/update', 'POST /api/rollback', 'POST /api/ready', 'GET /api/blocked', 'DELETE /api/blocked/1.0.0', 'DELETE /api/self/blocked/1.0.0', 'POST /api/notify'];
   const admin = all.map((l) => l.split(' ')).map(([m, p]) => matchRoute(m!, p!)).filter((r) => 'name' in r && !APP_ROUTES.has(r.name)).map((r) => (r as { name: string }).name);
-  assert.deepEqual(admin, ['rollback', 'unblock']);
+  assert.deepEqual(admin, ['rollback', 'unblock', 'unblock-self']);
   assert.ok(peerRouteProblem('pause', 1000, 0, false));
 });
 
