@@ -86,7 +86,8 @@ describe('molt control commands', () => {
       [['check', 'now'], /unexpected argument "now"/],
       [['update', '1.0', '2.0'], /unexpected argument "2\.0"/],
       [['update', '../../etc'], /bad VERSION "\.\.\/\.\.\/etc": version contains a path separator/],
-      [['unblock'], /VERSION is required \(usage: molt unblock VERSION\)/],
+      [['unblock'], /VERSION is required \(usage: molt unblock VERSION \[--self\]\)/],
+      [['unblock', '1.0.0', '--molt'], /unknown option --molt/],
       [['unblock', 'a/b'], /path separator/],
       [['ready', '--json'], /unknown option --json/],
     ];
